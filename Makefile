@@ -1,0 +1,38 @@
+# skhe: two commands on a fresh machine.
+#   make demo   runs the main job (the demo on the built-in synthetic cohort)
+#   make test   runs the whole test suite
+# Both create or update the virtual environment in .venv first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.skhe-installed
+export HF_HUB_OFFLINE := 1
+export NO_ALBUMENTATIONS_UPDATE := 1
+export MPLBACKEND := Agg
+
+.PHONY: demo test lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch/torchvision first and pinned (see constraints.txt), then the package and test tools.
+	$(PY) -m pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/skhe demo $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m ruff check skhe tests benchmarks
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check skhe tests benchmarks
+	$(PY) -m ruff format --check skhe tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

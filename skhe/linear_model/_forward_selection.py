@@ -1,0 +1,444 @@
+"""Forward-selecting (optionally stepwise) logistic regression on statsmodels' Logit."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skhe.linear_model._logit import LogitFit, design, fit_logit, lr_p, wald_p
+from skhe.utils import binary_target, column_names
+
+_PROBLEM_TEXT = {
+    "separation": "perfect or quasi-perfect separation (it predicts the outcome almost exactly)",
+    "nonconvergence": "the maximum-likelihood fit did not converge",
+    "singular": "a singular information matrix (collinear with the other features?)",
+}
+
+
+def infer_groups(X: pd.DataFrame) -> dict[str, list[str]]:
+    """Group one-hot columns named ``<variable>__<level>`` into blocks.
+
+    Columns sharing the text before their last ``"__"`` form a block only when they look like the
+    dummies of one categorical variable: every value is 0 or 1 and at most one of them is 1 in any
+    row. Anything else (e.g. ``num__age`` and ``num__sbp`` from a verbose ColumnTransformer) stays
+    a feature of its own.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Numeric design table.
+
+    Returns
+    -------
+    dict
+        Group name -> list of column names, in column order; single features map to themselves.
+    """
+    prefixes: dict[str, list[str]] = {}
+    for c in X.columns:
+        if "__" in c:
+            prefixes.setdefault(c.rsplit("__", 1)[0], []).append(c)
+    grouped: dict[str, str] = {}
+    for prefix, cols in prefixes.items():
+        if len(cols) < 2:
+            continue
+        block = X[cols].to_numpy(dtype=float)
+        is01 = np.isin(block, (0.0, 1.0)).all()
+        if is01 and block.sum(axis=1).max() <= 1:
+            for c in cols:
+                grouped[c] = prefix
+    groups: dict[str, list[str]] = {}
+    for c in X.columns:
+        groups.setdefault(grouped.get(c, c), []).append(c)
+    return groups
+
+
+class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
+    """Logistic regression with univariable screening and forward (or stepwise) selection.
+
+    Reproduces the multivariable modelling of the paper (done there in MedCalc): candidates whose
+    univariable p-value is below ``screen_p`` enter a forward selection by p-value; the final model
+    is an unpenalized maximum-likelihood Logit (statsmodels) with Wald odds ratios.
+
+    Parameters
+    ----------
+    screen_p : float or None, default=0.05
+        Univariable screening level; None keeps every candidate.
+    p_enter : float, default=0.05
+        A candidate enters when its p-value in the model with the current features is below this.
+    p_remove : float or None, default=None
+        None is pure forward selection. A number (e.g. 0.10, must be >= ``p_enter``) makes it
+        stepwise: after each entry, the selected feature with the largest p-value above
+        ``p_remove`` leaves.
+    groups : "auto", None, dict or list of lists, default="auto"
+        Blocks of columns that enter and leave together (the dummies of a categorical variable),
+        judged by a likelihood-ratio test. ``"auto"`` infers them from ``<variable>__<level>``
+        names (see :func:`infer_groups`); None treats every column alone; a dict maps a group name
+        to its columns; a list of lists names the blocks (named by their common prefix).
+    force : sequence of str or None, default=None
+        Features (or group names) always in the model, entered before selection and never removed
+        (e.g. the nDL score in the Integrated-to-HE model).
+    test : {"wald", "lrt"}, default="wald"
+        Test for a single feature's entry, removal and screening p-value. Blocks always use the
+        likelihood-ratio test.
+    alpha : float, default=0.05
+        Level of the odds-ratio confidence intervals (Wald, ``1 - alpha``).
+    max_iter : int, default=100
+        Newton iterations per Logit fit.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    selected_features_ : ndarray of str
+        Columns in the final model, in order of entry.
+    selected_groups_ : list of str
+        Selected groups (a categorical variable counts once).
+    screening_ : DataFrame
+        Univariable p-value per candidate group and whether it passed screening.
+    selection_path_ : DataFrame
+        One row per step: ``step``, ``action`` ("force", "enter", "remove"), ``feature`` (group
+        name), ``p_value``.
+    coef_ : ndarray of shape (1, n_features_in_)
+        Zero for features not selected.
+    intercept_ : ndarray of shape (1,)
+    results_ : statsmodels LogitResults
+        The final fit, with the data removed (``remove_data``) so it pickles small.
+    llf_, aic_, bic_ : float
+        Log-likelihood, AIC and BIC of the final model.
+    n_obs_ : int
+    odds_ratios_ : DataFrame
+        Indexed by selected feature: ``odds_ratio``, ``ci_low``, ``ci_high``, ``p_value``.
+    train_fingerprint_ : str
+        Hash of the training outcome vector (and index), used to check that two models compared by
+        a likelihood-ratio test were fit on the same rows.
+
+    Examples
+    --------
+    >>> from skhe.datasets import make_clinical_cohort
+    >>> from skhe.clinical import make_clinical_preprocessor
+    >>> from sklearn.pipeline import make_pipeline
+    >>> df = make_clinical_cohort(600, random_state=0)
+    >>> model = make_pipeline(make_clinical_preprocessor(impute="median"),
+    ...                       ForwardSelectingLogisticRegression()).fit(df, df["he"])
+    >>> "age" in model[-1].selected_features_
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "screen_p": [Interval(Real, 0, 1, closed="right"), None],
+        "p_enter": [Interval(Real, 0, 1, closed="right")],
+        "p_remove": [Interval(Real, 0, 1, closed="right"), None],
+        "groups": [StrOptions({"auto"}), dict, list, None],
+        "force": [list, tuple, None],
+        "test": [StrOptions({"wald", "lrt"})],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        screen_p=0.05,
+        p_enter=0.05,
+        p_remove=None,
+        groups="auto",
+        force=None,
+        test="wald",
+        alpha=0.05,
+        max_iter=100,
+    ):
+        self.screen_p = screen_p
+        self.p_enter = p_enter
+        self.p_remove = p_remove
+        self.groups = groups
+        self.force = force
+        self.test = test
+        self.alpha = alpha
+        self.max_iter = max_iter
+
+    # ------------------------------------------------------------------ sklearn plumbing
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _check_X(self, X, *, reset: bool) -> pd.DataFrame:
+        if hasattr(X, "columns"):
+            bad = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+                   and not pd.api.types.is_bool_dtype(X[c])]
+            if bad:
+                raise ValueError(
+                    f"Non-numeric column(s) {bad}: encode categorical variables first, e.g. with "
+                    "skhe.clinical.make_clinical_preprocessor()."
+                )
+        names = column_names(X) if hasattr(X, "columns") else None
+        arr = validate_data(
+            self, X, reset=reset, ensure_all_finite=False, dtype=np.float64,
+            ensure_min_features=1,
+        )
+        if names is None:
+            names = [f"x{i}" for i in range(arr.shape[1])]
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad_cols = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
+            raise ValueError(
+                f"Column(s) {bad_cols} contain NaN or inf values; impute them (e.g. "
+                "make_clinical_preprocessor(impute='median')) or drop those rows explicitly."
+            )
+        return pd.DataFrame(arr, columns=names)
+
+    # ------------------------------------------------------------------ groups and helpers
+    def _resolve_groups(self, X: pd.DataFrame) -> dict[str, list[str]]:
+        cols = list(X.columns)
+        if self.groups is None:
+            return {c: [c] for c in cols}
+        if isinstance(self.groups, str):
+            return infer_groups(X)
+        if isinstance(self.groups, Mapping):
+            blocks = {str(k): [str(c) for c in v] for k, v in self.groups.items()}
+        else:
+            blocks = {}
+            for block in self.groups:
+                block = [str(c) for c in block]
+                prefix = block[0].rsplit("__", 1)[0] if len(block) > 1 else block[0]
+                blocks[prefix] = block
+        member = {}
+        for g, block in blocks.items():
+            for c in block:
+                if c not in cols:
+                    raise ValueError(f"groups: column {c!r} (group {g!r}) is not in X.")
+                if c in member:
+                    raise ValueError(f"groups: column {c!r} is in two groups.")
+                member[c] = g
+        out: dict[str, list[str]] = {}
+        for c in cols:
+            out.setdefault(member.get(c, c), []).append(c)
+        return out
+
+    def _p_single(self, fit: LogitFit, base: LogitFit | None, cols: list[str]) -> float:
+        if len(cols) == 1 and self.test == "wald":
+            return wald_p(fit.result, cols[0])
+        return lr_p(fit.result, base.result)[1]
+
+    def _warn(self, group: str, problem: str, what: str) -> None:
+        warnings.warn(
+            f"Feature {group!r}: {_PROBLEM_TEXT[problem]}; {what}.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Screen, select and fit the final logistic model.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Numeric features (encode categorical variables first).
+        y : array-like of shape (n_samples,)
+            Binary outcome.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if self.p_remove is not None and self.p_remove < self.p_enter:
+            raise ValueError(
+                f"p_remove ({self.p_remove}) must be >= p_enter ({self.p_enter}), or selection "
+                "could cycle."
+            )
+        index = getattr(X, "index", None)
+        Xdf = self._check_X(X, reset=True)
+        check_classification_targets(y)
+        y01, self.classes_ = binary_target(y, name="y")
+        if y01.shape[0] != Xdf.shape[0]:
+            raise ValueError(f"X has {Xdf.shape[0]} rows but y has {y01.shape[0]}.")
+        const = [c for c in Xdf.columns if np.ptp(Xdf[c].to_numpy()) == 0]
+        if const:
+            raise ValueError(
+                f"Column(s) {const} are constant in the training data and carry no information; "
+                "drop them (a category level absent from this training set?)."
+            )
+        groups = self._resolve_groups(Xdf)
+        forced = []
+        for name in self.force or ():
+            name = str(name)
+            if name in groups:
+                forced.append(name)
+            else:
+                owner = [g for g, cs in groups.items() if name in cs]
+                if not owner:
+                    raise ValueError(f"force: feature {name!r} is not a column of X.")
+                forced.append(owner[0])
+        forced = list(dict.fromkeys(forced))
+
+        def fit_groups(selected: list[str]) -> LogitFit:
+            cols = [c for g in selected for c in groups[g]]
+            return fit_logit(y01, design(Xdf, cols), maxiter=self.max_iter)
+
+        # univariable screening
+        null = fit_groups([])
+        screening = []
+        candidates = []
+        for g in groups:
+            if g in forced:
+                continue
+            f = fit_groups([g])
+            if not f.ok:
+                self._warn(g, f.problem, "excluded at univariable screening")
+                screening.append((g, np.nan, False))
+                continue
+            p = self._p_single(f, null, groups[g])
+            keep = self.screen_p is None or p < self.screen_p
+            screening.append((g, p, keep))
+            if keep:
+                candidates.append(g)
+        self.screening_ = pd.DataFrame(screening, columns=["feature", "p_value", "kept"])
+
+        path = [(0, "force", g, np.nan) for g in forced]
+        selected = list(forced)
+        current = fit_groups(selected)
+        if not current.ok:
+            self._warn(", ".join(forced), current.problem, "forced features kept anyway")
+        seen = {frozenset(selected)}
+        failed: set[str] = set()
+        step = 0
+        while True:
+            best, best_p, best_fit = None, np.inf, None
+            for g in candidates:
+                if g in selected or g in failed:
+                    continue
+                f = fit_groups([*selected, g])
+                if not f.ok:
+                    failed.add(g)
+                    self._warn(g, f.problem, "not entered")
+                    continue
+                p = self._p_single(f, current, groups[g])
+                if p < best_p:
+                    best, best_p, best_fit = g, p, f
+            if best is None or not best_p < self.p_enter:
+                break
+            if frozenset([*selected, best]) in seen:
+                break
+            step += 1
+            selected.append(best)
+            current = best_fit
+            seen.add(frozenset(selected))
+            path.append((step, "enter", best, best_p))
+            if self.p_remove is not None:
+                worst, worst_p, worst_fit = None, -np.inf, None
+                for g in selected:
+                    if g in forced or g == best:
+                        continue
+                    rest = [s for s in selected if s != g]
+                    reduced = fit_groups(rest)
+                    if len(groups[g]) == 1 and self.test == "wald":
+                        p = wald_p(current.result, groups[g][0])
+                    else:
+                        p = lr_p(current.result, reduced.result)[1] if reduced.ok else 0.0
+                    if p > worst_p:
+                        worst, worst_p, worst_fit = g, p, reduced
+                if worst is not None and worst_p > self.p_remove:
+                    step += 1
+                    selected.remove(worst)
+                    current = worst_fit
+                    seen.add(frozenset(selected))
+                    path.append((step, "remove", worst, worst_p))
+        self.selection_path_ = pd.DataFrame(path, columns=["step", "action", "feature", "p_value"])
+        self.selected_groups_ = list(selected)
+        cols = [c for g in selected for c in groups[g]]
+        final = fit_groups(selected)
+        if final.result is None:  # cannot happen after a successful step; keep a safe fallback
+            self._warn(", ".join(selected), final.problem, "falling back to the intercept-only model")
+            cols, final = [], null
+        self._set_fitted(final.result, cols, Xdf, y01, index)
+        return self
+
+    def _set_fitted(self, res, cols: list[str], Xdf: pd.DataFrame, y01, index) -> None:
+        names = list(Xdf.columns)
+        params = res.params
+        self.selected_features_ = np.array(cols, dtype=object)
+        self.coef_ = np.zeros((1, len(names)))
+        for c in cols:
+            self.coef_[0, names.index(c)] = float(params[c])
+        self.intercept_ = np.array([float(params["const"])])
+        z = stats.norm.isf(self.alpha / 2)
+        bse = res.bse[cols]
+        coef = params[cols]
+        self.odds_ratios_ = pd.DataFrame(
+            {
+                "odds_ratio": np.exp(coef),
+                "ci_low": np.exp(coef - z * bse),
+                "ci_high": np.exp(coef + z * bse),
+                "p_value": res.pvalues[cols],
+            },
+            index=pd.Index(cols, name="feature"),
+        ).astype(float)
+        self.llf_ = float(res.llf)
+        self.aic_ = float(res.aic)
+        self.bic_ = float(res.bic)
+        self.n_obs_ = int(res.nobs)
+        h = hashlib.sha1(np.ascontiguousarray(y01, dtype=np.int8).tobytes())
+        if index is not None:
+            h.update(pd.util.hash_pandas_object(pd.Index(index), index=False).to_numpy().tobytes())
+        self.train_fingerprint_ = h.hexdigest()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res.remove_data()
+        self.results_ = res
+
+    # ------------------------------------------------------------------ predict
+    def decision_function(self, X) -> np.ndarray:
+        """Linear predictor (log-odds of the positive class).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        Xdf = self._check_X(X, reset=False)
+        return Xdf.to_numpy() @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns ordered as ``classes_``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        d = self.decision_function(X)
+        p = 1.0 / (1.0 + np.exp(-np.clip(d, -700, 700)))
+        return np.column_stack([1 - p, p])
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class (positive when the probability is >= 0.5)."""
+        return self.classes_[(self.decision_function(X) >= 0).astype(int)]
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Odds ratios with the intercept, as a table for reports."""
+        check_is_fitted(self)
+        return self.odds_ratios_.copy()

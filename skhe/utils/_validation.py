@@ -1,0 +1,81 @@
+"""Validation helpers shared by the metrics and the estimators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.multiclass import type_of_target
+
+
+def binary_target(y, *, pos_label=None, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Validate a binary target and encode it as 0/1.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Target with exactly two distinct values.
+    pos_label : scalar, default=None
+        The positive class. By default the larger of the two labels (``1``, ``True``,
+        or the later one in sort order).
+    name : str, default="y"
+        Name used in error messages.
+
+    Returns
+    -------
+    y01 : ndarray of shape (n_samples,), dtype int
+        1 for the positive class, 0 otherwise.
+    classes : ndarray of shape (2,)
+        The two labels, negative first.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` has missing values, a single class, or more than two classes.
+    """
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {np.shape(y)}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty.")
+    if pd.isna(arr).any():
+        raise ValueError(f"{name} contains NaN / missing values; drop or impute those rows first.")
+    classes = np.unique(arr)
+    if classes.size == 1:
+        raise ValueError(
+            f"{name} contains only one class ({classes[0]!r}); at least one sample of each of the "
+            "two classes is needed (a single-class fold or split?)."
+        )
+    if classes.size > 2:
+        y_type = type_of_target(arr, input_name=name)
+        raise ValueError(
+            "Only binary classification is supported. The type of the target is "
+            f"{y_type} ({classes.size} classes in {name})."
+        )
+    if pos_label is None:
+        pos_label = classes[1]
+    elif pos_label not in set(classes.tolist()):
+        raise ValueError(f"pos_label={pos_label!r} is not one of the labels in {name}: {classes}.")
+    neg = classes[0] if classes[1] == pos_label else classes[1]
+    return (arr == pos_label).astype(int), np.array([neg, pos_label], dtype=classes.dtype)
+
+
+def column_names(X) -> list[str]:
+    """Column names of a DataFrame, or ``x0..x{n-1}`` for an array."""
+    if hasattr(X, "columns"):
+        return [str(c) for c in X.columns]
+    n = np.shape(X)[1]
+    return [f"x{i}" for i in range(n)]
+
+
+_IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName")
+
+
+def check_no_identifiers(keys: Sequence[str]) -> None:
+    """Raise if any DICOM identifying attribute name is in ``keys`` (a guard for outputs)."""
+    bad = [k for k in keys if k in _IDENTIFYING]
+    if bad:
+        raise ValueError(f"identifying DICOM attributes must never be output: {bad}")
