@@ -48,9 +48,7 @@ def make_clinical_to_he(
         [
             (
                 "preprocess",
-                make_clinical_preprocessor(
-                    numeric, categorical, impute=impute, exclude=exclude
-                ),
+                make_clinical_preprocessor(numeric, categorical, impute=impute, exclude=exclude),
             ),
             (
                 "logistic",

@@ -15,8 +15,16 @@ from sklearn.utils.validation import check_is_fitted
 
 #: Numeric candidates of the paper (antiplatelet use is coded 0/1).
 PAPER_NUMERIC = (
-    "age", "sbp", "dbp", "fibrinogen", "inr", "platelet", "antiplatelet",
-    "time_to_ct", "aptt", "baseline_volume",
+    "age",
+    "sbp",
+    "dbp",
+    "fibrinogen",
+    "inr",
+    "platelet",
+    "antiplatelet",
+    "time_to_ct",
+    "aptt",
+    "baseline_volume",
 )
 #: Categorical candidates: column -> (levels, reference level).
 PAPER_CATEGORICAL = {
@@ -120,7 +128,8 @@ def make_clinical_preprocessor(
         raise ValueError(f"impute must be None, 'median' or 'mean'; got {impute!r}.")
     numeric = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
     categorical = {
-        k: v for k, v in (PAPER_CATEGORICAL if categorical is None else categorical).items()
+        k: v
+        for k, v in (PAPER_CATEGORICAL if categorical is None else categorical).items()
         if k not in exclude
     }
     transformers = []

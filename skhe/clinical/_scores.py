@@ -41,9 +41,7 @@ def gcs_group(scores) -> pd.Categorical | pd.Series:
         )
     codes = np.select([s >= 13, s >= 9, s >= 3], [0, 1, 2], default=-1)
     codes = np.where(s.isna(), -1, codes)
-    cat = pd.Categorical.from_codes(
-        codes, categories=list(GCS_LEVELS), ordered=True
-    )
+    cat = pd.Categorical.from_codes(codes, categories=list(GCS_LEVELS), ordered=True)
     if isinstance(scores, pd.Series):
         return pd.Series(cat, index=scores.index, name=scores.name or "gcs_group")
     return cat
@@ -83,7 +81,9 @@ def he_label(
         raise ValueError(f"baseline_ml {b.shape} and followup_ml {f.shape} differ in shape.")
     for name, v in (("baseline_ml", b), ("followup_ml", f)):
         if not np.isfinite(v).all():
-            raise ValueError(f"{name} has missing or non-finite values at {_where(~np.isfinite(v))}.")
+            raise ValueError(
+                f"{name} has missing or non-finite values at {_where(~np.isfinite(v))}."
+            )
         if (v < 0).any():
             raise ValueError(f"{name} has negative volumes at {_where(v < 0)}.")
     if (b <= 0).any():

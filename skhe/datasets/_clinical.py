@@ -16,7 +16,13 @@ TRUE_CLINICAL_MODEL = {
     "fibrinogen_per_g_l": -1.1,  # centred at 2.9 g/L; low fibrinogen favours expansion
 }
 
-_MISSING_RATE = {"fibrinogen": 0.05, "aptt": 0.04, "inr": 0.03, "platelet": 0.01, "time_to_ct": 0.02}
+_MISSING_RATE = {
+    "fibrinogen": 0.05,
+    "aptt": 0.04,
+    "inr": 0.03,
+    "platelet": 0.01,
+    "time_to_ct": 0.02,
+}
 
 
 def clinical_logit(age, gcs_grp, fibrinogen) -> np.ndarray:
@@ -95,8 +101,9 @@ def make_clinical_cohort(n_patients: int = 572, *, random_state=None) -> pd.Data
             "sex": sex,
             "age": age,
             "gcs": gcs,
-            "gcs_group": pd.Categorical(grp, categories=["mild", "moderate", "severe"],
-                                        ordered=True),
+            "gcs_group": pd.Categorical(
+                grp, categories=["mild", "moderate", "severe"], ordered=True
+            ),
             "sbp": sbp,
             "dbp": dbp,
             "fibrinogen": fib,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import typing
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from skhe.linear_model._logit import LogitFit, design, fit_logit, lr_p, wald_p
 from skhe.utils import binary_target, column_names
@@ -119,6 +120,8 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
     llf_, aic_, bic_ : float
         Log-likelihood, AIC and BIC of the final model.
     n_obs_ : int
+    n_iter_ : ndarray of shape (1,)
+        Newton iterations of the final fit.
     odds_ratios_ : DataFrame
         Indexed by selected feature: ``odds_ratio``, ``ci_low``, ``ci_high``, ``p_value``.
     train_fingerprint_ : str
@@ -137,7 +140,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: typing.ClassVar[dict] = {
         "screen_p": [Interval(Real, 0, 1, closed="right"), None],
         "p_enter": [Interval(Real, 0, 1, closed="right")],
         "p_remove": [Interval(Real, 0, 1, closed="right"), None],
@@ -178,8 +181,11 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _check_X(self, X, *, reset: bool) -> pd.DataFrame:
         if hasattr(X, "columns"):
-            bad = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
-                   and not pd.api.types.is_bool_dtype(X[c])]
+            bad = [
+                str(c)
+                for c in X.columns
+                if not pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
+            ]
             if bad:
                 raise ValueError(
                     f"Non-numeric column(s) {bad}: encode categorical variables first, e.g. with "
@@ -187,7 +193,11 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
                 )
         names = column_names(X) if hasattr(X, "columns") else None
         arr = validate_data(
-            self, X, reset=reset, ensure_all_finite=False, dtype=np.float64,
+            self,
+            X,
+            reset=reset,
+            ensure_all_finite=False,
+            dtype=np.float64,
             ensure_min_features=1,
         )
         if names is None:
@@ -262,8 +272,9 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
                 f"p_remove ({self.p_remove}) must be >= p_enter ({self.p_enter}), or selection "
                 "could cycle."
             )
-        index = getattr(X, "index", None)
+        index = X.index if isinstance(X, pd.DataFrame) else None
         Xdf = self._check_X(X, reset=True)
+        y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         y01, self.classes_ = binary_target(y, name="y")
         if y01.shape[0] != Xdf.shape[0]:
@@ -364,7 +375,9 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         cols = [c for g in selected for c in groups[g]]
         final = fit_groups(selected)
         if final.result is None:  # cannot happen after a successful step; keep a safe fallback
-            self._warn(", ".join(selected), final.problem, "falling back to the intercept-only model")
+            self._warn(
+                ", ".join(selected), final.problem, "falling back to the intercept-only model"
+            )
             cols, final = [], null
         self._set_fitted(final.result, cols, Xdf, y01, index)
         return self
@@ -393,6 +406,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         self.aic_ = float(res.aic)
         self.bic_ = float(res.bic)
         self.n_obs_ = int(res.nobs)
+        self.n_iter_ = np.array([int(res.mle_retvals.get("iterations", 1))])
         h = hashlib.sha1(np.ascontiguousarray(y01, dtype=np.int8).tobytes())
         if index is not None:
             h.update(pd.util.hash_pandas_object(pd.Index(index), index=False).to_numpy().tobytes())
@@ -435,8 +449,9 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        """Predicted class (positive when the probability is >= 0.5)."""
-        return self.classes_[(self.decision_function(X) >= 0).astype(int)]
+        """Predicted class (positive when the probability is > 0.5, as LogisticRegression)."""
+        decision = self.decision_function(X)
+        return self.classes_[(decision > 0).astype(int)]
 
     def summary_frame(self) -> pd.DataFrame:
         """Odds ratios with the intercept, as a table for reports."""

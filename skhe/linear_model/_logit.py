@@ -68,7 +68,7 @@ def wald_p(result, column: str) -> float:
 
 def lr_p(full, restricted) -> tuple[float, float, int]:
     """Likelihood-ratio test of two nested fitted Logit results: (statistic, p, df)."""
-    df = int(round(full.df_model - restricted.df_model))
+    df = round(float(full.df_model) - float(restricted.df_model))
     stat = max(0.0, 2.0 * (float(full.llf) - float(restricted.llf)))
     return stat, float(stats.chi2.sf(stat, df)) if df > 0 else 1.0, df
 

@@ -115,6 +115,11 @@ def calibration(
     slope = calibration_slope(y01, p)
     brier = float(np.mean((p - y01) ** 2))
     return CalibrationResult(
-        curve, float(citl.params[0]), slope, brier, float(hl), int(hl_df),
+        curve,
+        float(citl.params[0]),
+        slope,
+        brier,
+        float(hl),
+        int(hl_df),
         float(stats.chi2.sf(hl, hl_df)),
     )

@@ -140,6 +140,19 @@ def diagnostic_performance(
     ppv = _rate(tp, tp + fp, "PPV", alpha, method)
     npv = _rate(tn, tn + fn, "NPV", alpha, method)
     return DiagnosticPerformance(
-        thr, tp, fp, tn, fn, acc[0], acc[1], sens[0], sens[1], spec[0], spec[1],
-        ppv[0], ppv[1], npv[0], npv[1],
+        thr,
+        tp,
+        fp,
+        tn,
+        fn,
+        acc[0],
+        acc[1],
+        sens[0],
+        sens[1],
+        spec[0],
+        spec[1],
+        ppv[0],
+        ppv[1],
+        npv[0],
+        npv[1],
     )

@@ -22,9 +22,9 @@ def proportion_ci(
     alpha : float, default=0.05
         Significance level: the interval has coverage ``1 - alpha``.
     method : {"wilson", "wald", "agresti-coull", "clopper-pearson"}, default="wilson"
-        ``"wilson"`` is the Wilson score interval (Wilson 1927; Newcombe 1998, method 3), the one the
-        paper reports for accuracy, sensitivity and specificity. ``"clopper-pearson"`` is the exact
-        interval.
+        ``"wilson"`` is the Wilson score interval (Wilson 1927; Newcombe 1998, method 3), the
+        one the paper reports for accuracy, sensitivity and specificity.
+        ``"clopper-pearson"`` is the exact interval.
 
     Returns
     -------

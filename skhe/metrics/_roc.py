@@ -139,9 +139,9 @@ def roc_auc_ci(
         n_pos, n_neg = int(y01.sum()), int((1 - y01).sum())
         q1 = auc / (2 - auc)
         q2 = 2 * auc**2 / (1 + auc)
-        var = (
-            auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)
-        ) / (n_pos * n_neg)
+        var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (
+            n_pos * n_neg
+        )
         se = float(np.sqrt(max(var, 0.0)))
         low, high = auc - z * se, auc + z * se
     elif method == "bootstrap":

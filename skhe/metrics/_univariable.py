@@ -13,8 +13,16 @@ from skhe.linear_model._logit import design, fit_logit, lr_p
 from skhe.utils import binary_target
 
 _COLUMNS = [
-    "n_neg", "n_pos", "summary_neg", "summary_pos", "missing",
-    "odds_ratio", "ci_low", "ci_high", "p_value", "p_overall",
+    "n_neg",
+    "n_pos",
+    "summary_neg",
+    "summary_pos",
+    "missing",
+    "odds_ratio",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_overall",
 ]
 
 
@@ -68,7 +76,9 @@ def univariable_analysis(
         raise ValueError(f"outcome column {outcome!r} is not in the table.")
     y_all = df[outcome]
     if y_all.isna().any():
-        raise ValueError(f"outcome column {outcome!r} has {int(y_all.isna().sum())} missing values.")
+        raise ValueError(
+            f"outcome column {outcome!r} has {int(y_all.isna().sum())} missing values."
+        )
     y01, _ = binary_target(y_all, name=f"outcome column {outcome!r}")
     cat_ref: dict = {}
     if isinstance(categorical, Mapping):
@@ -110,14 +120,20 @@ def univariable_analysis(
                 n_neg, n_pos = int(at[y == 0].sum()), int(at[y == 1].sum())
                 d_neg, d_pos = max(int((y == 0).sum()), 1), max(int((y == 1).sum()), 1)
                 row = {
-                    "n_neg": n_neg, "n_pos": n_pos,
+                    "n_neg": n_neg,
+                    "n_pos": n_pos,
                     "summary_neg": f"{n_neg} ({100 * n_neg / d_neg:.1f}%)",
                     "summary_pos": f"{n_pos} ({100 * n_pos / d_pos:.1f}%)",
                     "missing": n_missing,
                 }
                 if lv == ref:
-                    row.update(odds_ratio=1.0, ci_low=np.nan, ci_high=np.nan, p_value=np.nan,
-                               p_overall=p_overall)
+                    row.update(
+                        odds_ratio=1.0,
+                        ci_low=np.nan,
+                        ci_high=np.nan,
+                        p_value=np.nan,
+                        p_overall=p_overall,
+                    )
                     index.append((col, f"{lv} (ref)"))
                 else:
                     row.update(_or_row(f, str(lv), z), p_overall=p_overall)
@@ -134,9 +150,12 @@ def univariable_analysis(
                 )
             xn, xp = x[y == 0], x[y == 1]
             row = {
-                "n_neg": int(xn.size), "n_pos": int(xp.size),
-                "mean_neg": xn.mean(), "sd_neg": xn.std(ddof=1),
-                "mean_pos": xp.mean(), "sd_pos": xp.std(ddof=1),
+                "n_neg": int(xn.size),
+                "n_pos": int(xp.size),
+                "mean_neg": xn.mean(),
+                "sd_neg": xn.std(ddof=1),
+                "mean_pos": xp.mean(),
+                "sd_pos": xp.std(ddof=1),
                 "summary_neg": f"{xn.mean():.2f} ± {xn.std(ddof=1):.2f}",
                 "summary_pos": f"{xp.mean():.2f} ± {xp.std(ddof=1):.2f}",
                 "missing": n_missing,
@@ -155,6 +174,8 @@ def _or_row(fit, name: str, z: float) -> dict:
         return dict(odds_ratio=np.nan, ci_low=np.nan, ci_high=np.nan, p_value=np.nan)
     b, se = float(fit.result.params[name]), float(fit.result.bse[name])
     return dict(
-        odds_ratio=float(np.exp(b)), ci_low=float(np.exp(b - z * se)),
-        ci_high=float(np.exp(b + z * se)), p_value=float(fit.result.pvalues[name]),
+        odds_ratio=float(np.exp(b)),
+        ci_low=float(np.exp(b - z * se)),
+        ci_high=float(np.exp(b + z * se)),
+        p_value=float(fit.result.pvalues[name]),
     )

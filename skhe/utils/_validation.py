@@ -71,7 +71,13 @@ def column_names(X) -> list[str]:
     return [f"x{i}" for i in range(n)]
 
 
-_IDENTIFYING = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "InstitutionName")
+_IDENTIFYING = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "AccessionNumber",
+    "InstitutionName",
+)
 
 
 def check_no_identifiers(keys: Sequence[str]) -> None:

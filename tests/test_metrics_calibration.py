@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from scipy.special import expit
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
+
+from skhe.metrics import calibration, net_benefit
+
+
+@pytest.fixture(scope="module")
+def overfit():
+    rng = np.random.default_rng(0)
+    lp = rng.normal(-1, 1.2, 4000)
+    y = (rng.random(lp.size) < expit(lp)).astype(int)
+    return y, expit(2 * lp + 0.3)  # predictions twice as extreme, shifted
+
+
+def test_slope_and_intercept_against_sklearn(overfit):
+    y, p = overfit
+    c = calibration(y, p)
+    lp = np.log(p / (1 - p))
+    ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(lp[:, None], y)
+    assert c.slope == pytest.approx(ref.coef_[0, 0], rel=1e-4)
+    assert c.slope == pytest.approx(0.5, abs=0.05)
+    # calibration-in-the-large: intercept with the log-odds as offset, solved by hand (Newton)
+    a = 0.0
+    for _ in range(50):
+        q = expit(lp + a)
+        a += (y - q).sum() / (q * (1 - q)).sum()
+    assert c.intercept == pytest.approx(a, abs=1e-6)
+    assert c.brier == pytest.approx(brier_score_loss(y, p))
+
+
+def test_well_calibrated_model_has_slope_one_and_large_hl_p():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.02, 0.9, 5000)
+    y = (rng.random(p.size) < p).astype(int)
+    c = calibration(y, p)
+    assert c.slope == pytest.approx(1, abs=0.1)
+    assert abs(c.intercept) < 0.1
+    assert c.hl_p_value > 0.01
+    assert c.curve["count"].sum() == 5000 and len(c.curve) == 10
+    np.testing.assert_allclose(c.curve["observed"], c.curve["mean_predicted"], atol=0.05)
+
+
+def test_hosmer_lemeshow_equals_two_by_g_pearson_chi2(overfit):
+    y, p = overfit
+    c = calibration(y, p, n_bins=10)
+    order = np.argsort(p, kind="stable")
+    stat = 0.0
+    for g in np.array_split(order, 10):  # equal-size groups (no ties in continuous p)
+        o1, e1, n = y[g].sum(), p[g].sum(), g.size
+        stat += (o1 - e1) ** 2 / e1 + ((n - o1) - (n - e1)) ** 2 / (n - e1)
+    assert c.hl_statistic == pytest.approx(stat, rel=1e-6)
+    assert c.hl_df == 8 and c.hl_p_value < 1e-6
+
+
+def test_calibration_bad_input():
+    with pytest.raises(ValueError, match="probabilities"):
+        calibration([0, 1, 0], [0.2, 1.3, 0.1])
+    with pytest.raises(ValueError, match="one class"):
+        calibration([1, 1, 1], [0.2, 0.3, 0.1])
+
+
+def test_net_benefit_by_hand():
+    y = np.array([1, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+    p = np.array([0.9, 0.6, 0.55, 0.3, 0.2, 0.15, 0.1, 0.1, 0.05, 0.05])
+    nb = net_benefit(y, p, [0.1, 0.5])
+    # pt=0.1: treated p>=0.1 -> 8 patients: TP=3, FP=5; NB = 3/10 - 5/10 * (0.1/0.9)
+    assert nb.loc[0, "model"] == pytest.approx(0.3 - 0.5 / 9)
+    # pt=0.5: treated 3 -> TP=2, FP=1
+    assert nb.loc[1, "model"] == pytest.approx(0.2 - 0.1)
+    assert nb.loc[0, "treat_all"] == pytest.approx(0.3 - 0.7 / 9)
+    assert (nb["treat_none"] == 0).all()
+    with pytest.raises(ValueError, match="thresholds"):
+        net_benefit(y, p, [0.0, 0.5])
