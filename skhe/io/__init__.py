@@ -1,0 +1,37 @@
+"""Reading CT volumes, masks, windowed images and cohort manifests.
+
+Only non-identifying metadata are ever read into skhe objects: PatientName, PatientID, birth date,
+accession number and institution are never logged, returned or written.
+"""
+
+from skhe.io._dicom import DicomReadError, list_series, read_dicom_multiframe, read_dicom_series
+from skhe.io._manifest import ManifestError, load_manifest
+from skhe.io._read import (
+    read_ct,
+    read_mask,
+    read_nifti,
+    read_numpy,
+    read_png_stack,
+    read_windowed_slices,
+)
+from skhe.io._volume import SAFE_METADATA, CTVolume
+from skhe.io._write import write_dicom_series, write_nifti
+
+__all__ = [
+    "SAFE_METADATA",
+    "CTVolume",
+    "DicomReadError",
+    "ManifestError",
+    "list_series",
+    "load_manifest",
+    "read_ct",
+    "read_dicom_multiframe",
+    "read_dicom_series",
+    "read_mask",
+    "read_nifti",
+    "read_numpy",
+    "read_png_stack",
+    "read_windowed_slices",
+    "write_dicom_series",
+    "write_nifti",
+]

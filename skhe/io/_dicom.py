@@ -1,0 +1,326 @@
+"""DICOM series and multi-frame readers (pydicom), with every failure naming the file."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from skhe.io._volume import SAFE_METADATA, CTVolume
+
+_SKIP_NAMES = {"DICOMDIR"}
+
+
+class DicomReadError(ValueError):
+    """A DICOM file or series could not be read; the message names the file."""
+
+
+def _safe_metadata(ds) -> dict:
+    out = {}
+    for key in SAFE_METADATA:
+        val = ds.get(key, None)
+        if val is None or val == "":
+            continue
+        if isinstance(val, pydicom.multival.MultiValue):
+            val = "\\".join(str(v) for v in val)
+        elif isinstance(val, (pydicom.valuerep.DSfloat, pydicom.valuerep.IS)):
+            val = float(val)
+        else:
+            val = str(val)
+        out[key] = val
+    return out
+
+
+def _header(path: Path):
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        if "SeriesInstanceUID" not in ds:
+            raise DicomReadError(
+                f"{path}: DICOM header without SeriesInstanceUID (corrupt or truncated file?)."
+            )
+        return ds
+    except DicomReadError:
+        raise
+    except InvalidDicomError as exc:
+        raise DicomReadError(f"{path}: not a DICOM file ({exc}).") from exc
+    except Exception as exc:  # truncated/corrupt headers raise many types
+        raise DicomReadError(f"{path}: corrupt or truncated DICOM header ({exc}).") from exc
+
+
+def _is_localizer(ds) -> bool:
+    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    return "LOCALIZER" in image_type or "SCOUT" in image_type
+
+
+def _pixels(path: Path, ds=None) -> tuple[np.ndarray, object]:
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:
+        raise DicomReadError(f"{path}: cannot be read ({exc}).") from exc
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        if ts is not None and ts.is_compressed:
+            raise DicomReadError(
+                f"{path}: pixel data use the compressed transfer syntax {ts.name} ({ts}) and no "
+                "installed decoder could read them; install the optional decoders with "
+                "`pip install 'skhe[dicom-codecs]'` (pylibjpeg, pylibjpeg-libjpeg, "
+                "pylibjpeg-openjpeg) or convert the series to uncompressed DICOM."
+            ) from exc
+        raise DicomReadError(f"{path}: pixel data are corrupt or truncated ({exc}).") from exc
+    return arr, ds
+
+
+def _rescale(arr: np.ndarray, ds) -> np.ndarray:
+    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    hu = arr.astype(np.float64) * slope + intercept
+    return np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
+
+
+def _orientation(ds, path) -> np.ndarray:
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None or len(iop) != 6:
+        return None
+    row, col = np.array(iop[:3], float), np.array(iop[3:], float)
+    normal = np.cross(row, col)
+    if np.linalg.norm(normal) < 1e-6:
+        raise DicomReadError(f"{path}: ImageOrientationPatient is degenerate ({list(iop)}).")
+    return np.vstack([row, col, normal / np.linalg.norm(normal)])
+
+
+def list_series(folder: str | os.PathLike) -> dict[str, list[Path]]:
+    """Group the DICOM files of a folder by SeriesInstanceUID.
+
+    Non-DICOM files raise :class:`DicomReadError` naming them; hidden files and ``DICOMDIR`` are
+    ignored.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such DICOM folder.")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name not in _SKIP_NAMES
+    )
+    if not files:
+        raise DicomReadError(f"{folder}: the folder holds no files (empty DICOM series).")
+    with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
+        headers = list(pool.map(_header, files))
+    series: dict[str, list[Path]] = defaultdict(list)
+    for path, ds in zip(files, headers, strict=True):
+        series[str(ds.SeriesInstanceUID)].append(path)
+    return dict(series)
+
+
+def read_dicom_series(
+    folder: str | os.PathLike, *, series_uid: str | None = None, n_threads: int = 8
+) -> CTVolume:
+    """Read one CT series from a folder of single-frame DICOM files.
+
+    Slices are ordered by ImagePositionPatient projected on the slice normal (InstanceNumber only
+    when positions are missing, with a warning); RescaleSlope/RescaleIntercept are applied; signed
+    and unsigned storage are handled by pydicom. Localizer/scout images are skipped.
+
+    Parameters
+    ----------
+    folder : path
+        Folder of DICOM files (not searched recursively).
+    series_uid : str, default=None
+        Which series to read when the folder holds several; otherwise several series raise an
+        error listing them.
+    n_threads : int, default=8
+        Files are decoded in parallel threads.
+
+    Returns
+    -------
+    CTVolume
+
+    Raises
+    ------
+    DicomReadError
+        (a ValueError) naming the file: non-DICOM or corrupt files, several series, non-CT
+        modality, duplicate slice positions, mismatched slice sizes, undecodable compression.
+    """
+    folder = Path(folder)
+    series = list_series(folder)
+    if series_uid is None:
+        if len(series) > 1:
+            listing = "; ".join(f"{uid} ({len(fs)} files)" for uid, fs in series.items())
+            raise DicomReadError(
+                f"{folder}: holds {len(series)} series; pick one with series_uid=...: {listing}"
+            )
+        series_uid = next(iter(series))
+    elif series_uid not in series:
+        raise DicomReadError(
+            f"{folder}: series {series_uid} not found; available: {sorted(series)}"
+        )
+    files = series[series_uid]
+    with ThreadPoolExecutor(max_workers=max(1, min(n_threads, len(files)))) as pool:
+        decoded = list(pool.map(_pixels, files))
+    notes: list[str] = []
+    keep = []
+    for path, (arr, ds) in zip(files, decoded, strict=True):
+        modality = str(ds.get("Modality", ""))
+        if modality and modality != "CT":
+            raise DicomReadError(f"{path}: modality is {modality!r}, not CT.")
+        if _is_localizer(ds):
+            notes.append(f"skipped localizer/scout image {path.name}")
+            continue
+        if arr.ndim != 2:
+            raise DicomReadError(
+                f"{path}: expected a single-frame slice, got pixel array of shape {arr.shape}; "
+                "read multi-frame files with read_ct(file)."
+            )
+        keep.append((path, arr, ds))
+    if not keep:
+        raise DicomReadError(f"{folder}: no CT slices left after skipping localizers.")
+    shapes = {arr.shape for _, arr, _ in keep}
+    if len(shapes) > 1:
+        by_shape = {s: next(p.name for p, a, _ in keep if a.shape == s) for s in shapes}
+        raise DicomReadError(f"{folder}: slices differ in size: {by_shape}.")
+    ref = keep[0][2]
+    direction = _orientation(ref, keep[0][0])
+    ipps = [ds.get("ImagePositionPatient") for _, _, ds in keep]
+    if direction is not None and all(p is not None and len(p) == 3 for p in ipps):
+        pos3 = np.array([[float(v) for v in p] for p in ipps])
+        for path, _, ds in keep:
+            d = _orientation(ds, path)
+            if d is not None and not np.allclose(d, direction, atol=1e-3):
+                raise DicomReadError(
+                    f"{path}: ImageOrientationPatient differs from the rest of the series "
+                    "(mixed or tilted acquisitions)."
+                )
+        z = pos3 @ direction[2]
+    else:
+        inst = [ds.get("InstanceNumber") for _, _, ds in keep]
+        if any(i is None for i in inst):
+            bad = next(p for (p, _, _), i in zip(keep, inst, strict=True) if i is None)
+            raise DicomReadError(
+                f"{bad}: neither ImagePositionPatient nor InstanceNumber; slice order unknown."
+            )
+        notes.append("ImagePositionPatient missing: slices ordered by InstanceNumber")
+        warnings.warn(
+            f"{folder}: ImagePositionPatient missing; ordering slices by InstanceNumber.",
+            UserWarning,
+            stacklevel=2,
+        )
+        z = np.array([float(i) for i in inst]) * float(ref.get("SliceThickness", 1.0) or 1.0)
+        direction = direction if direction is not None else np.eye(3)
+        pos3 = np.outer(z, direction[2])
+    order = np.argsort(z, kind="stable")
+    z = z[order]
+    keep = [keep[i] for i in order]
+    dup = np.flatnonzero(np.diff(z) < 1e-3)
+    if dup.size:
+        a, b = keep[dup[0]][0].name, keep[dup[0] + 1][0].name
+        raise DicomReadError(
+            f"{folder}: duplicate slice position {z[dup[0]]:.2f} mm in {a} and {b} "
+            f"({dup.size} duplicate(s)); remove duplicates or split the series."
+        )
+    if len(z) > 1:
+        diffs = np.diff(z)
+        dz = float(np.median(diffs))
+        if diffs.max() > 1.5 * dz:
+            k = int(np.argmax(diffs))
+            notes.append(
+                f"gap of {diffs[k]:.2f} mm between slices {k} and {k + 1} (median {dz:.2f} mm)"
+            )
+        elif diffs.max() - diffs.min() > 0.05 * dz:
+            notes.append(
+                f"uneven slice spacing: {diffs.min():.2f}-{diffs.max():.2f} mm (median {dz:.2f})"
+            )
+    else:
+        dz = float(ref.get("SliceThickness", 1.0) or 1.0)
+    for note in notes:
+        if not note.startswith("ImagePositionPatient missing"):
+            warnings.warn(f"{folder}: {note}.", UserWarning, stacklevel=2)
+    ps = ref.get("PixelSpacing", [1.0, 1.0])
+    hu = np.stack([_rescale(arr, ds) for _, arr, ds in keep])
+    meta = _safe_metadata(ref)
+    meta["source_format"] = "dicom-series"
+    return CTVolume(
+        hu=hu,
+        spacing=(dz, float(ps[0]), float(ps[1])),
+        origin=pos3[order[0]],
+        direction=direction,
+        positions=z,
+        metadata=meta,
+        warnings=notes,
+    )
+
+
+def read_dicom_multiframe(path: str | os.PathLike) -> CTVolume:
+    """Read a multi-frame (enhanced) CT DICOM file.
+
+    Geometry comes from the per-frame and shared functional groups (PlanePositionSequence,
+    PlaneOrientationSequence, PixelMeasuresSequence, PixelValueTransformationSequence), falling back
+    to the top-level attributes.
+    """
+    path = Path(path)
+    arr, ds = _pixels(path)
+    modality = str(ds.get("Modality", ""))
+    if modality and modality != "CT":
+        raise DicomReadError(f"{path}: modality is {modality!r}, not CT.")
+    if arr.ndim == 2:
+        arr = arr[None]
+    n = arr.shape[0]
+    shared = ds.get("SharedFunctionalGroupsSequence", [None])[0]
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence", None)
+
+    def group(frame, name):
+        for src in (frame, shared):
+            if src is not None and name in src:
+                return src[name].value[0]
+        return None
+
+    frames = list(per_frame) if per_frame is not None else [None] * n
+    if len(frames) != n:
+        raise DicomReadError(f"{path}: {len(frames)} per-frame groups for {n} frames.")
+    orient = group(frames[0], "PlaneOrientationSequence")
+    iop = (
+        orient.ImageOrientationPatient if orient is not None else ds.get("ImageOrientationPatient")
+    )
+    if iop is None:
+        direction = np.eye(3)
+    else:
+        row, col = np.array(iop[:3], float), np.array(iop[3:], float)
+        normal = np.cross(row, col)
+        direction = np.vstack([row, col, normal / np.linalg.norm(normal)])
+    pos = []
+    slopes, intercepts = [], []
+    for i, fr in enumerate(frames):
+        pp = group(fr, "PlanePositionSequence")
+        ipp = pp.ImagePositionPatient if pp is not None else None
+        pos.append([float(v) for v in ipp] if ipp is not None else [0.0, 0.0, float(i)])
+        tr = group(fr, "PixelValueTransformationSequence")
+        slopes.append(float(getattr(tr, "RescaleSlope", ds.get("RescaleSlope", 1.0)) or 1.0))
+        intercepts.append(
+            float(getattr(tr, "RescaleIntercept", ds.get("RescaleIntercept", 0.0)) or 0.0)
+        )
+    pos = np.array(pos)
+    z = pos @ direction[2]
+    order = np.argsort(z, kind="stable")
+    z = z[order]
+    if np.any(np.diff(z) < 1e-3):
+        raise DicomReadError(f"{path}: duplicate frame positions.")
+    hu = arr[order].astype(np.float64) * np.array(slopes)[order, None, None]
+    hu = hu + np.array(intercepts)[order, None, None]
+    hu = np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
+    meas = group(frames[0], "PixelMeasuresSequence")
+    ps = getattr(meas, "PixelSpacing", None) or ds.get("PixelSpacing", [1.0, 1.0])
+    dz = (
+        float(np.median(np.diff(z)))
+        if n > 1
+        else float(getattr(meas, "SliceThickness", None) or ds.get("SliceThickness", 1.0) or 1.0)
+    )
+    meta = _safe_metadata(ds)
+    meta["source_format"] = "dicom-multiframe"
+    return CTVolume(hu, (dz, float(ps[0]), float(ps[1])), pos[order[0]], direction, z, meta)

@@ -1,0 +1,74 @@
+"""Pure array functions: HU windowing and resizing."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def window(hu, low: float = 0.0, high: float = 100.0) -> np.ndarray:
+    """Map HU to [0, 1] through the window [low, high] (the paper's 0-100 HU).
+
+    Parameters
+    ----------
+    hu : array-like
+        Hounsfield units, any shape.
+    low, high : float
+        Window bounds; values below/above are clipped to 0/1.
+
+    Returns
+    -------
+    ndarray of float32, same shape
+    """
+    if not high > low:
+        raise ValueError(f"window needs high > low; got low={low}, high={high}.")
+    x = np.asarray(hu, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("window: input contains NaN/inf values.")
+    return np.clip((x - np.float32(low)) / np.float32(high - low), 0.0, 1.0)
+
+
+def _pad_square(x: torch.Tensor, value: float) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    if h == w:
+        return x
+    d = abs(h - w)
+    pad = (d // 2, d - d // 2, 0, 0) if h > w else (0, 0, d // 2, d - d // 2)
+    return F.pad(x, pad, value=value)
+
+
+def resize(slices, size: int = 512, *, mask: bool = False) -> np.ndarray:
+    """Resize a stack of slices to ``size`` x ``size``.
+
+    Non-square slices are first padded to a square (with the stack's minimum for images, 0 for
+    masks) so anatomy keeps its aspect ratio.
+
+    Parameters
+    ----------
+    slices : ndarray of shape (n, H, W)
+    size : int, default=512
+    mask : bool, default=False
+        Masks are resized bilinearly and thresholded at 0.5, so they stay binary (uint8 0/1).
+
+    Returns
+    -------
+    ndarray of shape (n, size, size); float32 for images, uint8 for masks
+    """
+    arr = np.asarray(slices)
+    if arr.ndim != 3:
+        raise ValueError(f"resize expects (n, H, W); got shape {arr.shape}.")
+    if int(size) < 1:
+        raise ValueError(f"size must be a positive integer; got {size}.")
+    t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[:, None]
+    pad_value = 0.0 if mask else float(t.min()) if t.numel() else 0.0
+    t = _pad_square(t, pad_value)
+    if t.shape[-1] != size:
+        antialias = not mask and t.shape[-1] > size
+        t = F.interpolate(
+            t, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias
+        )
+    out = t[:, 0].numpy()
+    if mask:
+        return (out >= 0.5).astype(np.uint8)
+    return out.astype(np.float32, copy=False)

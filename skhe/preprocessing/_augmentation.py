@@ -1,0 +1,75 @@
+"""Training augmentation (albumentations 2.x), image and mask transformed together."""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+
+
+class SliceAugmenter:
+    """The paper's ShiftScaleRotate + RandomScale, with albumentations 2.x transforms.
+
+    ``ShiftScaleRotate`` is ``Affine(translate, scale, rotate)`` and ``RandomScale`` is an
+    ``Affine(scale)`` at fixed output size (RandomScale itself changes the image size, which a
+    fixed-size network cannot take). Outside the field of view is filled with 0 (air after
+    windowing); masks use nearest-neighbour interpolation and stay binary.
+
+    Parameters
+    ----------
+    shift : float, default=0.0625
+        Maximum translation as a fraction of the image size (ShiftScaleRotate's default).
+    scale : float, default=0.1
+        Scale range 1 +- scale, for both transforms.
+    rotate : float, default=45
+        Maximum rotation in degrees.
+    p : float, default=0.5
+        Probability of each transform.
+    random_state : int or None
+        Seed; the same seed gives the same sequence of augmentations.
+    """
+
+    def __init__(self, shift=0.0625, scale=0.1, rotate=45.0, p=0.5, random_state=None):
+        self.shift = shift
+        self.scale = scale
+        self.rotate = rotate
+        self.p = p
+        self.random_state = random_state
+        self._compose = None
+
+    def _build(self):
+        common = dict(border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0)
+        self._compose = A.Compose(
+            [
+                A.Affine(
+                    translate_percent=(-self.shift, self.shift),
+                    scale=(1 - self.scale, 1 + self.scale),
+                    rotate=(-self.rotate, self.rotate),
+                    p=self.p,
+                    **common,
+                ),
+                A.Affine(scale=(1 - self.scale, 1 + self.scale), p=self.p, **common),
+            ],
+            seed=self.random_state,
+        )
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None):
+        """Augment one slice (H, W) in [0, 1] and its optional mask (H, W)."""
+        if self._compose is None:
+            self._build()
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 2:
+            raise ValueError(f"augmentation expects one (H, W) slice; got {image.shape}.")
+        if image.size and (image.min() < 0 or image.max() > 1):
+            raise ValueError("augmentation expects a windowed slice with values in [0, 1].")
+        kwargs = {"image": image}
+        if mask is not None:
+            kwargs["mask"] = np.asarray(mask, dtype=np.uint8)
+        out = self._compose(**kwargs)
+        img = np.clip(out["image"], 0.0, 1.0).astype(np.float32)
+        return img, (out["mask"] if mask is not None else None)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_compose"] = None
+        return state
