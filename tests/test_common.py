@@ -6,9 +6,60 @@ Checks an estimator cannot pass are listed in ``EXPECTED_FAILED_CHECKS`` with a 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhe.linear_model import ForwardSelectingLogisticRegression
+from skhe.neural import HematomaSegmenter, SliceClassifier
+
+_IMAGES = (
+    "takes stacks of windowed CT slices shaped (n, 1, H, W) with values in [0, 1] and rejects the "
+    "2-D tabular data this check feeds it with a ValueError"
+)
+
+_SPARSE = "accepts dense image arrays only; sparse matrices of tabular features are refused"
+
+# Checks that fit or predict on random 2-D tabular data (every other check passes).
+_TABULAR_CHECKS = [
+    "check_classifier_data_not_an_array",
+    "check_classifiers_classes",
+    "check_classifiers_train",
+    "check_complex_data",
+    "check_decision_proba_consistency",
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_empty_data_messages",
+    "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input",
+    "check_supervised_y_2d",
+]
+_DEEP = {name: _IMAGES for name in _TABULAR_CHECKS} | {
+    "check_estimator_sparse_array": _SPARSE,
+    "check_estimator_sparse_matrix": _SPARSE,
+    "check_estimator_sparse_tag": _SPARSE,
+}
 
 EXPECTED_FAILED_CHECKS = {
     "ForwardSelectingLogisticRegression": {},
+    # y is validated before X, so a one-sample or complex input already fails on its labels
+    "SliceClassifier": {
+        k: v for k, v in _DEEP.items() if k not in ("check_complex_data", "check_fit2d_1sample")
+    },
+    "HematomaSegmenter": _DEEP,
 }
 
 
@@ -16,8 +67,15 @@ def _expected_failed_checks(estimator):
     return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
 
 
+TINY = dict(image_size=16, max_epochs=1, batch_size=4, augment=False, random_state=0)
+
+
 @parametrize_with_checks(
-    [ForwardSelectingLogisticRegression()],
+    [
+        ForwardSelectingLogisticRegression(),
+        SliceClassifier("test_resnet", **TINY),
+        HematomaSegmenter("tu-test_resnet", decoder_channels=(8, 8, 8, 8, 8), **TINY),
+    ],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):

@@ -11,6 +11,7 @@ from skhe.metrics._diagnostic import DiagnosticPerformance, diagnostic_performan
 from skhe.metrics._intervals import proportion_ci
 from skhe.metrics._roc import AUCResult, DeLongTestResult, delong_test, roc_auc_ci
 from skhe.metrics._scorers import SCORERS, youden_sensitivity, youden_specificity
+from skhe.metrics._segmentation import dice_coefficient, per_slice_dice
 from skhe.metrics._univariable import univariable_analysis
 
 __all__ = [
@@ -24,8 +25,10 @@ __all__ = [
     "calibration_slope",
     "delong_test",
     "diagnostic_performance",
+    "dice_coefficient",
     "likelihood_ratio_test",
     "net_benefit",
+    "per_slice_dice",
     "proportion_ci",
     "roc_auc_ci",
     "univariable_analysis",

@@ -1,0 +1,6 @@
+"""skorch-backed deep estimators with the scikit-learn interface."""
+
+from skhe.neural._classifier import SliceClassifier
+from skhe.neural._segmenter import HematomaSegmenter
+
+__all__ = ["HematomaSegmenter", "SliceClassifier"]

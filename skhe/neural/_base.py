@@ -1,0 +1,453 @@
+"""Shared machinery of the skorch-backed deep estimators.
+
+Each estimator *owns* a skorch ``NeuralNet`` built in ``fit`` (rather than subclassing one), so
+``__init__`` only stores plain, grid-searchable parameters and the scikit-learn contract holds.
+After ``fit`` the trained torch module is kept as ``module_`` and the per-epoch log as
+``history_``; pickling stores CPU weights only, so a GPU-trained model loads on a CPU-only machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
+from skorch.helper import predefined_split
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from skhe._version import __version__
+from skhe.preprocessing import SliceAugmenter, resize
+
+#: Parameters that may change between an interrupted run and its resumption.
+_RESUMABLE = {
+    "max_epochs",
+    "verbose",
+    "checkpoint_dir",
+    "n_threads",
+    "num_workers",
+    "device",
+    "predict_batch_size",
+    "early_stopping",
+    "validation_data",
+}
+#: Parameters never written to a saved model's config.
+_NOT_SAVED = {"validation_data", "checkpoint_dir"}
+
+
+class _ArrayDataset(Dataset):
+    """(image, target) pairs from arrays, with optional joint augmentation of image and mask."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, augment=None):
+        self.images = images
+        self.targets = targets
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        img, tgt = self.images[i], self.targets[i]
+        if self.augment is not None:
+            is_mask = np.ndim(tgt) == 3
+            a, m = self.augment(img[0], tgt[0] if is_mask else None)
+            img = np.repeat(a[None], img.shape[0], axis=0) if img.shape[0] > 1 else a[None]
+            if is_mask:
+                tgt = m[None].astype(np.float32)
+        return torch.from_numpy(np.ascontiguousarray(img)), torch.as_tensor(tgt)
+
+
+class _SkheNet(NeuralNet):
+    """skorch NeuralNet with autocast (mixed precision) and channels_last in the forward pass."""
+
+    def __init__(self, *args, amp_dtype=None, channels_last=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.amp_dtype = amp_dtype
+        self.channels_last = channels_last
+
+    def infer(self, x, **fit_params):
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
+        with torch.autocast(
+            device_type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
+            out = self.module_(x, **fit_params)
+        return out.float()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Temporarily set torch's intra-op thread count (None leaves it alone)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available here.")
+    return str(device)
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds libraries that use the global state
+    torch.manual_seed(seed)
+
+
+class DeepEstimatorMixin:
+    """fit/predict plumbing shared by SliceClassifier and HematomaSegmenter."""
+
+    # subclasses implement
+    def _build_module(self, pretrained):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _criterion(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ device and precision
+    def _amp_dtype(self, device: str):
+        mp = self.mixed_precision
+        if not str(device).startswith("cuda") or mp is False:
+            return None  # CPU: fp32 (bf16 autocast is far slower on CPUs without AMX/bf16)
+        if mp in ("auto", True, "bf16"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if mp == "fp16":
+            return torch.float16
+        raise ValueError(
+            f"mixed_precision must be 'auto', True, False, 'bf16' or 'fp16'; got {mp!r}"
+        )
+
+    def _channels_last(self, device: str, training: bool) -> bool:
+        if self.channels_last == "auto":
+            return str(device).startswith("cuda") or not training
+        return bool(self.channels_last)
+
+    # ------------------------------------------------------------------ data
+    def _prepare_images(self, X) -> np.ndarray:
+        from skhe.neural._validation import check_images
+
+        arr = check_images(X, in_chans=self.in_chans)
+        if arr.shape[2:] != (self.image_size, self.image_size):
+            arr = np.stack([resize(arr[:, c], self.image_size) for c in range(arr.shape[1])], 1)
+            arr = np.clip(arr, 0.0, 1.0)
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _augmenter(self):
+        if not self.augment:
+            return None
+        kwargs = self.augment if isinstance(self.augment, dict) else {}
+        return SliceAugmenter(random_state=self.random_state, **kwargs)
+
+    # ------------------------------------------------------------------ fitting
+    def _make_net(self, train_ds, valid_ds, device: str) -> _SkheNet:
+        callbacks = []
+        if self.verbose:
+            callbacks.append(("progress", ProgressBar()))
+        if self.early_stopping:
+            monitor = "valid_loss" if valid_ds is not None else "train_loss"
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor=monitor, patience=int(self.early_stopping), load_best=True
+                    ),
+                )
+            )
+        if self.checkpoint_dir is not None:
+            callbacks.append(
+                (
+                    "checkpoint",
+                    Checkpoint(
+                        dirname=str(self.checkpoint_dir),
+                        monitor=None,
+                        f_params="params.pt",
+                        f_optimizer="optimizer.pt",
+                        f_criterion=None,
+                        f_history="history.json",
+                    ),
+                )
+            )
+        generator = torch.Generator()
+        if self.random_state is not None:
+            generator.manual_seed(int(self.random_state))
+        kwargs = dict(
+            module=self._build_module(self.pretrained),
+            criterion=self._criterion(),
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=predefined_split(valid_ds) if valid_ds is not None else None,
+            callbacks=callbacks,
+            device=device,
+            iterator_train__shuffle=True,
+            iterator_train__generator=generator,
+            iterator_train__num_workers=self.num_workers,
+            iterator_valid__num_workers=self.num_workers,
+            iterator_train__pin_memory=device.startswith("cuda"),
+            verbose=int(self.verbose),
+            amp_dtype=self._amp_dtype(device),
+            channels_last=self._channels_last(device, training=True),
+        )
+        kwargs.update(self.net_kwargs or {})
+        net = _SkheNet(**kwargs)
+        if kwargs["channels_last"]:
+            net.initialize()
+            net.module_.to(memory_format=torch.channels_last)
+        return net
+
+    def _config_for_resume(self) -> dict:
+        params = self.get_params(deep=False)
+        return {k: repr(v) for k, v in sorted(params.items()) if k not in _RESUMABLE}
+
+    def _fit_datasets(self, train_ds, valid_ds) -> None:
+        device = resolve_device(self.device)
+        seed_everything(self.random_state)
+        net = self._make_net(train_ds, valid_ds, device)
+        with torch_threads(self.n_threads):
+            if self.checkpoint_dir is not None and self._resume(net, train_ds):
+                pass
+            else:
+                net.fit(train_ds, None)
+        if self.bn_recalibration and _has_batchnorm(net.module_):
+            self._recalibrate_bn(net, train_ds, device)
+        self.module_ = net.module_
+        self.module_.eval()
+        self.device_ = device
+        self.history_ = [
+            {k: v for k, v in epoch.items() if k != "batches"} for epoch in net.history
+        ]
+        self.n_epochs_ = len(self.history_)
+
+    def _recalibrate_bn(self, net: _SkheNet, train_ds, device: str) -> None:
+        """Recompute BatchNorm running statistics with the final weights (one no-grad pass).
+
+        After few optimizer steps the running averages lag behind the weights and eval-mode
+        predictions suffer; this is the ``update_bn`` step of stochastic weight averaging.
+        """
+        from torch.optim.swa_utils import update_bn
+        from torch.utils.data import DataLoader
+
+        if isinstance(train_ds, _ArrayDataset):
+            train_ds = _ArrayDataset(train_ds.images, train_ds.targets, None)
+        loader = DataLoader(
+            train_ds, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers
+        )
+        amp = self._amp_dtype(device)
+        with (
+            torch_threads(self.n_threads),
+            torch.autocast(
+                "cuda" if device.startswith("cuda") else "cpu",
+                dtype=amp or torch.float32,
+                enabled=amp is not None,
+            ),
+        ):
+            update_bn(loader, net.module_, device=torch.device(device))
+
+    def _resume(self, net: _SkheNet, train_ds) -> bool:
+        ckpt = Path(self.checkpoint_dir)
+        ckpt.mkdir(parents=True, exist_ok=True)
+        cfg_path = ckpt / "skhe_config.json"
+        config = self._config_for_resume()
+        if not (ckpt / "params.pt").exists() or not (ckpt / "history.json").exists():
+            cfg_path.write_text(json.dumps(config, indent=1))
+            return False
+        if cfg_path.exists() and json.loads(cfg_path.read_text()) != config:
+            raise ValueError(
+                f"{ckpt}: holds a checkpoint of a different configuration; use another "
+                "checkpoint_dir or delete it to start over."
+            )
+        net.initialize()
+        net.load_params(
+            f_params=ckpt / "params.pt",
+            f_optimizer=ckpt / "optimizer.pt",
+            f_history=ckpt / "history.json",
+        )
+        remaining = int(self.max_epochs) - len(net.history)
+        if remaining > 0:
+            net.fit_loop(train_ds, None, epochs=remaining)
+        return True
+
+    # ------------------------------------------------------------------ inference
+    def _forward(self, images: np.ndarray, fn=None, desc: str = "predicting") -> list:
+        """Run the module over ``images`` in batches under inference_mode; apply ``fn``."""
+        check_is_fitted(self)
+        module = self.module_
+        device = next(module.parameters()).device
+        cl = self._channels_last(str(device), training=False)
+        if cl:
+            module.to(memory_format=torch.channels_last)
+        bs = int(self.predict_batch_size or max(1, 4 * self.batch_size))
+        amp = self._amp_dtype(str(device))
+        out = []
+        n_batches = -(-len(images) // bs)
+        module.eval()
+        with torch_threads(self.n_threads), torch.inference_mode():
+            for start in tqdm(
+                range(0, len(images), bs),
+                desc=desc,
+                total=n_batches,
+                disable=not self.verbose or n_batches < 20,
+                leave=False,
+            ):
+                x = torch.from_numpy(images[start : start + bs]).to(device)
+                if cl:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(
+                    device.type, dtype=amp or torch.float32, enabled=amp is not None
+                ):
+                    y = module(x) if fn is None else fn(module, x)
+                out.append(y)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        module = state.pop("module_", None)
+        if module is not None:
+            state["_module_state"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        weights = state.pop("_module_state", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            module = self._build_module(False)
+            module.load_state_dict(weights)
+            device = getattr(self, "device_", "cpu")
+            if str(device).startswith("cuda") and not torch.cuda.is_available():
+                self.device_ = "cpu"
+            module.to(self.device_)
+            module.eval()
+            self.module_ = module
+
+    def _saved_params(self) -> dict:
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in _NOT_SAVED}
+        try:
+            json.dumps(params)
+        except TypeError as exc:
+            bad = [k for k, v in params.items() if not _jsonable(v)]
+            raise ValueError(f"cannot save parameters {bad}: not JSON-serializable.") from exc
+        return params
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save weights (safetensors) and a JSON config to the folder ``path``.
+
+        No pickle is involved, so loading never executes code from the file.
+        """
+        from safetensors.torch import save_model
+
+        check_is_fitted(self)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {
+            "estimator": type(self).__name__,
+            "skhe_version": __version__,
+            "params": self._saved_params(),
+            "fitted": self._fitted_config(),
+        }
+        save_model(self.module_, str(path / "weights.safetensors"))
+        (path / "config.json").write_text(json.dumps(config, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto"):
+        """Load a model written by :meth:`save` (weights via safetensors, config via JSON)."""
+        from safetensors.torch import load_model
+
+        path = Path(path)
+        cfg_file, weights = path / "config.json", path / "weights.safetensors"
+        if not cfg_file.is_file() or not weights.is_file():
+            raise FileNotFoundError(
+                f"{path}: not a saved skhe model (config.json/weights missing)."
+            )
+        config = json.loads(cfg_file.read_text())
+        if config.get("estimator") != cls.__name__:
+            raise ValueError(f"{path} holds a {config.get('estimator')}, not a {cls.__name__}.")
+        if config.get("skhe_version") != __version__:
+            warnings.warn(
+                f"{path} was saved by skhe {config.get('skhe_version')}; this is skhe "
+                f"{__version__}. Check its predictions before relying on them.",
+                UserWarning,
+                stacklevel=2,
+            )
+        est = cls(**{**config["params"], "pretrained": False})
+        est.pretrained = config["params"].get("pretrained", False)
+        module = est._build_module(False)
+        load_model(module, str(weights))
+        dev = resolve_device(device)
+        est.module_ = module.to(dev).eval()
+        est.device_ = dev
+        est._set_fitted_config(config["fitted"])
+        return est
+
+
+def _has_batchnorm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def _jsonable(v) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except TypeError:
+        return False
+
+
+def make_datasets(
+    images, targets, augment, validation_data, prepare_valid, random_state, stratify=None
+):
+    """Training and (explicit) validation datasets; a float ``validation_data`` is a fraction."""
+    valid_ds = None
+    if validation_data is None:
+        train = _ArrayDataset(images, targets, augment)
+    elif isinstance(validation_data, float):
+        if not 0 < validation_data < 1:
+            raise ValueError(
+                f"validation_data as a fraction must be in (0, 1); got {validation_data}"
+            )
+        from sklearn.model_selection import train_test_split
+
+        idx_tr, idx_va = train_test_split(
+            np.arange(len(images)),
+            test_size=validation_data,
+            random_state=random_state,
+            stratify=stratify,
+        )
+        train = _ArrayDataset(images[idx_tr], targets[idx_tr], augment)
+        valid_ds = _ArrayDataset(images[idx_va], targets[idx_va], None)
+    else:
+        try:
+            Xv, yv = validation_data
+        except (TypeError, ValueError):
+            raise ValueError(
+                "validation_data must be None, a fraction, or (X_val, y_val)."
+            ) from None
+        vi, vt = prepare_valid(Xv, yv)
+        train = _ArrayDataset(images, targets, augment)
+        valid_ds = _ArrayDataset(vi, vt, None)
+    return train, valid_ds

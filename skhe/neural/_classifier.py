@@ -1,0 +1,221 @@
+"""SliceClassifier: hematoma present/absent per CT slice (timm backbone, skorch training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import roc_auc_score
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from skhe.neural._base import DeepEstimatorMixin, make_datasets
+from skhe.nn import SliceClassifierNet
+from skhe.utils import binary_target
+
+
+class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Per-slice hematoma classifier: a timm backbone with one logit, BCE-with-logits loss.
+
+    Defaults are the paper's: SEResNeXt-50 (``seresnext50_32x4d``), 512 x 512 slices windowed to
+    0-100 HU, AdamW with lr 1e-4 and weight decay 1e-6, batch 8.
+
+    Parameters
+    ----------
+    backbone : str, default="seresnext50_32x4d"
+        Any timm model name (e.g. ``"resnet18"``, ``"mobilenetv3_small_100"``).
+    pretrained : bool or str, default=False
+        False: random initialization. A path: local weights (``.safetensors`` or a torch state
+        dict, read with ``weights_only=True``; RGB first layers are summed to one channel).
+        True: timm's hub weights, only when already cached (skhe never downloads).
+    in_chans : {1, 3}, default=1
+        Input channels; a 1-channel slice is repeated for 3.
+    image_size : int, default=512
+        Slices of another size are resized to this.
+    lr, weight_decay, batch_size, max_epochs : training hyperparameters
+    augment : bool or dict, default=True
+        The paper's shift/scale/rotate augmentation (:class:`skhe.preprocessing.SliceAugmenter`);
+        a dict passes its arguments.
+    validation_data : None, float or (X_val, y_val), default=None
+        Explicit validation data, or a stratified fraction of the training slices. None: no
+        validation split (never a silent one).
+    early_stopping : int or None, default=None
+        Patience in epochs (monitors the validation loss, or the training loss without
+        validation); the best weights are restored.
+    checkpoint_dir : str or None, default=None
+        Saves weights, optimizer and history every epoch; a later ``fit`` with the same
+        configuration resumes from there (up to ``max_epochs`` epochs in total).
+    device : str, default="auto"
+        "auto" uses CUDA when present.
+    mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
+        GPU only (bf16 where supported); CPU always runs fp32.
+    channels_last : {"auto", True, False}, default="auto"
+        "auto": on GPU always, on CPU for inference only.
+    n_threads : int or None, default=None
+        torch intra-op threads during fit/predict.
+    num_workers : int, default=0
+        DataLoader workers.
+    predict_batch_size : int or None, default=None
+        Default 4 x batch_size.
+    threshold : float, default=0.5
+        Probability above which :meth:`predict` says "hematoma".
+    bn_recalibration : bool, default=True
+        After training, recompute BatchNorm running statistics with the final weights (one
+        forward pass over the training slices without augmentation, as SWA's ``update_bn``); this
+        keeps eval-mode predictions faithful after short training.
+    random_state : int or None, default=None
+        Seeds initialization, shuffling and augmentation.
+    verbose : int, default=0
+        1 prints the epoch log with a progress bar.
+    net_kwargs : dict or None, default=None
+        Passed to the underlying ``skorch.NeuralNet`` (e.g. ``{"optimizer__betas": (0.9, 0.99)}``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    module_ : torch.nn.Module
+        The trained network (eval mode).
+    history_ : list of dict
+        Per-epoch ``train_loss`` (and ``valid_loss``), ``dur``.
+    n_epochs_ : int
+    device_ : str
+    input_shape_ : tuple (C, H, W) seen in fit (before resizing).
+    """
+
+    def __init__(
+        self,
+        backbone="seresnext50_32x4d",
+        *,
+        pretrained=False,
+        in_chans=1,
+        image_size=512,
+        lr=1e-4,
+        weight_decay=1e-6,
+        batch_size=8,
+        max_epochs=10,
+        augment=True,
+        validation_data=None,
+        early_stopping=None,
+        checkpoint_dir=None,
+        device="auto",
+        mixed_precision="auto",
+        channels_last="auto",
+        n_threads=None,
+        num_workers=0,
+        predict_batch_size=None,
+        threshold=0.5,
+        bn_recalibration=True,
+        random_state=None,
+        verbose=0,
+        net_kwargs=None,
+    ):
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.in_chans = in_chans
+        self.image_size = image_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.augment = augment
+        self.validation_data = validation_data
+        self.early_stopping = early_stopping
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.channels_last = channels_last
+        self.n_threads = n_threads
+        self.num_workers = num_workers
+        self.predict_batch_size = predict_batch_size
+        self.threshold = threshold
+        self.bn_recalibration = bn_recalibration
+        self.random_state = random_state
+        self.verbose = verbose
+        self.net_kwargs = net_kwargs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def _build_module(self, pretrained):
+        return SliceClassifierNet(self.backbone, in_chans=self.in_chans, pretrained=pretrained)
+
+    def _criterion(self):
+        return torch.nn.BCEWithLogitsLoss()
+
+    def _fitted_config(self) -> dict:
+        return {"classes_": self.classes_.tolist(), "input_shape_": list(self.input_shape_)}
+
+    def _set_fitted_config(self, cfg: dict) -> None:
+        self.classes_ = np.asarray(cfg["classes_"])
+        self.input_shape_ = tuple(cfg["input_shape_"])
+        self.history_, self.n_epochs_ = [], 0
+
+    def _prepare_xy(self, X, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        check_classification_targets(y)
+        y01, classes = binary_target(y, name="y")
+        images = self._prepare_images(X)
+        if len(y01) != len(images):
+            raise ValueError(f"X has {len(images)} slices but y has {len(y01)} labels.")
+        return images, y01.astype(np.float32), classes
+
+    def fit(self, X, y):
+        """Train on windowed slices.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W) or (n, 1, H, W)
+            Slices windowed to [0, 1] (see :func:`skhe.preprocessing.window`).
+        y : array-like of shape (n,)
+            Binary slice labels (hematoma present), both classes required.
+
+        Returns
+        -------
+        self
+        """
+        images, y01, classes = self._prepare_xy(X, y)
+        self.classes_ = classes
+        self.input_shape_ = tuple(np.shape(X)[1:]) if np.ndim(X) == 4 else (1, *np.shape(X)[1:])
+
+        def prepare_valid(Xv, yv):
+            vi, vy, _ = self._prepare_xy(Xv, yv)
+            return vi, vy
+
+        train, valid = make_datasets(
+            images,
+            y01,
+            self._augmenter(),
+            self.validation_data,
+            prepare_valid,
+            self.random_state,
+            stratify=y01,
+        )
+        self._fit_datasets(train, valid)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Slice logits, shape (n,)."""
+        check_is_fitted(self)
+        images = self._prepare_images(X)
+        return torch.cat(self._forward(images)).float().cpu().numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities, shape (n, 2), columns ordered as ``classes_``."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X).astype(np.float64)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels (positive when the probability is >= ``threshold``)."""
+        p = self.predict_proba(X)[:, 1]
+        return self.classes_[(p >= self.threshold).astype(int)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """ROC AUC of the slice probabilities."""
+        y01, _ = binary_target(y, pos_label=self.classes_[1], name="y")
+        return float(roc_auc_score(y01, self.predict_proba(X)[:, 1], sample_weight=sample_weight))

@@ -1,0 +1,219 @@
+"""HematomaSegmenter: U-Net (segmentation-models-pytorch) with Dice + BCE loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from skhe.metrics import dice_coefficient
+from skhe.neural._base import DeepEstimatorMixin, make_datasets
+from skhe.neural._validation import check_masks
+from skhe.nn import DiceBCELoss, build_unet
+from skhe.preprocessing import resize
+
+
+class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
+    """Hematoma segmentation with a U-Net; Dice + BCE loss; lr 1e-3 (the paper's settings).
+
+    Parameters
+    ----------
+    encoder : str, default="resnet34"
+        Any segmentation-models-pytorch encoder (``"resnet18"``, ``"tu-<timm name>"``, ...).
+    decoder_channels : tuple of int, default=(256, 128, 64, 32, 16)
+        U-Net decoder widths (its length is the encoder depth).
+    pretrained : bool or str, default=False
+        False, or a local path to encoder (or whole-model) weights; True is refused (no download).
+    in_chans, image_size, lr, weight_decay, batch_size, max_epochs, augment, validation_data,
+    early_stopping, checkpoint_dir, device, mixed_precision, channels_last, n_threads,
+    num_workers, predict_batch_size, random_state, verbose, net_kwargs
+        As in :class:`SliceClassifier` (``lr`` defaults to 1e-3 here).
+    bn_recalibration : bool, default=True
+        See :class:`SliceClassifier`.
+    dice_weight, bce_weight : float, default=1.0
+        Weights of the two loss terms.
+    threshold : float, default=0.5
+        Probability above which a pixel is hematoma.
+
+    Attributes
+    ----------
+    module_, history_, n_epochs_, device_, input_shape_
+        As in :class:`SliceClassifier`.
+    """
+
+    def __init__(
+        self,
+        encoder="resnet34",
+        *,
+        decoder_channels=(256, 128, 64, 32, 16),
+        pretrained=False,
+        in_chans=1,
+        image_size=512,
+        lr=1e-3,
+        weight_decay=1e-6,
+        batch_size=8,
+        max_epochs=10,
+        dice_weight=1.0,
+        bce_weight=1.0,
+        augment=True,
+        validation_data=None,
+        early_stopping=None,
+        checkpoint_dir=None,
+        device="auto",
+        mixed_precision="auto",
+        channels_last="auto",
+        n_threads=None,
+        num_workers=0,
+        predict_batch_size=None,
+        threshold=0.5,
+        bn_recalibration=True,
+        random_state=None,
+        verbose=0,
+        net_kwargs=None,
+    ):
+        self.encoder = encoder
+        self.decoder_channels = decoder_channels
+        self.pretrained = pretrained
+        self.in_chans = in_chans
+        self.image_size = image_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.dice_weight = dice_weight
+        self.bce_weight = bce_weight
+        self.augment = augment
+        self.validation_data = validation_data
+        self.early_stopping = early_stopping
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.mixed_precision = mixed_precision
+        self.channels_last = channels_last
+        self.n_threads = n_threads
+        self.num_workers = num_workers
+        self.predict_batch_size = predict_batch_size
+        self.threshold = threshold
+        self.bn_recalibration = bn_recalibration
+        self.random_state = random_state
+        self.verbose = verbose
+        self.net_kwargs = net_kwargs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def _build_module(self, pretrained):
+        return build_unet(
+            self.encoder,
+            self.in_chans,
+            pretrained=pretrained,
+            decoder_channels=tuple(self.decoder_channels),
+        )
+
+    def _criterion(self):
+        return DiceBCELoss(dice_weight=self.dice_weight, bce_weight=self.bce_weight)
+
+    def _fitted_config(self) -> dict:
+        return {"input_shape_": list(self.input_shape_)}
+
+    def _set_fitted_config(self, cfg: dict) -> None:
+        self.input_shape_ = tuple(cfg["input_shape_"])
+        self.history_, self.n_epochs_ = [], 0
+
+    def _prepare_xm(self, X, masks):
+        from skhe.neural._validation import check_images
+
+        if masks is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None "
+                "(y holds the hematoma masks)."
+            )
+        raw = check_images(X, in_chans=self.in_chans)
+        m = check_masks(masks, raw)
+        images = self._prepare_images(raw)
+        if m.shape[2:] != images.shape[2:]:
+            m = resize(m[:, 0], self.image_size, mask=True)[:, None].astype(np.float32)
+        return images, m
+
+    def fit(self, X, y):
+        """Train on windowed slices and their binary hematoma masks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W) or (n, 1, H, W), values in [0, 1]
+        y : array-like of shape (n, H, W)
+            Binary masks (slices without hematoma have empty masks).
+
+        Returns
+        -------
+        self
+        """
+        images, masks = self._prepare_xm(X, y)
+        if masks.sum() == 0:
+            raise ValueError(
+                "y: every mask is empty; the segmenter needs hematoma pixels to learn."
+            )
+        self.input_shape_ = tuple(np.shape(X)[1:]) if np.ndim(X) == 4 else (1, *np.shape(X)[1:])
+        train, valid = make_datasets(
+            images,
+            masks,
+            self._augmenter(),
+            self.validation_data,
+            self._prepare_xm,
+            self.random_state,
+        )
+        self._fit_datasets(train, valid)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Hematoma probability maps, shape (n, H, W) at the input's size."""
+        from skhe.neural._validation import check_images
+
+        check_is_fitted(self)
+        raw = check_images(X, in_chans=self.in_chans)
+        images = self._prepare_images(raw)
+        h, w = raw.shape[2:]
+
+        def run(module, x):
+            p = torch.sigmoid(module(x).float())
+            if (h, w) != tuple(p.shape[2:]):
+                side = max(h, w)
+                p = F.interpolate(p, size=(side, side), mode="bilinear", align_corners=False)
+                top, left = (side - h) // 2, (side - w) // 2
+                p = p[:, :, top : top + h, left : left + w]
+            return p[:, 0].cpu()
+
+        return torch.cat(self._forward(images, run)).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Binary masks (uint8), shape (n, H, W)."""
+        return (self.predict_proba(X) >= self.threshold).astype(np.uint8)
+
+    def predict_area(self, X, spacing=None) -> np.ndarray:
+        """Predicted hematoma area per slice: pixels, or mm^2 with ``spacing=(row_mm, col_mm)``."""
+        area = self.predict(X).reshape(len(np.asarray(X)), -1).sum(axis=1).astype(float)
+        if spacing is not None:
+            sy, sx = float(spacing[-2]), float(spacing[-1])
+            area = area * sy * sx
+        return area
+
+    def encode(self, X, *, pooled: bool = False) -> np.ndarray:
+        """Deepest encoder features: (n, C, h, w), or (n, C) global-average-pooled."""
+        check_is_fitted(self)
+        images = self._prepare_images(X)
+
+        def run(module, x):
+            f = module.encoder(x)[-1].float()
+            return (f.mean(dim=(2, 3)) if pooled else f).cpu()
+
+        return torch.cat(self._forward(images, run)).numpy()
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Dice coefficient of the predicted masks over all pixels of all slices."""
+        from skhe.neural._validation import check_images
+
+        m = check_masks(y, check_images(X, in_chans=self.in_chans))[:, 0]
+        return dice_coefficient(m.astype(np.uint8), self.predict(X))

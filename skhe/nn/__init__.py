@@ -1,0 +1,20 @@
+"""Plain torch: network builders and losses (no scikit-learn here)."""
+
+from skhe.nn._builders import (
+    PretrainedWeightsError,
+    SliceClassifierNet,
+    build_unet,
+    load_matching_weights,
+    load_state_dict_file,
+)
+from skhe.nn._losses import DiceBCELoss, soft_dice
+
+__all__ = [
+    "DiceBCELoss",
+    "PretrainedWeightsError",
+    "SliceClassifierNet",
+    "build_unet",
+    "load_matching_weights",
+    "load_state_dict_file",
+    "soft_dice",
+]
