@@ -1,19 +1,27 @@
 """Ready-made HE pipelines: a ColumnTransformer followed by the forward-selecting logistic model.
 
-Clinical-to-HE is available now; Image- and Integrated-to-HE (which add the nDL score branch) share
-the same interface: the same patient DataFrame ``X`` and HE label ``y``, usable in
-``cross_validate(..., scoring=skhe.metrics.SCORERS)`` and ``GridSearchCV`` over nested parameters
-such as ``logistic__p_enter``.
+Image-, Clinical- and Integrated-to-HE take the same patient DataFrame ``X`` (``ct``, ``mask``,
+clinical columns) and HE label ``y``, run under ``cross_validate(..., scoring=skhe.metrics.SCORERS)``
+and ``GridSearchCV`` over any nested parameter (``features__image__classifier__lr``,
+``logistic__p_enter``, ...), and expose the fitted odds ratios at
+``pipeline.named_steps["logistic"].odds_ratios_``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from skhe.clinical import make_clinical_preprocessor
+from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC, make_clinical_preprocessor
 from skhe.linear_model import ForwardSelectingLogisticRegression
+from skhe.neural import NDLScorer
+
+
+def image_columns(X) -> list[str]:
+    """The image columns present in ``X`` (``ct`` and, when there, ``mask``)."""
+    return [c for c in ("ct", "mask") if c in X.columns]
 
 
 def make_clinical_to_he(
@@ -58,3 +66,65 @@ def make_clinical_to_he(
             ),
         ]
     )
+
+
+def make_image_to_he(ndl: NDLScorer | None = None) -> Pipeline:
+    """Image-to-HE: the nDL score alone in a logistic model (forced in, as in the paper).
+
+    Parameters
+    ----------
+    ndl : NDLScorer, default=None
+        Default ``NDLScorer()`` (the paper's networks at 512 px; pass a configured one).
+
+    Returns
+    -------
+    Pipeline
+        Steps ``"features"`` (ColumnTransformer with the ``"image"`` branch) and ``"logistic"``.
+    """
+    features = ColumnTransformer(
+        [("image", ndl if ndl is not None else NDLScorer(), image_columns)],
+        remainder="drop", verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    return Pipeline([
+        ("features", features),
+        ("logistic", ForwardSelectingLogisticRegression(screen_p=None, force=["ndl_score"])),
+    ])
+
+
+def make_integrated_to_he(
+    ndl: NDLScorer | None = None,
+    *,
+    numeric: Sequence[str] | None = None,
+    categorical: dict | None = None,
+    impute: str | None = "median",
+    exclude: Sequence[str] = ("baseline_volume",),
+    screen_p: float | None = 0.05,
+    p_enter: float = 0.05,
+    p_remove: float | None = None,
+) -> Pipeline:
+    """Integrated-to-HE: nDL score (forced in) plus forward-selected clinical variables.
+
+    As in the paper, the initial hematoma volume is left out of the clinical candidates when the
+    nDL score is in the model (``exclude``).
+
+    Returns
+    -------
+    Pipeline
+        Steps ``"features"`` (branches ``"image"`` and ``"clinical"``) and ``"logistic"``.
+    """
+    numeric = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
+    categorical = {k: v for k, v in (PAPER_CATEGORICAL if categorical is None
+                                     else categorical).items() if k not in exclude}
+    clinical = make_clinical_preprocessor(numeric, categorical, impute=impute)
+    features = ColumnTransformer(
+        [
+            ("image", ndl if ndl is not None else NDLScorer(), image_columns),
+            ("clinical", clinical, [*numeric, *categorical]),
+        ],
+        remainder="drop", verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    return Pipeline([
+        ("features", features),
+        ("logistic", ForwardSelectingLogisticRegression(
+            screen_p=screen_p, p_enter=p_enter, p_remove=p_remove, force=["ndl_score"])),
+    ])

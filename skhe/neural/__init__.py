@@ -1,6 +1,15 @@
 """skorch-backed deep estimators with the scikit-learn interface."""
 
 from skhe.neural._classifier import SliceClassifier
+from skhe.neural._multitask import MultiTaskHEModel
+from skhe.neural._ndl import NDLScorer
 from skhe.neural._segmenter import HematomaSegmenter
+from skhe.neural._volumes import clear_volume_cache
 
-__all__ = ["HematomaSegmenter", "SliceClassifier"]
+__all__ = [
+    "HematomaSegmenter",
+    "MultiTaskHEModel",
+    "NDLScorer",
+    "SliceClassifier",
+    "clear_volume_cache",
+]

@@ -82,6 +82,8 @@ class _SkheNet(NeuralNet):
             device_type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
         ):
             out = self.module_(x, **fit_params)
+        if isinstance(out, dict):
+            return {k: v.float() for k, v in out.items()}
         return out.float()
 
 

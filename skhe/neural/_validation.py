@@ -34,11 +34,13 @@ def check_images(X, *, name: str = "X", in_chans: int = 1) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf values.")
     lo, hi = float(arr.min()), float(arr.max())
-    if lo < 0 or hi > 1:
+    if lo < -1e-5 or hi > 1 + 1e-5:
         raise ValueError(
             f"{name} values must be in [0, 1] (windowed slices); got [{lo:.4g}, {hi:.4g}]. "
             "Window HU first with skhe.preprocessing.window(hu, 0, 100)."
         )
+    if lo < 0 or hi > 1:  # float rounding of an upstream resize: clip, do not refuse
+        arr = np.clip(arr, 0.0, 1.0)
     if arr.shape[1] != in_chans:
         arr = np.repeat(arr, in_chans, axis=1) if arr.shape[1] == 1 else arr[:, :in_chans]
     return np.ascontiguousarray(arr)

@@ -8,9 +8,12 @@ from skhe.nn._builders import (
     load_state_dict_file,
 )
 from skhe.nn._losses import DiceBCELoss, soft_dice
+from skhe.nn._multitask import MultiTaskHELoss, MultiTaskHENet
 
 __all__ = [
     "DiceBCELoss",
+    "MultiTaskHELoss",
+    "MultiTaskHENet",
     "PretrainedWeightsError",
     "SliceClassifierNet",
     "build_unet",

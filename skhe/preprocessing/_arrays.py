@@ -61,7 +61,8 @@ def resize(slices, size: int = 512, *, mask: bool = False) -> np.ndarray:
     if int(size) < 1:
         raise ValueError(f"size must be a positive integer; got {size}.")
     t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[:, None]
-    pad_value = 0.0 if mask else float(t.min()) if t.numel() else 0.0
+    lo, hi = (float(t.min()), float(t.max())) if t.numel() else (0.0, 0.0)
+    pad_value = 0.0 if mask else lo
     t = _pad_square(t, pad_value)
     if t.shape[-1] != size:
         antialias = not mask and t.shape[-1] > size
@@ -71,4 +72,5 @@ def resize(slices, size: int = 512, *, mask: bool = False) -> np.ndarray:
     out = t[:, 0].numpy()
     if mask:
         return (out >= 0.5).astype(np.uint8)
-    return out.astype(np.float32, copy=False)
+    # interpolation must not create values outside the input's range (rounding overshoot)
+    return np.clip(out, lo, hi).astype(np.float32, copy=False)

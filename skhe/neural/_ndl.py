@@ -1,0 +1,318 @@
+"""NDLScorer: a patient-level transformer from CT scans to the normalized DL (nDL) score."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from skhe.neural._classifier import SliceClassifier
+from skhe.neural._multitask import MultiTaskHEModel
+from skhe.neural._segmenter import HematomaSegmenter
+from skhe.neural._volumes import load_patient_slices
+from skhe.utils import binary_target
+
+_EPS = 1e-4
+
+
+class NDLScorer(TransformerMixin, BaseEstimator):
+    """Patient-level nDL score from the CT: slice classifier + segmenter + multi-task HE head.
+
+    For each patient: the :class:`SliceClassifier` picks the hematoma slices (probability >=
+    ``slice_threshold``), the :class:`HematomaSegmenter` gives each slice's hematoma area (mm^2),
+    and the :class:`MultiTaskHEModel` gives each slice's DL score :math:`s_k` (HE probability).
+    The patient's raw score is the area-weighted mean over the selected slices,
+    :math:`\\bar p = \\sum_k a_k s_k / \\sum_k a_k`, and the **nDL score** is its log-odds
+    standardized on the training patients:
+
+    .. math:: \\mathrm{nDL} = (\\mathrm{logit}(\\bar p) - \\mu_{train}) / \\sigma_{train}
+
+    so a logistic regression reports an odds ratio per SD of nDL. A patient with no selected
+    slice or no segmented area gets :math:`\\bar p` = the unweighted mean DL score of all its
+    slices, and a warning naming the patient (never NaN).
+
+    Parameters
+    ----------
+    classifier : SliceClassifier, FrozenEstimator or None, default=None
+        Cloned and fit on the training slices (labels from the masks), unless wrapped in
+        ``sklearn.frozen.FrozenEstimator`` (used as is). None: ``SliceClassifier()`` with the
+        paper's settings at ``image_size``.
+    segmenter : HematomaSegmenter, FrozenEstimator or None, default=None
+        Fit on the hematoma slices of the training patients plus as many without.
+    he_model : MultiTaskHEModel, FrozenEstimator or None, default=None
+        Fit on the same slices, each hematoma slice carrying its patient's HE label, starting from
+        the fitted segmenter's U-Net weights when the architectures match. None: a
+        ``MultiTaskHEModel`` with the segmenter's encoder.
+    image_size : int, default=512
+        Slices are resized to this once (and cached for the process).
+    hu_window : (low, high), default=(0, 100)
+    slice_threshold : float, default=0.5
+        Classifier probability from which a slice counts as a hematoma slice.
+    normalize : bool, default=True
+        Standardize the log-odds (False returns ``logit(p̄)``).
+    cv : int or None, default=3
+        Cross-fitting, as sklearn's ``TargetEncoder``: ``fit_transform`` (what a Pipeline calls)
+        returns *out-of-fold* nDL scores for the training patients, each from networks fit on the
+        other folds, so the downstream logistic regression sees scores as honest as on new
+        patients (in-sample scores of networks that saw the patient's HE label are nearly perfect
+        and make the regression separate). The standardization uses the out-of-fold scores;
+        ``transform`` uses networks fit on all training patients. Costs ``cv + 1`` fits. None:
+        in-sample scores (only sensible with frozen, independently trained sub-estimators).
+    patient_column : str, default="patient_id"
+        Column naming patients in warnings and slice tables (row index when absent).
+    random_state : int or None
+    verbose : int, default=0
+        1 shows progress bars.
+
+    Attributes
+    ----------
+    classifier_, segmenter_, he_model_ : fitted sub-estimators
+    center_, scale_ : float
+        Mean and SD of the training patients' (out-of-fold) ``logit(p̄)``.
+    oof_scores_ : ndarray or None
+        Out-of-fold nDL scores of the training patients (with ``cv``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+    """
+
+    def __init__(self, classifier=None, segmenter=None, he_model=None, *, image_size=512,
+                 hu_window=(0.0, 100.0), slice_threshold=0.5, normalize=True, cv=3,
+                 patient_column="patient_id", random_state=None, verbose=0):
+        self.classifier = classifier
+        self.segmenter = segmenter
+        self.he_model = he_model
+        self.image_size = image_size
+        self.hu_window = hu_window
+        self.slice_threshold = slice_threshold
+        self.normalize = normalize
+        self.cv = cv
+        self.patient_column = patient_column
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ helpers
+    def _check_frame(self, X) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise ValueError(
+                "NDLScorer takes a patient DataFrame with a 'ct' column (paths to DICOM folders, "
+                f"NIfTI or .npz files), got {type(X).__name__}."
+            )
+        if "ct" not in X.columns:
+            raise ValueError(f"NDLScorer: X has no 'ct' column (columns: {list(X.columns)}).")
+        if len(X) == 0:
+            raise ValueError("NDLScorer: X has no patients.")
+        return X
+
+    def _names(self, X: pd.DataFrame) -> list[str]:
+        if self.patient_column in X.columns:
+            return [str(v) for v in X[self.patient_column]]
+        return [f"row {i}" for i in X.index]
+
+    def _patients(self, X: pd.DataFrame, need_masks: bool):
+        out = []
+        names = self._names(X)
+        rows = list(X.itertuples(index=False))
+        for name, row in tqdm(list(zip(names, rows, strict=True)), desc="reading CT",
+                              disable=not self.verbose, unit="patient"):
+            mask = getattr(row, "mask", None)
+            if isinstance(mask, float) and np.isnan(mask):
+                mask = None
+            if need_masks and mask is None:
+                raise ValueError(
+                    f"patient {name}: no hematoma mask; fitting NDLScorer's sub-estimators needs "
+                    "a 'mask' for every training patient (or pass them fitted in FrozenEstimator)."
+                )
+            try:
+                ps = load_patient_slices(row.ct, mask, image_size=self.image_size,
+                                         hu_window=self.hu_window)
+            except (ValueError, FileNotFoundError) as exc:
+                raise type(exc)(f"patient {name}: {exc}") from exc
+            out.append(ps)
+        return names, out
+
+    @staticmethod
+    def _fit_or_frozen(est, default, *args, **kwargs):
+        if isinstance(est, FrozenEstimator):
+            check_is_fitted(est.estimator)
+            return est
+        return clone(est if est is not None else default).fit(*args, **kwargs)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Fit the sub-estimators on all training patients and the nDL normalization.
+
+        With ``cv`` this runs the cross-fitting of :meth:`fit_transform` (for the normalization).
+
+        Parameters
+        ----------
+        X : DataFrame
+            One row per patient; ``ct`` (and ``mask`` for fitting) columns.
+        y : array-like of shape (n_patients,)
+            Patient HE labels (0/1).
+
+        Returns
+        -------
+        self
+        """
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, and return out-of-fold nDL scores of the training patients (with ``cv``).
+
+        Returns
+        -------
+        ndarray of shape (n_patients, 1) (a DataFrame with ``set_output``)
+        """
+        X = self._check_frame(X)
+        if y is None:
+            raise ValueError("NDLScorer requires y to be passed, but the target y is None.")
+        y01, _ = binary_target(y, name="y")
+        frozen = all(isinstance(e, FrozenEstimator)
+                     for e in (self.classifier, self.segmenter, self.he_model))
+        oof = None
+        if self.cv and not frozen:
+            from sklearn.model_selection import StratifiedKFold
+
+            k = int(self.cv)
+            if np.bincount(y01).min() < k:
+                raise ValueError(
+                    f"NDLScorer: cv={k} needs at least {k} patients of each HE class; "
+                    f"got {np.bincount(y01).tolist()}."
+                )
+            oof = np.empty(len(X))
+            folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
+            for i, (tr, te) in enumerate(folds.split(np.zeros(len(X)), y01)):
+                if self.verbose:
+                    print(f"NDLScorer: cross-fitting fold {i + 1}/{k}")
+                sub = clone(self).set_params(cv=None)
+                sub._fit_networks(X.iloc[tr], y01[tr])
+                names, pats = sub._patients(X.iloc[te], need_masks=False)
+                oof[te] = [sub._raw_score(n, p, warn=False)[0]
+                           for n, p in zip(names, pats, strict=True)]
+        raw_train = self._fit_networks(X, y01)
+        lo = logit(np.clip(oof if oof is not None else raw_train, _EPS, 1 - _EPS))
+        self.center_ = float(lo.mean())
+        self.scale_ = float(lo.std(ddof=1)) if len(lo) > 1 and lo.std(ddof=1) > 0 else 1.0
+        self.oof_scores_ = None if oof is None else self._normalize(oof)
+        out = self._normalize(oof if oof is not None else raw_train)[:, None]
+        return out  # sklearn's set_output wraps it (DataFrame with column "ndl_score")
+
+    def _fit_networks(self, X, y):
+        """Fit the sub-estimators on ``X``; return the in-sample raw scores ``p̄``."""
+        X = self._check_frame(X)
+        y01, self.classes_ = binary_target(y, name="y")
+        if len(y01) != len(X):
+            raise ValueError(f"X has {len(X)} patients but y has {len(y01)} labels.")
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        frozen = all(isinstance(e, FrozenEstimator)
+                     for e in (self.classifier, self.segmenter, self.he_model))
+        names, pats = self._patients(X, need_masks=not frozen)
+        if not frozen:
+            images = np.concatenate([p.images for p in pats]).astype(np.float32)
+            masks = np.concatenate([p.masks for p in pats])
+            slice_lab = (masks.reshape(len(masks), -1).max(axis=1) > 0).astype(int)
+            he_slice = np.concatenate([np.full(len(p.images), y01[i]) for i, p in enumerate(pats)])
+            if slice_lab.min() == slice_lab.max():
+                raise ValueError("training masks: every slice is "
+                                 f"{'a hematoma' if slice_lab[0] else 'empty'} slice; the "
+                                 "slice classifier needs both.")
+            rng = np.random.default_rng(self.random_state)
+            pos = np.flatnonzero(slice_lab == 1)
+            neg = np.flatnonzero(slice_lab == 0)
+            sel = np.sort(np.concatenate(
+                [pos, rng.choice(neg, size=min(len(neg), len(pos)), replace=False)]))
+            rs = self.random_state
+            self.classifier_ = self._fit_or_frozen(
+                self.classifier, SliceClassifier(image_size=self.image_size, random_state=rs),
+                images, slice_lab)
+            self.segmenter_ = self._fit_or_frozen(
+                self.segmenter, HematomaSegmenter(image_size=self.image_size, random_state=rs),
+                images[sel], masks[sel])
+            seg = getattr(self.segmenter_, "estimator", self.segmenter_)
+            default_he = MultiTaskHEModel(seg.encoder, decoder_channels=seg.decoder_channels,
+                                          image_size=self.image_size, random_state=rs)
+            he = self.he_model if self.he_model is not None else default_he
+            kwargs = {"masks": masks[sel]}
+            if (not isinstance(he, FrozenEstimator) and he.encoder == seg.encoder
+                    and tuple(he.decoder_channels) == tuple(seg.decoder_channels)):
+                kwargs["unet_state"] = seg.module_.state_dict()
+            self.he_model_ = self._fit_or_frozen(he, None, images[sel], he_slice[sel], **kwargs)
+        else:
+            self.classifier_, self.segmenter_, self.he_model_ = (
+                self.classifier, self.segmenter, self.he_model)
+        return np.array([self._raw_score(n, p, warn=False)[0]
+                         for n, p in zip(names, pats, strict=True)])
+
+    # ------------------------------------------------------------------ scoring
+    def _slice_details(self, ps) -> pd.DataFrame:
+        imgs = ps.images.astype(np.float32)
+        p_cls = self.classifier_.predict_proba(imgs)[:, 1]
+        area = self.segmenter_.predict_area(imgs, spacing=ps.spacing[1:])
+        dl = self.he_model_.predict_proba(imgs)[:, 1]
+        selected = p_cls >= self.slice_threshold
+        return pd.DataFrame({
+            "slice": np.arange(len(imgs)), "classifier_prob": p_cls, "selected": selected,
+            "area_mm2": area, "dl_score": dl, "weight": np.where(selected, area, 0.0),
+        })
+
+    def _raw_score(self, name: str, ps, warn: bool = True) -> tuple[float, pd.DataFrame]:
+        d = self._slice_details(ps)
+        w = d["weight"].to_numpy()
+        if w.sum() > 0:
+            return float(np.sum(w * d["dl_score"]) / w.sum()), d
+        if warn:
+            warnings.warn(
+                f"NDLScorer: patient {name}: no hematoma slice found (no slice above "
+                f"slice_threshold={self.slice_threshold} with segmented area); using the mean DL "
+                "score of all its slices.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return float(d["dl_score"].mean()), d
+
+    def _normalize(self, raw: np.ndarray) -> np.ndarray:
+        lo = logit(np.clip(raw, _EPS, 1 - _EPS))
+        return (lo - self.center_) / self.scale_ if self.normalize else lo
+
+    def transform(self, X) -> np.ndarray:
+        """nDL score per patient, shape (n_patients, 1) (a DataFrame with ``set_output``)."""
+        check_is_fitted(self)
+        X = self._check_frame(X)
+        names, pats = self._patients(X, need_masks=False)
+        raw = np.array([self._raw_score(n, p)[0] for n, p in zip(names, pats, strict=True)])
+        return self._normalize(raw)[:, None]
+
+    def slice_table(self, X) -> pd.DataFrame:
+        """Per-slice results of each patient of ``X``: which slices, areas, slice scores.
+
+        Columns ``patient``, ``slice``, ``classifier_prob``, ``selected``, ``area_mm2``,
+        ``dl_score``, ``weight`` (the area when selected, else 0) and the patient's ``ndl_score``.
+        """
+        check_is_fitted(self)
+        X = self._check_frame(X)
+        names, pats = self._patients(X, need_masks=False)
+        frames = []
+        for n, p in zip(names, pats, strict=True):
+            raw, d = self._raw_score(n, p)
+            d.insert(0, "patient", n)
+            d["ndl_score"] = float(self._normalize(np.array([raw]))[0])
+            frames.append(d)
+        return pd.concat(frames, ignore_index=True)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``["ndl_score"]``."""
+        return np.asarray(["ndl_score"], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,119 @@
+"""The multi-task image model: a U-Net whose encoder also feeds a per-slice HE head (plain torch)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skhe.nn._builders import build_unet
+from skhe.nn._losses import DiceBCELoss
+
+
+class MultiTaskHENet(nn.Module):
+    """Shared-encoder network: hematoma segmentation logits and one HE logit per slice.
+
+    The HE head sees the concatenation of (i) the U-Net encoder's deepest features, globally
+    average-pooled; (ii) image-derived features from a small convolutional branch on the CT slice,
+    pooled inside the predicted hematoma (density pattern) and over the whole slice; (iii) the
+    predicted hematoma fraction of the slice. Its output is the slice's DL score (logit).
+
+    Parameters
+    ----------
+    encoder : str, default="resnet34"
+    in_channels : int, default=1
+    decoder_channels : tuple of int, default=(256, 128, 64, 32, 16)
+    image_features : int, default=16
+        Channels of the image branch.
+    hidden : int, default=64
+        Width of the head's hidden layer.
+    dropout : float, default=0.2
+
+    Returns (forward)
+    -----------------
+    dict with ``"seg"`` (n, 1, H, W) segmentation logits and ``"he"`` (n,) HE logits.
+    """
+
+    def __init__(self, encoder: str = "resnet34", in_channels: int = 1, *,
+                 decoder_channels=(256, 128, 64, 32, 16), image_features: int = 16,
+                 hidden: int = 64, dropout: float = 0.2, pretrained=False):
+        super().__init__()
+        self.unet = build_unet(encoder, in_channels, pretrained=pretrained,
+                               decoder_channels=decoder_channels)
+        enc_c = self.unet.encoder.out_channels[-1]
+        k = int(image_features)
+        self.image_branch = nn.Sequential(
+            nn.Conv2d(in_channels, k, 5, stride=2, padding=2),
+            nn.BatchNorm2d(k),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(k, k, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(enc_c + 2 * k + 1, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> dict:
+        feats = self.unet.encoder(x)
+        seg = self.unet.segmentation_head(self.unet.decoder(feats))
+        enc = feats[-1].mean(dim=(2, 3))
+        img = self.image_branch(x)
+        prob = torch.sigmoid(seg.float()).detach()
+        w = F.interpolate(prob, size=img.shape[-2:], mode="bilinear", align_corners=False)
+        inside = (img * w).sum(dim=(2, 3)) / (w.sum(dim=(2, 3)) + 1e-3)
+        fraction = prob.mean(dim=(2, 3))
+        he = self.head(torch.cat([enc, inside, img.mean(dim=(2, 3)), fraction], dim=1))
+        return {"seg": seg, "he": he.reshape(-1)}
+
+
+class MultiTaskHELoss(nn.Module):
+    r"""Segmentation + HE + consistency loss of the multi-task image model.
+
+    .. math::
+
+        L = w_{seg} \, L_{seg} + w_{he} \, L_{he} + w_{c} \, L_{c}
+
+    - :math:`L_{seg}` = Dice + BCE of the segmentation logits, over the slices that have a mask
+      (``target["has_mask"] == 1``; 0 when none has).
+    - :math:`L_{he}` = mean BCE-with-logits of the HE logit :math:`s` against the patient's HE label,
+      over hematoma slices only (``target["has_hematoma"] == 1``; 0 when none).
+    - :math:`L_{c} = \mathrm{mean}_{slices} \big[(1 - \mathrm{sg}(q)) \, \sigma(s)\big]` with
+      :math:`q = \max_{pixels} \sigma(\text{seg logits})` the predicted presence of hematoma on the
+      slice and sg the stop-gradient: no expansion evidence where no hematoma is segmented. It only
+      moves the HE head (never inflates the segmentation), is 0 on slices with a confidently
+      segmented hematoma and equals the mean HE probability on slices with none.
+
+    Targets are a dict with ``"mask"`` (n, 1, H, W), ``"he"`` (n,), ``"has_hematoma"`` (n,) and
+    ``"has_mask"`` (n,).
+    """
+
+    def __init__(self, seg_weight: float = 1.0, he_weight: float = 1.0,
+                 consistency_weight: float = 0.5):
+        super().__init__()
+        self.seg_weight = seg_weight
+        self.he_weight = he_weight
+        self.consistency_weight = consistency_weight
+        self.seg_loss = DiceBCELoss()
+
+    def components(self, out: dict, target: dict) -> dict:
+        """The three terms separately (``seg``, ``he``, ``consistency``)."""
+        seg, s = out["seg"].float(), out["he"].float()
+        has_mask = target["has_mask"].bool()
+        has_hem = target["has_hematoma"].bool()
+        zero = s.sum() * 0.0
+        l_seg = self.seg_loss(seg[has_mask], target["mask"][has_mask]) if has_mask.any() else zero
+        l_he = (
+            F.binary_cross_entropy_with_logits(s[has_hem], target["he"].float()[has_hem])
+            if has_hem.any() else zero
+        )
+        q = torch.sigmoid(seg).amax(dim=(1, 2, 3)).detach()
+        l_c = ((1 - q) * torch.sigmoid(s)).mean()
+        return {"seg": l_seg, "he": l_he, "consistency": l_c}
+
+    def forward(self, out: dict, target: dict) -> torch.Tensor:
+        c = self.components(out, target)
+        return (self.seg_weight * c["seg"] + self.he_weight * c["he"]
+                + self.consistency_weight * c["consistency"])
