@@ -24,37 +24,51 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, write_results  # noqa: E402
+from _common import machine_info, write_results
 
-from skhe.datasets import load_ctich  # noqa: E402
-from skhe.metrics import (  # noqa: E402
+from skhe.datasets import load_ctich
+from skhe.metrics import (
     diagnostic_performance,
     dice_coefficient,
     per_slice_dice,
     roc_auc_ci,
     youden_threshold,
 )
-from skhe.neural import HematomaSegmenter, SliceClassifier  # noqa: E402
-from skhe.preprocessing import resize, window  # noqa: E402
+from skhe.neural import HematomaSegmenter, SliceClassifier
+from skhe.preprocessing import resize, window
 
 PRESETS = {
     "cpu": {
-        "classifier": dict(backbone="resnet18", image_size=128, lr=1e-3, batch_size=32,
-                           max_epochs=8),
-        "segmenter": dict(encoder="resnet18", decoder_channels=(128, 64, 32, 16, 8),
-                          image_size=128, lr=1e-3, batch_size=16, max_epochs=25),
+        "classifier": dict(
+            backbone="resnet18", image_size=128, lr=1e-3, batch_size=32, max_epochs=8
+        ),
+        "segmenter": dict(
+            encoder="resnet18",
+            decoder_channels=(128, 64, 32, 16, 8),
+            image_size=128,
+            lr=1e-3,
+            batch_size=16,
+            max_epochs=25,
+        ),
     },
     "paper": {
-        "classifier": dict(backbone="seresnext50_32x4d", image_size=512, lr=1e-4, batch_size=8,
-                           max_epochs=20),
-        "segmenter": dict(encoder="resnet34", image_size=512, lr=1e-3, batch_size=8,
-                          max_epochs=40),
+        "classifier": dict(
+            backbone="seresnext50_32x4d", image_size=512, lr=1e-4, batch_size=8, max_epochs=20
+        ),
+        "segmenter": dict(encoder="resnet34", image_size=512, lr=1e-3, batch_size=8, max_epochs=40),
     },
     "smoke": {
-        "classifier": dict(backbone="test_resnet", image_size=32, lr=3e-3, batch_size=16,
-                           max_epochs=1),
-        "segmenter": dict(encoder="tu-test_resnet", decoder_channels=(16, 8, 8, 8, 4),
-                          image_size=32, lr=3e-3, batch_size=16, max_epochs=1),
+        "classifier": dict(
+            backbone="test_resnet", image_size=32, lr=3e-3, batch_size=16, max_epochs=1
+        ),
+        "segmenter": dict(
+            encoder="tu-test_resnet",
+            decoder_channels=(16, 8, 8, 8, 4),
+            image_size=32,
+            lr=3e-3,
+            batch_size=16,
+            max_epochs=1,
+        ),
     },
 }
 REFERENCES = (
@@ -95,8 +109,9 @@ def run(args) -> dict:
     test = data.fold_mask(args.test_fold)
     train = ~test
     rng = np.random.default_rng(args.seed)
-    common = dict(random_state=args.seed, verbose=args.verbose, augment=not args.smoke,
-                  n_threads=args.threads)
+    common = dict(
+        random_state=args.seed, verbose=args.verbose, augment=not args.smoke, n_threads=args.threads
+    )
 
     # ---------------------------------------------------------------- classifier
     size_c = cfg["classifier"]["image_size"]
@@ -118,8 +133,11 @@ def run(args) -> dict:
     neg = rng.choice(np.flatnonzero(train & (data.labels == 0)), size=len(pos), replace=False)
     idx = np.sort(np.concatenate([pos, neg]))
     xs = x_full if size_s == x_full.shape[-1] else resize(x_full[idx], size_s)
-    ms = data.masks[idx] if size_s == x_full.shape[-1] else resize(data.masks[idx], size_s,
-                                                                   mask=True)
+    ms = (
+        data.masks[idx]
+        if size_s == x_full.shape[-1]
+        else resize(data.masks[idx], size_s, mask=True)
+    )
     if size_s == x_full.shape[-1]:
         xs = xs[idx]
     t0 = time.time()
@@ -149,10 +167,15 @@ def run(args) -> dict:
         "n_test_hemorrhage_slices": int(data.labels[test].sum()),
         "n_segmenter_training_slices": len(idx),
         "classifier": {
-            "auc": auc.auc, "auc_ci": [auc.ci_low, auc.ci_high], "threshold": thr,
-            "accuracy": perf.accuracy, "accuracy_ci": ci(perf.accuracy_ci),
-            "sensitivity": perf.sensitivity, "sensitivity_ci": ci(perf.sensitivity_ci),
-            "specificity": perf.specificity, "specificity_ci": ci(perf.specificity_ci),
+            "auc": auc.auc,
+            "auc_ci": [auc.ci_low, auc.ci_high],
+            "threshold": thr,
+            "accuracy": perf.accuracy,
+            "accuracy_ci": ci(perf.accuracy_ci),
+            "sensitivity": perf.sensitivity,
+            "sensitivity_ci": ci(perf.sensitivity_ci),
+            "specificity": perf.specificity,
+            "specificity_ci": ci(perf.specificity_ci),
             "counts": {"tp": perf.tp, "fp": perf.fp, "tn": perf.tn, "fn": perf.fn},
             "epochs": clf.n_epochs_,
         },
@@ -170,9 +193,12 @@ def run(args) -> dict:
             "epochs": seg.n_epochs_,
         },
         "wall_time_s": {
-            "load": round(t_load, 1), "classifier_fit": round(t_clf, 1),
-            "classifier_predict_test": round(t_clf_pred, 1), "segmenter_fit": round(t_seg, 1),
-            "segmenter_predict_test": round(t_seg_pred, 1), "total": round(total, 1),
+            "load": round(t_load, 1),
+            "classifier_fit": round(t_clf, 1),
+            "classifier_predict_test": round(t_clf_pred, 1),
+            "segmenter_fit": round(t_seg, 1),
+            "segmenter_predict_test": round(t_seg_pred, 1),
+            "total": round(total, 1),
         },
         "machine": machine_info(),
     }
@@ -188,55 +214,56 @@ def markdown(r: dict) -> str:
     return f"""# CT-ICH benchmark: slice classification and hemorrhage segmentation on real CT
 
 Data: CT-ICH (PhysioNet 1.2.0, 75 patients, CC BY 4.0), fixed patient folds, test fold
-{r['test_fold']} held out ({r['n_test_slices']} slices, {r['n_test_hemorrhage_slices']} with
-hemorrhage; {r['n_train_slices']} training slices). Preset `{r['preset']}`; seed {r['seed']}.
+{r["test_fold"]} held out ({r["n_test_slices"]} slices, {r["n_test_hemorrhage_slices"]} with
+hemorrhage; {r["n_train_slices"]} training slices). Preset `{r["preset"]}`; seed {r["seed"]}.
 Slices are the dataset's brain-window PNGs mapped back to HU and windowed to 0-100 HU. No
 pretrained weights (training from scratch).
 
 | model | configuration |
 | --- | --- |
-| SliceClassifier | `{cc['backbone']}`, {cc['image_size']} px, lr {cc['lr']}, batch {cc['batch_size']}, {c['epochs']} epochs, augmentation |
-| HematomaSegmenter | U-Net `{sc['encoder']}`, {sc['image_size']} px, lr {sc['lr']}, batch {sc['batch_size']}, {s['epochs']} epochs, Dice + BCE, augmentation; trained on {r['n_segmenter_training_slices']} slices (all training hemorrhage slices + as many without) |
+| SliceClassifier | `{cc["backbone"]}`, {cc["image_size"]} px, lr {cc["lr"]}, batch {cc["batch_size"]}, {c["epochs"]} epochs, augmentation |
+| HematomaSegmenter | U-Net `{sc["encoder"]}`, {sc["image_size"]} px, lr {sc["lr"]}, batch {sc["batch_size"]}, {s["epochs"]} epochs, Dice + BCE, augmentation; trained on {r["n_segmenter_training_slices"]} slices (all training hemorrhage slices + as many without) |
 
 ## Slice classification (test fold)
 
 | metric | value (95% CI) |
 | --- | --- |
-| AUC (DeLong) | {c['auc']:.3f} ({c['auc_ci'][0]:.3f}-{c['auc_ci'][1]:.3f}) |
-| accuracy (Wilson) | {pct(c['accuracy'], c['accuracy_ci'])} |
-| sensitivity | {pct(c['sensitivity'], c['sensitivity_ci'])} ({c['counts']['tp']}/{c['counts']['tp'] + c['counts']['fn']}) |
-| specificity | {pct(c['specificity'], c['specificity_ci'])} ({c['counts']['tn']}/{c['counts']['tn'] + c['counts']['fp']}) |
+| AUC (DeLong) | {c["auc"]:.3f} ({c["auc_ci"][0]:.3f}-{c["auc_ci"][1]:.3f}) |
+| accuracy (Wilson) | {pct(c["accuracy"], c["accuracy_ci"])} |
+| sensitivity | {pct(c["sensitivity"], c["sensitivity_ci"])} ({c["counts"]["tp"]}/{c["counts"]["tp"] + c["counts"]["fn"]}) |
+| specificity | {pct(c["specificity"], c["specificity_ci"])} ({c["counts"]["tn"]}/{c["counts"]["tn"] + c["counts"]["fp"]}) |
 
-Threshold {c['threshold']:.3f}: Youden-optimal on the training slices, then applied to the test fold.
+Threshold {c["threshold"]:.3f}: Youden-optimal on the training slices, then applied to the test fold.
 
 ## Segmentation (test fold)
 
 | metric | value |
 | --- | --- |
-| Dice per hemorrhage slice, mean ± SD (n={s['dice_hemorrhage_slices_n']}) | {s['dice_hemorrhage_slices_mean']:.3f} ± {s['dice_hemorrhage_slices_sd']:.3f} |
-| Dice pooled over hemorrhage slices | {s['dice_pooled_hemorrhage_slices']:.3f} |
-| Dice per patient (3-D), mean ± SD (n={s['n_patients_with_hemorrhage']}) | {s['dice_per_patient_mean']:.3f} ± {s['dice_per_patient_sd']:.3f} |
-| Dice per patient, masks gated by the classifier | {s['dice_per_patient_gated_mean']:.3f} |
+| Dice per hemorrhage slice, mean ± SD (n={s["dice_hemorrhage_slices_n"]}) | {s["dice_hemorrhage_slices_mean"]:.3f} ± {s["dice_hemorrhage_slices_sd"]:.3f} |
+| Dice pooled over hemorrhage slices | {s["dice_pooled_hemorrhage_slices"]:.3f} |
+| Dice per patient (3-D), mean ± SD (n={s["n_patients_with_hemorrhage"]}) | {s["dice_per_patient_mean"]:.3f} ± {s["dice_per_patient_sd"]:.3f} |
+| Dice per patient, masks gated by the classifier | {s["dice_per_patient_gated_mean"]:.3f} |
 
 {REFERENCES}
 
 ## Run
 
-Wall time (s): load {w['load']}, classifier fit {w['classifier_fit']}, classifier predict
-{w['classifier_predict_test']}, segmenter fit {w['segmenter_fit']}, segmenter predict
-{w['segmenter_predict_test']}, total {w['total']}.
+Wall time (s): load {w["load"]}, classifier fit {w["classifier_fit"]}, classifier predict
+{w["classifier_predict_test"]}, segmenter fit {w["segmenter_fit"]}, segmenter predict
+{w["segmenter_predict_test"]}, total {w["total"]}.
 
-Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, GPU: {m['gpu'] or 'none'};
-Python {m['python']}; {', '.join(f'{k} {v}' for k, v in m['versions'].items())}; {m['date']}.
+Machine: {m["cpu"]}, {m["cores"]} cores, {m["memory_gib"]} GiB, GPU: {m["gpu"] or "none"};
+Python {m["python"]}; {", ".join(f"{k} {v}" for k, v in m["versions"].items())}; {m["date"]}.
 
-Reproduce: `python benchmarks/ctich.py --preset {r['preset']} --seed {r['seed']}`.
+Reproduce: `python benchmarks/ctich.py --preset {r["preset"]} --seed {r["seed"]}`.
 """
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"
-                                          / "ct-ich"))
+    ap.add_argument(
+        "--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ct-ich")
+    )
     ap.add_argument("--preset", choices=["cpu", "paper"], default="cpu")
     ap.add_argument("--smoke", action="store_true", help="tiny run to check the script")
     ap.add_argument("--test-fold", type=int, default=0)

@@ -1,9 +1,9 @@
 """Ready-made HE pipelines: a ColumnTransformer followed by the forward-selecting logistic model.
 
 Image-, Clinical- and Integrated-to-HE take the same patient DataFrame ``X`` (``ct``, ``mask``,
-clinical columns) and HE label ``y``, run under ``cross_validate(..., scoring=skhe.metrics.SCORERS)``
-and ``GridSearchCV`` over any nested parameter (``features__image__classifier__lr``,
-``logistic__p_enter``, ...), and expose the fitted odds ratios at
+clinical columns) and HE label ``y``, run under
+``cross_validate(..., scoring=skhe.metrics.SCORERS)`` and ``GridSearchCV`` over any nested
+parameter (``features__image__classifier__lr``, ``logistic__p_enter``, ...), and expose the fitted odds ratios at
 ``pipeline.named_steps["logistic"].odds_ratios_``.
 """
 
@@ -22,6 +22,19 @@ from skhe.neural import NDLScorer
 def image_columns(X) -> list[str]:
     """The image columns present in ``X`` (``ct`` and, when there, ``mask``)."""
     return [c for c in ("ct", "mask") if c in X.columns]
+
+
+def with_mask_column(X):
+    """``X`` with an empty ``mask`` column added when it has none (new patients have no mask)."""
+    if hasattr(X, "columns") and "mask" not in X.columns:
+        X = X.assign(mask=None)
+    return X
+
+
+def _inputs_step():
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer(with_mask_column)
 
 
 def make_clinical_to_he(
@@ -79,16 +92,21 @@ def make_image_to_he(ndl: NDLScorer | None = None) -> Pipeline:
     Returns
     -------
     Pipeline
-        Steps ``"features"`` (ColumnTransformer with the ``"image"`` branch) and ``"logistic"``.
+        Steps ``"inputs"`` (adds an empty ``mask`` column for patients without masks),
+        ``"features"`` (ColumnTransformer with the ``"image"`` branch) and ``"logistic"``.
     """
     features = ColumnTransformer(
         [("image", ndl if ndl is not None else NDLScorer(), image_columns)],
-        remainder="drop", verbose_feature_names_out=False,
+        remainder="drop",
+        verbose_feature_names_out=False,
     ).set_output(transform="pandas")
-    return Pipeline([
-        ("features", features),
-        ("logistic", ForwardSelectingLogisticRegression(screen_p=None, force=["ndl_score"])),
-    ])
+    return Pipeline(
+        [
+            ("inputs", _inputs_step()),
+            ("features", features),
+            ("logistic", ForwardSelectingLogisticRegression(screen_p=None, force=["ndl_score"])),
+        ]
+    )
 
 
 def make_integrated_to_he(
@@ -110,21 +128,33 @@ def make_integrated_to_he(
     Returns
     -------
     Pipeline
-        Steps ``"features"`` (branches ``"image"`` and ``"clinical"``) and ``"logistic"``.
+        Steps ``"inputs"``, ``"features"`` (branches ``"image"`` and ``"clinical"``) and
+        ``"logistic"``.
     """
     numeric = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
-    categorical = {k: v for k, v in (PAPER_CATEGORICAL if categorical is None
-                                     else categorical).items() if k not in exclude}
+    categorical = {
+        k: v
+        for k, v in (PAPER_CATEGORICAL if categorical is None else categorical).items()
+        if k not in exclude
+    }
     clinical = make_clinical_preprocessor(numeric, categorical, impute=impute)
     features = ColumnTransformer(
         [
             ("image", ndl if ndl is not None else NDLScorer(), image_columns),
             ("clinical", clinical, [*numeric, *categorical]),
         ],
-        remainder="drop", verbose_feature_names_out=False,
+        remainder="drop",
+        verbose_feature_names_out=False,
     ).set_output(transform="pandas")
-    return Pipeline([
-        ("features", features),
-        ("logistic", ForwardSelectingLogisticRegression(
-            screen_p=screen_p, p_enter=p_enter, p_remove=p_remove, force=["ndl_score"])),
-    ])
+    return Pipeline(
+        [
+            ("inputs", _inputs_step()),
+            ("features", features),
+            (
+                "logistic",
+                ForwardSelectingLogisticRegression(
+                    screen_p=screen_p, p_enter=p_enter, p_remove=p_remove, force=["ndl_score"]
+                ),
+            ),
+        ]
+    )

@@ -6,7 +6,7 @@ Checks an estimator cannot pass are listed in ``EXPECTED_FAILED_CHECKS`` with a 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhe.linear_model import ForwardSelectingLogisticRegression
-from skhe.neural import HematomaSegmenter, SliceClassifier
+from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
 
 _IMAGES = (
     "takes stacks of windowed CT slices shaped (n, 1, H, W) with values in [0, 1] and rejects the "
@@ -53,6 +53,44 @@ _DEEP = {name: _IMAGES for name in _TABULAR_CHECKS} | {
     "check_estimator_sparse_tag": _SPARSE,
 }
 
+_FRAME = (
+    "takes a patient DataFrame with a 'ct' column of CT paths and rejects the 2-D numeric "
+    "arrays this check feeds it with a ValueError"
+)
+_NDL_CHECKS = [
+    "check_complex_data",
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_empty_data_messages",
+    "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf",
+    "check_estimators_overwrite_params",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in",
+    "check_n_features_in_after_fitting",
+    "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array",
+    "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+]
+_MASKS = (
+    "needs hematoma masks (fit(X, y, masks=...)) besides images and labels, which this check "
+    "cannot provide, and takes image stacks rather than 2-D tabular data"
+)
+
 EXPECTED_FAILED_CHECKS = {
     "ForwardSelectingLogisticRegression": {},
     # y is validated before X, so a one-sample or complex input already fails on its labels
@@ -60,6 +98,10 @@ EXPECTED_FAILED_CHECKS = {
         k: v for k, v in _DEEP.items() if k not in ("check_complex_data", "check_fit2d_1sample")
     },
     "HematomaSegmenter": _DEEP,
+    "MultiTaskHEModel": {name: _MASKS for name in _DEEP if name != "check_fit2d_1sample"}
+    | {k: v for k, v in _DEEP.items() if "sparse" in k},
+    "NDLScorer": {name: _FRAME for name in _NDL_CHECKS}
+    | {k: v for k, v in _DEEP.items() if "sparse" in k},
 }
 
 
@@ -75,6 +117,8 @@ TINY = dict(image_size=16, max_epochs=1, batch_size=4, augment=False, random_sta
         ForwardSelectingLogisticRegression(),
         SliceClassifier("test_resnet", **TINY),
         HematomaSegmenter("tu-test_resnet", decoder_channels=(8, 8, 8, 8, 8), **TINY),
+        MultiTaskHEModel("tu-test_resnet", decoder_channels=(8, 8, 8, 8, 8), **TINY),
+        NDLScorer(image_size=16, random_state=0),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

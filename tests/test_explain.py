@@ -21,8 +21,15 @@ def lesion_slices(n, size=64, seed=0):
 @pytest.fixture(scope="module")
 def clf():
     X, y = lesion_slices(96)
-    return SliceClassifier("test_resnet", image_size=64, lr=3e-3, batch_size=16, max_epochs=5,
-                           augment=False, random_state=0).fit(X, y)
+    return SliceClassifier(
+        "test_resnet",
+        image_size=64,
+        lr=3e-3,
+        batch_size=16,
+        max_epochs=5,
+        augment=False,
+        random_state=0,
+    ).fit(X, y)
 
 
 def test_cam_lights_up_the_side_of_the_lesion(clf):

@@ -9,8 +9,12 @@ from skhe.nn import DiceBCELoss, MultiTaskHELoss, MultiTaskHENet
 def _target(mask, he, has_mask=None):
     n = mask.shape[0]
     has_hem = mask.reshape(n, -1).amax(dim=1)
-    return {"mask": mask, "he": he, "has_hematoma": has_hem,
-            "has_mask": torch.ones(n) if has_mask is None else has_mask}
+    return {
+        "mask": mask,
+        "he": he,
+        "has_hematoma": has_hem,
+        "has_mask": torch.ones(n) if has_mask is None else has_mask,
+    }
 
 
 def test_segmentation_term_is_dice_bce_on_slices_with_masks():
@@ -36,8 +40,9 @@ def test_he_term_is_bce_over_hematoma_slices_only():
     mask[2, 0, 5:7, 5:7] = 1
     he_logit = torch.tensor([2.0, -7.0, -1.0])
     he = torch.tensor([1.0, 1.0, 0.0])
-    c = MultiTaskHELoss().components({"seg": torch.zeros(3, 1, 8, 8), "he": he_logit},
-                                     _target(mask, he))
+    c = MultiTaskHELoss().components(
+        {"seg": torch.zeros(3, 1, 8, 8), "he": he_logit}, _target(mask, he)
+    )
     ref = F.binary_cross_entropy_with_logits(he_logit[[0, 2]], he[[0, 2]])
     assert torch.isclose(c["he"], ref)  # slice 1 (no hematoma) does not count
 

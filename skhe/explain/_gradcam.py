@@ -49,7 +49,7 @@ def grad_cam(model, slices, *, layer: nn.Module | None = None) -> np.ndarray:
     ndarray of float32, shape (n, H, W)
         Maps in [0, 1] at the input's size (all zeros where no positive evidence).
     """
-    module, prepare, est = _unwrap(model)
+    module, prepare, _est = _unwrap(model)
     raw = np.asarray(slices, dtype=np.float32)
     if raw.ndim == 3:
         raw = raw[:, None]

@@ -347,6 +347,19 @@ class DeepEstimatorMixin:
             module.eval()
             self.module_ = module
 
+    def _fitted_config(self) -> dict:
+        """Fitted attributes (besides the weights) that a saved model needs."""
+        out = {"input_shape_": list(self.input_shape_)}
+        if hasattr(self, "classes_"):
+            out["classes_"] = np.asarray(self.classes_).tolist()
+        return out
+
+    def _set_fitted_config(self, cfg: dict) -> None:
+        self.input_shape_ = tuple(cfg["input_shape_"])
+        if "classes_" in cfg:
+            self.classes_ = np.asarray(cfg["classes_"])
+        self.history_, self.n_epochs_ = [], 0
+
     def _saved_params(self) -> dict:
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in _NOT_SAVED}
         try:

@@ -145,14 +145,6 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     def _criterion(self):
         return torch.nn.BCEWithLogitsLoss()
 
-    def _fitted_config(self) -> dict:
-        return {"classes_": self.classes_.tolist(), "input_shape_": list(self.input_shape_)}
-
-    def _set_fitted_config(self, cfg: dict) -> None:
-        self.classes_ = np.asarray(cfg["classes_"])
-        self.input_shape_ = tuple(cfg["input_shape_"])
-        self.history_, self.n_epochs_ = [], 0
-
     def _prepare_xy(self, X, y):
         if y is None:
             raise ValueError(

@@ -138,21 +138,17 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _build_module(self, pretrained):
         return MultiTaskHENet(
-            self.encoder, self.in_chans, decoder_channels=tuple(self.decoder_channels),
-            image_features=self.image_features, hidden=self.hidden, dropout=self.dropout,
+            self.encoder,
+            self.in_chans,
+            decoder_channels=tuple(self.decoder_channels),
+            image_features=self.image_features,
+            hidden=self.hidden,
+            dropout=self.dropout,
             pretrained=pretrained,
         )
 
     def _criterion(self):
         return MultiTaskHELoss(self.seg_weight, self.he_weight, self.consistency_weight)
-
-    def _fitted_config(self) -> dict:
-        return {"classes_": self.classes_.tolist(), "input_shape_": list(self.input_shape_)}
-
-    def _set_fitted_config(self, cfg: dict) -> None:
-        self.classes_ = np.asarray(cfg["classes_"])
-        self.input_shape_ = tuple(cfg["input_shape_"])
-        self.history_, self.n_epochs_ = [], 0
 
     def fit(self, X, y, masks=None, unet_state=None):
         """Train on slices with per-slice HE labels (their patient's) and hematoma masks.
@@ -194,8 +190,9 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
                 "y: the hematoma slices carry only one class of HE label; both are needed."
             )
         self.input_shape_ = tuple(raw.shape[1:])
-        ds = _MultiTaskDataset(images, m, y01.astype(np.float32), np.ones(len(images), bool),
-                               self._augmenter())
+        ds = _MultiTaskDataset(
+            images, m, y01.astype(np.float32), np.ones(len(images), bool), self._augmenter()
+        )
         if unet_state is not None:
             self._unet_state = unet_state
         try:
@@ -233,11 +230,10 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Per-slice HE call at ``threshold``."""
-        return self.classes_[(self.predict_proba(X)[:, 1] >= self.threshold).astype(int)]
+        p = self.predict_proba(X)[:, 1]
+        return self.classes_[(p >= self.threshold).astype(int)]
 
     def score(self, X, y, sample_weight=None) -> float:
         """ROC AUC of the slice DL scores."""
         y01, _ = binary_target(y, pos_label=self.classes_[1], name="y")
         return float(roc_auc_score(y01, self.predict_proba(X)[:, 1], sample_weight=sample_weight))
-
-

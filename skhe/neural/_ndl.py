@@ -25,7 +25,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
     """Patient-level nDL score from the CT: slice classifier + segmenter + multi-task HE head.
 
     For each patient: the :class:`SliceClassifier` picks the hematoma slices (probability >=
-    ``slice_threshold``), the :class:`HematomaSegmenter` gives each slice's hematoma area (mm^2),
+    ``slice_threshold``), the :class:`HematomaSegmenter` gives each slice's expected hematoma area
+    (sum of pixel probabilities times the pixel area, mm^2: robust where a hard mask would be
+    empty),
     and the :class:`MultiTaskHEModel` gives each slice's DL score :math:`s_k` (HE probability).
     The patient's raw score is the area-weighted mean over the selected slices,
     :math:`\\bar p = \\sum_k a_k s_k / \\sum_k a_k`, and the **nDL score** is its log-odds
@@ -52,8 +54,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
     image_size : int, default=512
         Slices are resized to this once (and cached for the process).
     hu_window : (low, high), default=(0, 100)
-    slice_threshold : float, default=0.5
-        Classifier probability from which a slice counts as a hematoma slice.
+    slice_threshold : "youden" or float, default="youden"
+        Classifier probability from which a slice counts as a hematoma slice; "youden" uses the
+        Youden-optimal threshold of the classifier on the training slices (``slice_threshold_``).
     normalize : bool, default=True
         Standardize the log-odds (False returns ``logit(p̄)``).
     cv : int or None, default=3
@@ -73,6 +76,8 @@ class NDLScorer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     classifier_, segmenter_, he_model_ : fitted sub-estimators
+    slice_threshold_ : float
+        The classifier threshold in use.
     center_, scale_ : float
         Mean and SD of the training patients' (out-of-fold) ``logit(p̄)``.
     oof_scores_ : ndarray or None
@@ -81,9 +86,21 @@ class NDLScorer(TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
     """
 
-    def __init__(self, classifier=None, segmenter=None, he_model=None, *, image_size=512,
-                 hu_window=(0.0, 100.0), slice_threshold=0.5, normalize=True, cv=3,
-                 patient_column="patient_id", random_state=None, verbose=0):
+    def __init__(
+        self,
+        classifier=None,
+        segmenter=None,
+        he_model=None,
+        *,
+        image_size=512,
+        hu_window=(0.0, 100.0),
+        slice_threshold="youden",
+        normalize=True,
+        cv=3,
+        patient_column="patient_id",
+        random_state=None,
+        verbose=0,
+    ):
         self.classifier = classifier
         self.segmenter = segmenter
         self.he_model = he_model
@@ -118,8 +135,12 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         out = []
         names = self._names(X)
         rows = list(X.itertuples(index=False))
-        for name, row in tqdm(list(zip(names, rows, strict=True)), desc="reading CT",
-                              disable=not self.verbose, unit="patient"):
+        for name, row in tqdm(
+            list(zip(names, rows, strict=True)),
+            desc="reading CT",
+            disable=not self.verbose,
+            unit="patient",
+        ):
             mask = getattr(row, "mask", None)
             if isinstance(mask, float) and np.isnan(mask):
                 mask = None
@@ -129,12 +150,26 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                     "a 'mask' for every training patient (or pass them fitted in FrozenEstimator)."
                 )
             try:
-                ps = load_patient_slices(row.ct, mask, image_size=self.image_size,
-                                         hu_window=self.hu_window)
+                ps = load_patient_slices(
+                    row.ct, mask, image_size=self.image_size, hu_window=self.hu_window
+                )
             except (ValueError, FileNotFoundError) as exc:
                 raise type(exc)(f"patient {name}: {exc}") from exc
             out.append(ps)
         return names, out
+
+    def _set_slice_threshold(self, images, slice_labels) -> None:
+        if not isinstance(self.slice_threshold, str):
+            self.slice_threshold_ = float(self.slice_threshold)
+            return
+        if self.slice_threshold != "youden":
+            raise ValueError(
+                f"slice_threshold must be 'youden' or a number; got {self.slice_threshold!r}."
+            )
+        from skhe.metrics import youden_threshold
+
+        p = self.classifier_.predict_proba(images)[:, 1]
+        self.slice_threshold_ = float(youden_threshold(np.asarray(slice_labels), p))
 
     @staticmethod
     def _fit_or_frozen(est, default, *args, **kwargs):
@@ -170,12 +205,13 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_patients, 1) (a DataFrame with ``set_output``)
         """
-        X = self._check_frame(X)
         if y is None:
             raise ValueError("NDLScorer requires y to be passed, but the target y is None.")
+        X = self._check_frame(X)
         y01, _ = binary_target(y, name="y")
-        frozen = all(isinstance(e, FrozenEstimator)
-                     for e in (self.classifier, self.segmenter, self.he_model))
+        frozen = all(
+            isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
+        )
         oof = None
         if self.cv and not frozen:
             from sklearn.model_selection import StratifiedKFold
@@ -194,8 +230,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 sub = clone(self).set_params(cv=None)
                 sub._fit_networks(X.iloc[tr], y01[tr])
                 names, pats = sub._patients(X.iloc[te], need_masks=False)
-                oof[te] = [sub._raw_score(n, p, warn=False)[0]
-                           for n, p in zip(names, pats, strict=True)]
+                oof[te] = [
+                    sub._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)
+                ]
         raw_train = self._fit_networks(X, y01)
         lo = logit(np.clip(oof if oof is not None else raw_train, _EPS, 1 - _EPS))
         self.center_ = float(lo.mean())
@@ -212,8 +249,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} patients but y has {len(y01)} labels.")
         self.n_features_in_ = X.shape[1]
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        frozen = all(isinstance(e, FrozenEstimator)
-                     for e in (self.classifier, self.segmenter, self.he_model))
+        frozen = all(
+            isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
+        )
         names, pats = self._patients(X, need_masks=not frozen)
         if not frozen:
             images = np.concatenate([p.images for p in pats]).astype(np.float32)
@@ -221,47 +259,87 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             slice_lab = (masks.reshape(len(masks), -1).max(axis=1) > 0).astype(int)
             he_slice = np.concatenate([np.full(len(p.images), y01[i]) for i, p in enumerate(pats)])
             if slice_lab.min() == slice_lab.max():
-                raise ValueError("training masks: every slice is "
-                                 f"{'a hematoma' if slice_lab[0] else 'empty'} slice; the "
-                                 "slice classifier needs both.")
+                raise ValueError(
+                    "training masks: every slice is "
+                    f"{'a hematoma' if slice_lab[0] else 'empty'} slice; the "
+                    "slice classifier needs both."
+                )
             rng = np.random.default_rng(self.random_state)
             pos = np.flatnonzero(slice_lab == 1)
             neg = np.flatnonzero(slice_lab == 0)
-            sel = np.sort(np.concatenate(
-                [pos, rng.choice(neg, size=min(len(neg), len(pos)), replace=False)]))
+            sel = np.sort(
+                np.concatenate([pos, rng.choice(neg, size=min(len(neg), len(pos)), replace=False)])
+            )
             rs = self.random_state
             self.classifier_ = self._fit_or_frozen(
-                self.classifier, SliceClassifier(image_size=self.image_size, random_state=rs),
-                images, slice_lab)
+                self.classifier,
+                SliceClassifier(image_size=self.image_size, random_state=rs),
+                images,
+                slice_lab,
+            )
+            self._set_slice_threshold(images, slice_lab)
             self.segmenter_ = self._fit_or_frozen(
-                self.segmenter, HematomaSegmenter(image_size=self.image_size, random_state=rs),
-                images[sel], masks[sel])
+                self.segmenter,
+                HematomaSegmenter(image_size=self.image_size, random_state=rs),
+                images[sel],
+                masks[sel],
+            )
             seg = getattr(self.segmenter_, "estimator", self.segmenter_)
-            default_he = MultiTaskHEModel(seg.encoder, decoder_channels=seg.decoder_channels,
-                                          image_size=self.image_size, random_state=rs)
+            default_he = MultiTaskHEModel(
+                seg.encoder,
+                decoder_channels=seg.decoder_channels,
+                image_size=self.image_size,
+                random_state=rs,
+            )
             he = self.he_model if self.he_model is not None else default_he
             kwargs = {"masks": masks[sel]}
-            if (not isinstance(he, FrozenEstimator) and he.encoder == seg.encoder
-                    and tuple(he.decoder_channels) == tuple(seg.decoder_channels)):
+            if (
+                not isinstance(he, FrozenEstimator)
+                and he.encoder == seg.encoder
+                and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
+            ):
                 kwargs["unet_state"] = seg.module_.state_dict()
             self.he_model_ = self._fit_or_frozen(he, None, images[sel], he_slice[sel], **kwargs)
         else:
             self.classifier_, self.segmenter_, self.he_model_ = (
-                self.classifier, self.segmenter, self.he_model)
-        return np.array([self._raw_score(n, p, warn=False)[0]
-                         for n, p in zip(names, pats, strict=True)])
+                self.classifier,
+                self.segmenter,
+                self.he_model,
+            )
+            if isinstance(self.slice_threshold, str):
+                masks_known = [p.masks for p in pats if p.masks is not None]
+                if len(masks_known) != len(pats):
+                    raise ValueError(
+                        "slice_threshold='youden' needs masks for the training patients; give a "
+                        "number instead when the sub-estimators are frozen and masks absent."
+                    )
+                images = np.concatenate([p.images for p in pats]).astype(np.float32)
+                masks = np.concatenate(masks_known)
+                self._set_slice_threshold(images, masks.reshape(len(masks), -1).max(axis=1))
+            else:
+                self.slice_threshold_ = float(self.slice_threshold)
+        return np.array(
+            [self._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)]
+        )
 
     # ------------------------------------------------------------------ scoring
     def _slice_details(self, ps) -> pd.DataFrame:
         imgs = ps.images.astype(np.float32)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
-        area = self.segmenter_.predict_area(imgs, spacing=ps.spacing[1:])
+        area = self.segmenter_.predict_proba(imgs).reshape(len(imgs), -1).sum(axis=1)
+        area = area * ps.spacing[1] * ps.spacing[2]
         dl = self.he_model_.predict_proba(imgs)[:, 1]
-        selected = p_cls >= self.slice_threshold
-        return pd.DataFrame({
-            "slice": np.arange(len(imgs)), "classifier_prob": p_cls, "selected": selected,
-            "area_mm2": area, "dl_score": dl, "weight": np.where(selected, area, 0.0),
-        })
+        selected = p_cls >= self.slice_threshold_
+        return pd.DataFrame(
+            {
+                "slice": np.arange(len(imgs)),
+                "classifier_prob": p_cls,
+                "selected": selected,
+                "area_mm2": area,
+                "dl_score": dl,
+                "weight": np.where(selected, area, 0.0),
+            }
+        )
 
     def _raw_score(self, name: str, ps, warn: bool = True) -> tuple[float, pd.DataFrame]:
         d = self._slice_details(ps)
@@ -270,9 +348,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             return float(np.sum(w * d["dl_score"]) / w.sum()), d
         if warn:
             warnings.warn(
-                f"NDLScorer: patient {name}: no hematoma slice found (no slice above "
-                f"slice_threshold={self.slice_threshold} with segmented area); using the mean DL "
-                "score of all its slices.",
+                f"NDLScorer: patient {name}: no hematoma slice found (no slice above the "
+                f"classifier threshold {self.slice_threshold_:.3g} with segmented area); using "
+                "the mean DL score of all its slices.",
                 UserWarning,
                 stacklevel=3,
             )

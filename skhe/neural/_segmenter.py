@@ -116,13 +116,6 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
     def _criterion(self):
         return DiceBCELoss(dice_weight=self.dice_weight, bce_weight=self.bce_weight)
 
-    def _fitted_config(self) -> dict:
-        return {"input_shape_": list(self.input_shape_)}
-
-    def _set_fitted_config(self, cfg: dict) -> None:
-        self.input_shape_ = tuple(cfg["input_shape_"])
-        self.history_, self.n_epochs_ = [], 0
-
     def _prepare_xm(self, X, masks):
         from skhe.neural._validation import check_images
 

@@ -8,7 +8,7 @@ from skhe.nn._builders import (
     load_state_dict_file,
 )
 from skhe.nn._losses import DiceBCELoss, soft_dice
-from skhe.nn._multitask import MultiTaskHELoss, MultiTaskHENet
+from skhe.nn._multitask import MultiTaskHELoss, MultiTaskHENet, hematoma_descriptors
 
 __all__ = [
     "DiceBCELoss",
@@ -17,6 +17,7 @@ __all__ = [
     "PretrainedWeightsError",
     "SliceClassifierNet",
     "build_unet",
+    "hematoma_descriptors",
     "load_matching_weights",
     "load_state_dict_file",
     "soft_dice",

@@ -1,4 +1,4 @@
-"""The multi-task image model: a U-Net whose encoder also feeds a per-slice HE head (plain torch)."""
+"""The multi-task image model: a U-Net whose encoder also feeds a per-slice HE head."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ class MultiTaskHENet(nn.Module):
 
     The HE head sees the concatenation of (i) the U-Net encoder's deepest features, globally
     average-pooled; (ii) image-derived features from a small convolutional branch on the CT slice,
-    pooled inside the predicted hematoma (density pattern) and over the whole slice; (iii) the
-    predicted hematoma fraction of the slice. Its output is the slice's DL score (logit).
+    pooled inside the predicted hematoma (density pattern) and over the whole slice; (iii) four
+    descriptors of the predicted hematoma, computed from the (detached) probability map ``p``:
+    the mean and SD of the windowed density inside it (heterogeneity), its compactness
+    ``4 pi A / P^2`` with ``A = sum p`` and ``P = sum |grad p|`` (1 for a disc, lower for an
+    irregular outline) and ``log(1 + A)`` (size). Its output is the slice's DL score (logit).
 
     Parameters
     ----------
@@ -34,12 +37,21 @@ class MultiTaskHENet(nn.Module):
     dict with ``"seg"`` (n, 1, H, W) segmentation logits and ``"he"`` (n,) HE logits.
     """
 
-    def __init__(self, encoder: str = "resnet34", in_channels: int = 1, *,
-                 decoder_channels=(256, 128, 64, 32, 16), image_features: int = 16,
-                 hidden: int = 64, dropout: float = 0.2, pretrained=False):
+    def __init__(
+        self,
+        encoder: str = "resnet34",
+        in_channels: int = 1,
+        *,
+        decoder_channels=(256, 128, 64, 32, 16),
+        image_features: int = 16,
+        hidden: int = 64,
+        dropout: float = 0.2,
+        pretrained=False,
+    ):
         super().__init__()
-        self.unet = build_unet(encoder, in_channels, pretrained=pretrained,
-                               decoder_channels=decoder_channels)
+        self.unet = build_unet(
+            encoder, in_channels, pretrained=pretrained, decoder_channels=decoder_channels
+        )
         enc_c = self.unet.encoder.out_channels[-1]
         k = int(image_features)
         self.image_branch = nn.Sequential(
@@ -50,7 +62,7 @@ class MultiTaskHENet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(
-            nn.Linear(enc_c + 2 * k + 1, hidden),
+            nn.Linear(enc_c + 2 * k + 4, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(hidden, 1),
@@ -64,9 +76,28 @@ class MultiTaskHENet(nn.Module):
         prob = torch.sigmoid(seg.float()).detach()
         w = F.interpolate(prob, size=img.shape[-2:], mode="bilinear", align_corners=False)
         inside = (img * w).sum(dim=(2, 3)) / (w.sum(dim=(2, 3)) + 1e-3)
-        fraction = prob.mean(dim=(2, 3))
-        he = self.head(torch.cat([enc, inside, img.mean(dim=(2, 3)), fraction], dim=1))
+        shape = hematoma_descriptors(x[:, :1].float(), prob)
+        he = self.head(torch.cat([enc, inside, img.mean(dim=(2, 3)), shape], dim=1))
         return {"seg": seg, "he": he.reshape(-1)}
+
+
+def hematoma_descriptors(x: torch.Tensor, prob: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Density mean/SD inside a soft mask, its compactness and log size: (n, 4).
+
+    Parameters
+    ----------
+    x : (n, 1, H, W) windowed slice in [0, 1]
+    prob : (n, 1, H, W) hematoma probability map
+    """
+    area = prob.sum(dim=(1, 2, 3))
+    mean = (prob * x).sum(dim=(1, 2, 3)) / (area + eps)
+    var = (prob * (x - mean[:, None, None, None]) ** 2).sum(dim=(1, 2, 3)) / (area + eps)
+    gy = prob[:, :, 1:, :-1] - prob[:, :, :-1, :-1]
+    gx = prob[:, :, :-1, 1:] - prob[:, :, :-1, :-1]
+    perimeter = torch.sqrt(gx**2 + gy**2 + 1e-8).sum(dim=(1, 2, 3))
+    compact = torch.clamp(4 * torch.pi * area / (perimeter**2 + eps), 0, 2)
+    compact = torch.where(area > 1.0, compact, torch.zeros_like(compact))
+    return torch.stack([mean, torch.sqrt(var + 1e-8), compact, torch.log1p(area)], dim=1)
 
 
 class MultiTaskHELoss(nn.Module):
@@ -78,8 +109,8 @@ class MultiTaskHELoss(nn.Module):
 
     - :math:`L_{seg}` = Dice + BCE of the segmentation logits, over the slices that have a mask
       (``target["has_mask"] == 1``; 0 when none has).
-    - :math:`L_{he}` = mean BCE-with-logits of the HE logit :math:`s` against the patient's HE label,
-      over hematoma slices only (``target["has_hematoma"] == 1``; 0 when none).
+    - :math:`L_{he}` = mean BCE-with-logits of the HE logit :math:`s` against the patient's HE
+      label, over hematoma slices only (``target["has_hematoma"] == 1``; 0 when none).
     - :math:`L_{c} = \mathrm{mean}_{slices} \big[(1 - \mathrm{sg}(q)) \, \sigma(s)\big]` with
       :math:`q = \max_{pixels} \sigma(\text{seg logits})` the predicted presence of hematoma on the
       slice and sg the stop-gradient: no expansion evidence where no hematoma is segmented. It only
@@ -90,8 +121,9 @@ class MultiTaskHELoss(nn.Module):
     ``"has_mask"`` (n,).
     """
 
-    def __init__(self, seg_weight: float = 1.0, he_weight: float = 1.0,
-                 consistency_weight: float = 0.5):
+    def __init__(
+        self, seg_weight: float = 1.0, he_weight: float = 1.0, consistency_weight: float = 0.5
+    ):
         super().__init__()
         self.seg_weight = seg_weight
         self.he_weight = he_weight
@@ -107,7 +139,8 @@ class MultiTaskHELoss(nn.Module):
         l_seg = self.seg_loss(seg[has_mask], target["mask"][has_mask]) if has_mask.any() else zero
         l_he = (
             F.binary_cross_entropy_with_logits(s[has_hem], target["he"].float()[has_hem])
-            if has_hem.any() else zero
+            if has_hem.any()
+            else zero
         )
         q = torch.sigmoid(seg).amax(dim=(1, 2, 3)).detach()
         l_c = ((1 - q) * torch.sigmoid(s)).mean()
@@ -115,5 +148,8 @@ class MultiTaskHELoss(nn.Module):
 
     def forward(self, out: dict, target: dict) -> torch.Tensor:
         c = self.components(out, target)
-        return (self.seg_weight * c["seg"] + self.he_weight * c["he"]
-                + self.consistency_weight * c["consistency"])
+        return (
+            self.seg_weight * c["seg"]
+            + self.he_weight * c["he"]
+            + self.consistency_weight * c["consistency"]
+        )
