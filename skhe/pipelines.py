@@ -3,8 +3,8 @@
 Image-, Clinical- and Integrated-to-HE take the same patient DataFrame ``X`` (``ct``, ``mask``,
 clinical columns) and HE label ``y``, run under
 ``cross_validate(..., scoring=skhe.metrics.SCORERS)`` and ``GridSearchCV`` over any nested
-parameter (``features__image__classifier__lr``, ``logistic__p_enter``, ...), and expose the fitted odds ratios at
-``pipeline.named_steps["logistic"].odds_ratios_``.
+parameter (``features__image__classifier__lr``, ``logistic__p_enter``, ...), and expose the
+fitted odds ratios at ``pipeline.named_steps["logistic"].odds_ratios_``.
 """
 
 from __future__ import annotations
