@@ -4,6 +4,8 @@
 # Both create or update the virtual environment in .venv first.
 
 PYTHON ?= python3
+# two workers with one torch thread each: no oversubscription of the two cores
+PYTEST_ARGS ?= -n 2 -q -W ignore::UserWarning
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skhe-installed
@@ -28,7 +30,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check skhe tests benchmarks
-	$(PY) -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check skhe tests benchmarks
