@@ -324,3 +324,15 @@ def test_no_warnings_on_clean_series(tmp_path, hu):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_ct(tmp_path)
+
+
+def test_uneven_spacing_is_reported(tmp_path, hu):
+    paths = write_dicom_series(hu, tmp_path, spacing=(5, 1, 1))
+    for k, p in enumerate(paths):
+        ds = pydicom.dcmread(p)
+        ds.ImagePositionPatient = [0, 0, 5.0 * k + (0.6 if k % 2 else 0.0)]
+        ds.save_as(p)
+    with pytest.warns(UserWarning, match="uneven slice spacing"):
+        vol = read_ct(tmp_path)
+    assert any("uneven" in w for w in vol.warnings)
+    np.testing.assert_array_equal(vol.hu, hu)

@@ -260,3 +260,40 @@ def test_paper_configurations_construct_and_run_one_forward():
         seg = HematomaSegmenter()
         assert (seg.encoder, seg.lr) == ("resnet34", 1e-3)
         assert seg._build_module(False).eval()(x).shape == (1, 1, 512, 512)
+
+
+def test_fit_from_a_lazy_slice_cache(tmp_path):
+    """Cohorts larger than memory: fit straight from a SliceCache through a SliceDataset."""
+    import pandas as pd
+
+    from skhe.io import write_dicom_series, write_nifti
+    from skhe.preprocessing import SliceCache, SliceDataset
+
+    X, m, y = blobs(48, size=40, seed=3)
+    rows = []
+    for k in range(4):  # four "patients" of 12 slices, stored as DICOM + NIfTI
+        sl = slice(12 * k, 12 * (k + 1))
+        hu = np.rint(X[sl] * 100).astype(np.int16)  # back to HU over the 0-100 window
+        write_dicom_series(hu, tmp_path / f"p{k}" / "ct", spacing=(5, 1, 1))
+        write_nifti(m[sl], tmp_path / f"p{k}" / "mask.nii.gz", spacing=(5, 1, 1))
+        rows.append(
+            {
+                "patient_id": f"p{k}",
+                "ct": str(tmp_path / f"p{k}" / "ct"),
+                "mask": str(tmp_path / f"p{k}" / "mask.nii.gz"),
+            }
+        )
+    cache = SliceCache(tmp_path / "cache", size=40).build(pd.DataFrame(rows), progress=False)
+    clf = SliceClassifier(**{**TINY_CLF, "max_epochs": 3}).fit(
+        SliceDataset(cache, ["p0", "p1", "p2"])
+    )
+    assert clf.score(X[36:], y[36:]) > 0.8  # learned from the cache, scored on arrays
+    seg = HematomaSegmenter(**{**TINY_SEG, "max_epochs": 2}).fit(SliceDataset(cache, target="mask"))
+    assert seg.n_epochs_ == 2 and seg.input_shape_ == (1, 48, 48)
+    with pytest.raises(ValueError, match="target='label'"):
+        SliceClassifier(**TINY_CLF).fit(SliceDataset(cache, target="mask"))
+
+
+def test_object_arrays_are_refused():
+    with pytest.raises(ValueError, match="numbers"):
+        SliceClassifier().fit(np.full((2, 16, 16), "a", dtype=object), [0, 1])

@@ -65,6 +65,49 @@ class _ArrayDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(img)), torch.as_tensor(tgt)
 
 
+class _SliceDatasetAdapter(Dataset):
+    """A skhe ``SliceDataset`` seen at the estimator's image size and channel count."""
+
+    def __init__(self, dataset, image_size: int, in_chans: int):
+        self.dataset = dataset
+        self.image_size = int(image_size)
+        self.in_chans = int(in_chans)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        import torch.nn.functional as F
+
+        x, t = self.dataset[i]
+        size = (self.image_size, self.image_size)
+        if tuple(x.shape[-2:]) != size:
+            x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
+            x = x.clamp(0, 1)
+            if t.ndim == 3:
+                t = (
+                    F.interpolate(t[None], size=size, mode="bilinear", align_corners=False)[0]
+                    >= 0.5
+                ).float()
+        if self.in_chans != x.shape[0]:
+            x = x.repeat(self.in_chans, 1, 1)
+        return x, t
+
+
+def dataset_input(est, X, target: str):
+    """Adapter for a skhe ``SliceDataset`` passed as X (None when X is an array)."""
+    from skhe.preprocessing import SliceDataset
+
+    if not isinstance(X, SliceDataset):
+        return None
+    if X.target != target:
+        raise ValueError(
+            f"{type(est).__name__} needs a SliceDataset with target={target!r}; got "
+            f"target={X.target!r}."
+        )
+    return _SliceDatasetAdapter(X, est.image_size, est.in_chans)
+
+
 class _SkheNet(NeuralNet):
     """skorch NeuralNet with autocast (mixed precision) and channels_last in the forward pass."""
 

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from skhe.neural._base import DeepEstimatorMixin, make_datasets
+from skhe.neural._base import DeepEstimatorMixin, dataset_input, make_datasets
 from skhe.nn import SliceClassifierNet
 from skhe.utils import binary_target
 
@@ -157,13 +157,15 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(images)} slices but y has {len(y01)} labels.")
         return images, y01.astype(np.float32), classes
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Train on windowed slices.
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W) or (n, 1, H, W)
-            Slices windowed to [0, 1] (see :func:`skhe.preprocessing.window`).
+        X : array-like of shape (n, H, W) or (n, 1, H, W), or SliceDataset
+            Slices windowed to [0, 1] (see :func:`skhe.preprocessing.window`), or a
+            :class:`skhe.preprocessing.SliceDataset` (``target="label"``) reading a slice cache
+            lazily, for cohorts larger than memory (then ``y`` is ignored).
         y : array-like of shape (n,)
             Binary slice labels (hematoma present), both classes required.
 
@@ -171,6 +173,22 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        lazy = dataset_input(self, X, "label")
+        if lazy is not None:
+            labels = X.labels
+            if len(np.unique(labels)) < 2:
+                raise ValueError("the SliceDataset's slices contain only one class.")
+            if self.validation_data is not None and not isinstance(self.validation_data, type(X)):
+                raise ValueError("with a SliceDataset, validation_data must be one too (or None).")
+            valid = (
+                dataset_input(self, self.validation_data, "label")
+                if self.validation_data is not None
+                else None
+            )
+            self.classes_ = np.array([0, 1])
+            self.input_shape_ = (1, self.image_size, self.image_size)
+            self._fit_datasets(lazy, valid)
+            return self
         images, y01, classes = self._prepare_xy(X, y)
         self.classes_ = classes
         self.input_shape_ = tuple(np.shape(X)[1:]) if np.ndim(X) == 4 else (1, *np.shape(X)[1:])

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from skhe.metrics import dice_coefficient
-from skhe.neural._base import DeepEstimatorMixin, make_datasets
+from skhe.neural._base import DeepEstimatorMixin, dataset_input, make_datasets
 from skhe.neural._validation import check_masks
 from skhe.nn import DiceBCELoss, build_unet
 from skhe.preprocessing import resize
@@ -131,12 +131,14 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
             m = resize(m[:, 0], self.image_size, mask=True)[:, None].astype(np.float32)
         return images, m
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Train on windowed slices and their binary hematoma masks.
 
         Parameters
         ----------
-        X : array-like of shape (n, H, W) or (n, 1, H, W), values in [0, 1]
+        X : array-like of shape (n, H, W) or (n, 1, H, W), values in [0, 1], or SliceDataset
+            Slices, or a :class:`skhe.preprocessing.SliceDataset` with ``target="mask"`` reading
+            a slice cache lazily (then ``y`` is ignored).
         y : array-like of shape (n, H, W)
             Binary masks (slices without hematoma have empty masks).
 
@@ -144,6 +146,18 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        lazy = dataset_input(self, X, "mask")
+        if lazy is not None:
+            if self.validation_data is not None and not isinstance(self.validation_data, type(X)):
+                raise ValueError("with a SliceDataset, validation_data must be one too (or None).")
+            valid = (
+                dataset_input(self, self.validation_data, "mask")
+                if self.validation_data is not None
+                else None
+            )
+            self.input_shape_ = (1, self.image_size, self.image_size)
+            self._fit_datasets(lazy, valid)
+            return self
         images, masks = self._prepare_xm(X, y)
         if masks.sum() == 0:
             raise ValueError(
