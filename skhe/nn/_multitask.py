@@ -62,6 +62,7 @@ class MultiTaskHENet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(
+            nn.BatchNorm1d(enc_c + 2 * k + 4),  # puts encoder, image and shape inputs on one scale
             nn.Linear(enc_c + 2 * k + 4, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
