@@ -81,6 +81,14 @@ def make_clinical_to_he(
     )
 
 
+def _image_pipeline(branches: list, logistic) -> Pipeline:
+    """inputs (empty mask column when absent) -> ColumnTransformer(branches) -> logistic."""
+    features = ColumnTransformer(
+        branches, remainder="drop", verbose_feature_names_out=False
+    ).set_output(transform="pandas")
+    return Pipeline([("inputs", _inputs_step()), ("features", features), ("logistic", logistic)])
+
+
 def make_image_to_he(ndl: NDLScorer | None = None) -> Pipeline:
     """Image-to-HE: the nDL score alone in a logistic model (forced in, as in the paper).
 

@@ -57,31 +57,15 @@ _FRAME = (
     "takes a patient DataFrame with a 'ct' column of CT paths and rejects the 2-D numeric "
     "arrays this check feeds it with a ValueError"
 )
+# The transformer meets the same tabular data: the shared checks, plus its transformer checks.
 _NDL_CHECKS = [
+    c
+    for c in _TABULAR_CHECKS
+    if "classifier" not in c
+    and c not in ("check_decision_proba_consistency", "check_supervised_y_2d")
+] + [
     "check_complex_data",
-    "check_dict_unchanged",
-    "check_dont_overwrite_parameters",
-    "check_dtype_object",
-    "check_estimators_dtypes",
-    "check_estimators_empty_data_messages",
-    "check_estimators_fit_returns_self",
-    "check_estimators_nan_inf",
-    "check_estimators_overwrite_params",
-    "check_estimators_pickle",
-    "check_f_contiguous_array_estimator",
-    "check_fit2d_1feature",
     "check_fit2d_1sample",
-    "check_fit2d_predict1d",
-    "check_fit_check_is_fitted",
-    "check_fit_idempotent",
-    "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance",
-    "check_n_features_in",
-    "check_n_features_in_after_fitting",
-    "check_pipeline_consistency",
-    "check_positive_only_tag_during_fit",
-    "check_readonly_memmap_input",
     "check_transformer_data_not_an_array",
     "check_transformer_general",
     "check_transformer_preserve_dtypes",

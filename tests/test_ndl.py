@@ -40,6 +40,16 @@ def tiny_ndl(**kw):
     )
 
 
+def frozen_copy(scorer):
+    """An NDLScorer reusing a fitted scorer's networks (no refitting in cross-validation)."""
+    return NDLScorer(
+        FrozenEstimator(scorer.classifier_),
+        FrozenEstimator(scorer.segmenter_),
+        FrozenEstimator(scorer.he_model_),
+        image_size=SIZE,
+    )
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("ndl") / "cohort"
@@ -96,12 +106,7 @@ def test_no_hematoma_found_gives_a_score_and_a_warning(fitted, cohort):
 
 
 def test_three_models_run_under_cross_validate(fitted, cohort):
-    frozen = NDLScorer(
-        FrozenEstimator(fitted.classifier_),
-        FrozenEstimator(fitted.segmenter_),
-        FrozenEstimator(fitted.he_model_),
-        image_size=SIZE,
-    )
+    frozen = frozen_copy(fitted)
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     for model in (make_clinical_to_he(), make_image_to_he(frozen), make_integrated_to_he(frozen)):
         with warnings.catch_warnings():
@@ -129,12 +134,7 @@ def test_he_model_starts_from_the_segmenter_and_keeps_its_encoder(fitted):
 
 
 def test_full_patient_from_dicom_folder_to_probability(fitted, cohort):
-    frozen = NDLScorer(
-        FrozenEstimator(fitted.classifier_),
-        FrozenEstimator(fitted.segmenter_),
-        FrozenEstimator(fitted.he_model_),
-        image_size=SIZE,
-    )
+    frozen = frozen_copy(fitted)
     model = make_integrated_to_he(frozen).fit(cohort.iloc[20:], cohort["he"].iloc[20:])
     one = cohort.iloc[[0]].drop(columns=["mask", "he"])  # a new patient: DICOM folder + clinical
     assert (pd.Series(one["ct"]).map(lambda p: p.endswith("/ct"))).all()
