@@ -166,3 +166,42 @@ def make_integrated_to_he(
             ),
         ]
     )
+
+
+def ndl_likelihood_ratio_test(integrated: Pipeline, X, y):
+    """Likelihood-ratio test of the nDL score inside a fitted Integrated-to-HE pipeline.
+
+    The integrated model's selected clinical features are refit without the nDL score on the same
+    patients, and the two nested models are compared (chi-squared, df = 1) with their AICs. This is
+    the comparison the paper reports between Clinical- and Integrated-to-HE; the separately fitted
+    Clinical-to-HE may select the baseline volume, which Integrated-to-HE leaves out, and is then
+    not nested in it.
+
+    Parameters
+    ----------
+    integrated : fitted Pipeline from :func:`make_integrated_to_he`
+    X : DataFrame
+        The patients it was fit on.
+    y : array-like
+        Their HE labels.
+
+    Returns
+    -------
+    skhe.metrics.LRTResult
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from skhe.metrics import likelihood_ratio_test
+
+    logistic = integrated.named_steps["logistic"]
+    check_is_fitted(logistic)
+    clinical = [f for f in logistic.selected_features_ if f != "ndl_score"]
+    prepared = integrated.named_steps["inputs"].transform(X)
+    design = integrated.named_steps["features"].named_transformers_["clinical"].transform(prepared)
+    restricted = ForwardSelectingLogisticRegression(
+        screen_p=None,
+        p_enter=1e-300,
+        force=clinical or None,
+        groups=None,
+    ).fit(design[clinical] if clinical else design, y)
+    return likelihood_ratio_test(restricted, logistic)

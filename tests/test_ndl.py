@@ -18,7 +18,12 @@ from skhe.datasets import make_synthetic_cohort
 from skhe.io import load_manifest
 from skhe.metrics import SCORERS, likelihood_ratio_test
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
-from skhe.pipelines import make_clinical_to_he, make_image_to_he, make_integrated_to_he
+from skhe.pipelines import (
+    make_clinical_to_he,
+    make_image_to_he,
+    make_integrated_to_he,
+    ndl_likelihood_ratio_test,
+)
 
 SIZE = 48
 COMMON = dict(image_size=SIZE, batch_size=32, random_state=0, augment=False)
@@ -53,7 +58,7 @@ def frozen_copy(scorer):
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("ndl") / "cohort"
-    make_synthetic_cohort(48, out, image_size=SIZE, n_slices=(6, 8), random_state=3, progress=False)
+    make_synthetic_cohort(64, out, image_size=SIZE, n_slices=(6, 8), random_state=3, progress=False)
     return load_manifest(out / "manifest.csv")
 
 
@@ -173,3 +178,32 @@ def test_bad_input(cohort):
     bad.loc[bad.index[2], "ct"] = "/nonexistent/scan"
     with pytest.raises(FileNotFoundError, match="nonexistent"):
         tiny_ndl(cv=None).fit(bad, [0, 1, 0, 1])
+
+
+def test_ndl_likelihood_ratio_test_matches_statsmodels(fitted, cohort):
+    import statsmodels.api as sm
+
+    model = make_integrated_to_he(frozen_copy(fitted))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(cohort, cohort["he"])
+    lrt = ndl_likelihood_ratio_test(model, cohort, cohort["he"])
+    lr = model.named_steps["logistic"]
+    Xt = model.named_steps["features"].transform(cohort)
+    cols = list(lr.selected_features_)
+    full = sm.Logit(cohort["he"].to_numpy(), sm.add_constant(Xt[cols])).fit(disp=0)
+    rest_cols = [c for c in cols if c != "ndl_score"]
+    design = sm.add_constant(Xt[rest_cols]) if rest_cols else np.ones((len(Xt), 1))
+    rest = sm.Logit(cohort["he"].to_numpy(), design).fit(disp=0)
+    assert lrt.df == 1
+    assert lrt.statistic == pytest.approx(2 * (full.llf - rest.llf), rel=1e-6)
+    assert lrt.aic_full == pytest.approx(full.aic, rel=1e-6)
+
+
+def test_cv_folds_do_not_reread_dicom(fitted, cohort, monkeypatch):
+    import skhe.neural._volumes as volumes
+
+    calls = []
+    monkeypatch.setattr(volumes, "read_ct", lambda *a, **k: calls.append(a) or None)
+    frozen_copy(fitted).fit(cohort.iloc[:20], cohort["he"].iloc[:20]).transform(cohort.iloc[:20])
+    assert calls == []  # every volume came from the in-process cache

@@ -10,6 +10,17 @@ from skhe.nn._builders import build_unet
 from skhe.nn._losses import DiceBCELoss
 
 
+class BatchNorm1dAnyBatch(nn.BatchNorm1d):
+    """BatchNorm1d that also takes a training batch of one (normalized with running statistics)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
+
+
 class MultiTaskHENet(nn.Module):
     """Shared-encoder network: hematoma segmentation logits and one HE logit per slice.
 
@@ -62,7 +73,7 @@ class MultiTaskHENet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(
-            nn.BatchNorm1d(enc_c + 2 * k + 4),  # puts encoder, image and shape inputs on one scale
+            BatchNorm1dAnyBatch(enc_c + 2 * k + 4),  # encoder, image and shape inputs on one scale
             nn.Linear(enc_c + 2 * k + 4, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
