@@ -192,13 +192,23 @@ class DeepEstimatorMixin:
 
     # ------------------------------------------------------------------ data
     def _prepare_images(self, X) -> np.ndarray:
+        """Validate slices and bring them to the network's size."""
         from skhe.neural._validation import check_images
 
-        arr = check_images(X, in_chans=self.in_chans)
+        return self._to_model_size(check_images(X, in_chans=self.in_chans))
+
+    def _to_model_size(self, arr: np.ndarray) -> np.ndarray:
+        """Resize already validated (n, C, H, W) slices to ``image_size``."""
         if arr.shape[2:] != (self.image_size, self.image_size):
             arr = np.stack([resize(arr[:, c], self.image_size) for c in range(arr.shape[1])], 1)
             arr = np.clip(arr, 0.0, 1.0)
         return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _masks_to_model_size(self, masks: np.ndarray) -> np.ndarray:
+        """Resize validated (n, 1, H, W) masks to ``image_size``, keeping them binary."""
+        if masks.shape[2:] == (self.image_size, self.image_size):
+            return masks
+        return resize(masks[:, 0], self.image_size, mask=True)[:, None].astype(np.float32)
 
     def _augmenter(self):
         if not self.augment:

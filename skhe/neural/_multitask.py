@@ -12,7 +12,6 @@ from torch.utils.data import Dataset
 from skhe.neural._base import DeepEstimatorMixin, seed_everything
 from skhe.neural._validation import check_images, check_masks
 from skhe.nn import MultiTaskHELoss, MultiTaskHENet
-from skhe.preprocessing import resize
 from skhe.utils import binary_target
 
 
@@ -179,9 +178,7 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         m = check_masks(masks, raw)
         if len(y01) != len(raw):
             raise ValueError(f"X has {len(raw)} slices but y has {len(y01)} labels.")
-        images = self._prepare_images(raw)
-        if m.shape[2:] != images.shape[2:]:
-            m = resize(m[:, 0], self.image_size, mask=True)[:, None].astype(np.float32)
+        images, m = self._to_model_size(raw), self._masks_to_model_size(m)
         has_hem = m.reshape(len(m), -1).max(axis=1) > 0
         if not has_hem.any():
             raise ValueError("masks: no slice has a hematoma; the HE head has nothing to learn.")

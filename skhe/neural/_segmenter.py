@@ -12,7 +12,6 @@ from skhe.metrics import dice_coefficient
 from skhe.neural._base import DeepEstimatorMixin, dataset_input, make_datasets
 from skhe.neural._validation import check_masks
 from skhe.nn import DiceBCELoss, build_unet
-from skhe.preprocessing import resize
 
 
 class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
@@ -126,10 +125,7 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
             )
         raw = check_images(X, in_chans=self.in_chans)
         m = check_masks(masks, raw)
-        images = self._prepare_images(raw)
-        if m.shape[2:] != images.shape[2:]:
-            m = resize(m[:, 0], self.image_size, mask=True)[:, None].astype(np.float32)
-        return images, m
+        return self._to_model_size(raw), self._masks_to_model_size(m)
 
     def fit(self, X, y=None):
         """Train on windowed slices and their binary hematoma masks.
@@ -180,8 +176,10 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
         from skhe.neural._validation import check_images
 
         check_is_fitted(self)
-        raw = check_images(X, in_chans=self.in_chans)
-        images = self._prepare_images(raw)
+        return self._proba_of_checked(check_images(X, in_chans=self.in_chans))
+
+    def _proba_of_checked(self, raw: np.ndarray) -> np.ndarray:
+        images = self._to_model_size(raw)
         h, w = raw.shape[2:]
 
         def run(module, x):
@@ -222,5 +220,8 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
         """Dice coefficient of the predicted masks over all pixels of all slices."""
         from skhe.neural._validation import check_images
 
-        m = check_masks(y, check_images(X, in_chans=self.in_chans))[:, 0]
-        return dice_coefficient(m.astype(np.uint8), self.predict(X))
+        check_is_fitted(self)
+        raw = check_images(X, in_chans=self.in_chans)
+        m = check_masks(y, raw)[:, 0]
+        pred = (self._proba_of_checked(raw) >= self.threshold).astype(np.uint8)
+        return dice_coefficient(m.astype(np.uint8), pred)
