@@ -356,18 +356,18 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
                 for g in selected:
                     if g in forced or g == best:
                         continue
-                    rest = [s for s in selected if s != g]
-                    reduced = fit_groups(rest)
                     if len(groups[g]) == 1 and self.test == "wald":
-                        p = wald_p(current.result, groups[g][0])
+                        # Wald needs no refit; the reduced model is fit only if g leaves
+                        p, reduced = wald_p(current.result, groups[g][0]), None
                     else:
+                        reduced = fit_groups([s for s in selected if s != g])
                         p = lr_p(current.result, reduced.result)[1] if reduced.ok else 0.0
                     if p > worst_p:
                         worst, worst_p, worst_fit = g, p, reduced
                 if worst is not None and worst_p > self.p_remove:
                     step += 1
                     selected.remove(worst)
-                    current = worst_fit
+                    current = worst_fit if worst_fit is not None else fit_groups(selected)
                     seen.add(frozenset(selected))
                     path.append((step, "remove", worst, worst_p))
         self.selection_path_ = pd.DataFrame(path, columns=["step", "action", "feature", "p_value"])

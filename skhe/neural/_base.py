@@ -279,14 +279,16 @@ class DeepEstimatorMixin:
         params = self.get_params(deep=False)
         return {k: repr(v) for k, v in sorted(params.items()) if k not in _RESUMABLE}
 
-    def _fit_datasets(self, train_ds, valid_ds) -> None:
+    def _fit_datasets(self, train_ds, valid_ds, init_net=None) -> None:
+        """Train on torch datasets; ``init_net(net)`` may adjust the built net before training."""
         device = resolve_device(self.device)
         seed_everything(self.random_state)
         net = self._make_net(train_ds, valid_ds, device)
+        if init_net is not None:
+            init_net(net)
         with torch_threads(self.n_threads):
-            if self.checkpoint_dir is not None and self._resume(net, train_ds):
-                pass
-            else:
+            resumed = self.checkpoint_dir is not None and self._resume(net, train_ds)
+            if not resumed:
                 net.fit(train_ds, None)
         if self.bn_recalibration and _has_batchnorm(net.module_):
             self._recalibrate_bn(net, train_ds, device)

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Dataset
 
-from skhe.neural._base import DeepEstimatorMixin, seed_everything
+from skhe.neural._base import DeepEstimatorMixin
 from skhe.neural._validation import check_images, check_masks
 from skhe.nn import MultiTaskHELoss, MultiTaskHENet
 from skhe.utils import binary_target
@@ -190,29 +190,21 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         ds = _MultiTaskDataset(
             images, m, y01.astype(np.float32), np.ones(len(images), bool), self._augmenter()
         )
-        if unet_state is not None:
-            self._unet_state = unet_state
-        try:
-            self._fit_datasets(ds, None)
-        finally:
-            self.__dict__.pop("_unet_state", None)
+        init = None if unet_state is None else (lambda net: self._start_from(net, unet_state))
+        self._fit_datasets(ds, None, init_net=init)
         return self
 
-    def _make_net(self, train_ds, valid_ds, device):
-        seed_everything(self.random_state)
-        net = super()._make_net(train_ds, valid_ds, device)
-        state = getattr(self, "_unet_state", None)
-        if state is not None:
-            net.initialize()
-            own = net.module_.unet.state_dict()
-            usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-            if len(usable) < len(own) // 2:
-                raise ValueError("unet_state does not match this U-Net (different encoder?).")
-            net.module_.unet.load_state_dict(usable, strict=False)
-            if self.freeze_encoder:
-                for param in net.module_.unet.encoder.parameters():
-                    param.requires_grad_(False)
-        return net
+    def _start_from(self, net, unet_state: dict) -> None:
+        """Load a fitted U-Net's weights into the net (and freeze its encoder if asked)."""
+        net.initialize()
+        own = net.module_.unet.state_dict()
+        usable = {k: v for k, v in unet_state.items() if k in own and own[k].shape == v.shape}
+        if len(usable) < len(own) // 2:
+            raise ValueError("unet_state does not match this U-Net (different encoder?).")
+        net.module_.unet.load_state_dict(usable, strict=False)
+        if self.freeze_encoder:
+            for param in net.module_.unet.encoder.parameters():
+                param.requires_grad_(False)
 
     def decision_function(self, X) -> np.ndarray:
         """Per-slice HE logits (DL score on the logit scale), shape (n,)."""

@@ -233,16 +233,21 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 oof[te] = [
                     sub._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)
                 ]
-        raw_train = self._fit_networks(X, y01)
-        lo = logit(np.clip(oof if oof is not None else raw_train, _EPS, 1 - _EPS))
+        names, pats = self._fit_networks(X, y01)
+        raw_train = oof
+        if raw_train is None:  # in-sample scores, only when there is no cross-fitting
+            raw_train = np.array(
+                [self._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)]
+            )
+        lo = logit(np.clip(raw_train, _EPS, 1 - _EPS))
         self.center_ = float(lo.mean())
         self.scale_ = float(lo.std(ddof=1)) if len(lo) > 1 and lo.std(ddof=1) > 0 else 1.0
         self.oof_scores_ = None if oof is None else self._normalize(oof)
-        out = self._normalize(oof if oof is not None else raw_train)[:, None]
-        return out  # sklearn's set_output wraps it (DataFrame with column "ndl_score")
+        # sklearn's set_output wraps it (DataFrame with column "ndl_score")
+        return self._normalize(raw_train)[:, None]
 
     def _fit_networks(self, X, y):
-        """Fit the sub-estimators on ``X``; return the in-sample raw scores ``p̄``."""
+        """Fit the sub-estimators on ``X``; return the patients' names and preprocessed slices."""
         X = self._check_frame(X)
         y01, self.classes_ = binary_target(y, name="y")
         if len(y01) != len(X):
@@ -318,9 +323,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 self._set_slice_threshold(images, masks.reshape(len(masks), -1).max(axis=1))
             else:
                 self.slice_threshold_ = float(self.slice_threshold)
-        return np.array(
-            [self._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)]
-        )
+        return names, pats
 
     # ------------------------------------------------------------------ scoring
     def _slice_details(self, ps) -> pd.DataFrame:
