@@ -8,6 +8,7 @@ After ``fit`` the trained torch module is kept as ``module_`` and the per-epoch 
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -162,15 +163,16 @@ def seed_everything(seed: int | None) -> None:
     torch.manual_seed(seed)
 
 
-class DeepEstimatorMixin:
-    """fit/predict plumbing shared by SliceClassifier and HematomaSegmenter."""
+class DeepEstimatorMixin(abc.ABC):
+    """fit/predict plumbing shared by SliceClassifier, HematomaSegmenter and MultiTaskHEModel."""
 
-    # subclasses implement
-    def _build_module(self, pretrained):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _build_module(self, pretrained) -> torch.nn.Module:
+        """The estimator's network (``pretrained``: False or a local weights path)."""
 
-    def _criterion(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _criterion(self) -> torch.nn.Module:
+        """The training loss."""
 
     # ------------------------------------------------------------------ device and precision
     def _amp_dtype(self, device: str):

@@ -232,16 +232,12 @@ class SliceCache:
         -------
         self
         """
-        rows = list(cohort.itertuples(index=False)) if hasattr(cohort, "itertuples") else cohort
+        # a DataFrame or any sequence of dicts
+        rows = cohort.to_dict("records") if hasattr(cohort, "to_dict") else list(cohort)
         for row in tqdm(rows, desc="caching slices", disable=not progress, unit="patient"):
-            get = (
-                (lambda r, c: getattr(r, c, None))
-                if hasattr(cohort, "itertuples")
-                else (lambda r, c: r.get(c))
-            )
-            mask = get(row, mask_column)
+            mask = row.get(mask_column)
             mask = None if mask is None or (isinstance(mask, float) and np.isnan(mask)) else mask
-            self.add(get(row, "patient_id"), get(row, ct_column), mask)
+            self.add(row["patient_id"], row[ct_column], mask)
         return self
 
     # ------------------------------------------------------------------ reading

@@ -1,5 +1,5 @@
 """Small shared helpers (validation of targets and tables)."""
 
-from skhe.utils._validation import binary_target, check_no_identifiers, column_names
+from skhe.utils._validation import binary_target, column_names
 
-__all__ = ["binary_target", "check_no_identifiers", "column_names"]
+__all__ = ["binary_target", "column_names"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 from sklearn.utils.multiclass import type_of_target
@@ -69,19 +67,3 @@ def column_names(X) -> list[str]:
         return [str(c) for c in X.columns]
     n = np.shape(X)[1]
     return [f"x{i}" for i in range(n)]
-
-
-_IDENTIFYING = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "AccessionNumber",
-    "InstitutionName",
-)
-
-
-def check_no_identifiers(keys: Sequence[str]) -> None:
-    """Raise if any DICOM identifying attribute name is in ``keys`` (a guard for outputs)."""
-    bad = [k for k in keys if k in _IDENTIFYING]
-    if bad:
-        raise ValueError(f"identifying DICOM attributes must never be output: {bad}")
