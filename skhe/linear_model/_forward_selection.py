@@ -151,6 +151,9 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
+    # statsmodels results are kept in memory only (skhe.persistence saves None)
+    _not_persisted = ("results_",)
+
     def __init__(
         self,
         *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -69,6 +70,12 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         in-sample scores (only sensible with frozen, independently trained sub-estimators).
     patient_column : str, default="patient_id"
         Column naming patients in warnings and slice tables (row index when absent).
+    memory : str, path or joblib.Memory, default=None
+        Cache of fitted scorers (as ``Pipeline(memory=...)``): a second ``fit`` of an identically
+        configured scorer on the same patients and labels loads the fitted networks instead of
+        training them again, e.g. when Image- and Integrated-to-HE share one nDL score. The key
+        is the parameters and the ``ct``/``mask`` paths, not the files' contents. The cache holds
+        pickles: point it only at a folder you own.
     random_state : int or None
     verbose : int, default=0
         1 shows progress bars.
@@ -86,6 +93,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
     """
 
+    # a cache folder belongs to the machine that fit the scorer (skhe.persistence saves None)
+    _not_persisted = ("memory",)
+
     def __init__(
         self,
         classifier=None,
@@ -98,6 +108,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         normalize=True,
         cv=3,
         patient_column="patient_id",
+        memory=None,
         random_state=None,
         verbose=0,
     ):
@@ -110,6 +121,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.cv = cv
         self.patient_column = patient_column
+        self.memory = memory
         self.random_state = random_state
         self.verbose = verbose
 
@@ -209,6 +221,17 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             raise ValueError("NDLScorer requires y to be passed, but the target y is None.")
         X = self._check_frame(X)
         y01, _ = binary_target(y, name="y")
+        if self.memory is not None:
+            from sklearn.utils.validation import check_memory
+
+            memory = os.fspath(self.memory) if isinstance(self.memory, os.PathLike) else self.memory
+            fitted, out = check_memory(memory).cache(_fit_transform_uncached)(
+                clone(self).set_params(memory=None), X, y01
+            )
+            self.__dict__.update(
+                {k: v for k, v in fitted.__dict__.items() if k not in self.get_params(deep=False)}
+            )
+            return out
         frozen = all(
             isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
         )
@@ -397,3 +420,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _fit_transform_uncached(scorer: NDLScorer, X, y):
+    """``(fitted scorer, fit_transform output)``: the function ``NDLScorer.memory`` caches."""
+    out = scorer.fit_transform(X, y)
+    return scorer, out

@@ -1,0 +1,131 @@
+"""The ``skhe`` command line: ``skhe demo | fit | predict | evaluate | cv``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from skhe.cli._commands import run_cv, run_demo, run_evaluate, run_fit, run_predict
+from skhe.cli._runtime import KINDS, CommandError
+
+__all__ = ["build_parser", "main"]
+
+
+def _common(p: argparse.ArgumentParser, *, preset: bool = True, overwrite: bool = True) -> None:
+    if preset:
+        p.add_argument(
+            "--preset",
+            default="cpu",
+            choices=["cpu", "paper", "tiny"],
+            help="network configuration of the image models (default cpu; paper needs a GPU)",
+        )
+        p.add_argument(
+            "--device", default="auto", help="auto (GPU when available), cpu, cuda or cuda:N"
+        )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if overwrite:
+        p.add_argument("--overwrite", action="store_true", help="replace existing output")
+    p.add_argument("--quiet", action="store_true", help="no console output (the log file stays)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``skhe`` command."""
+    from skhe import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="skhe",
+        description="Hematoma expansion prediction from non-contrast CT and clinical variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"skhe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        help="the three HE models on a built-in synthetic cohort, with the report",
+        description="Generate a synthetic cohort, fit Image-, Clinical- and Integrated-to-HE on "
+        "a stratified training split, evaluate them on the held-out split and write the report.",
+    )
+    demo.add_argument("--out", default="skhe-demo", help="report folder (default skhe-demo)")
+    demo.add_argument(
+        "--n-patients", type=int, default=None, help="cohort size (default: the preset's)"
+    )
+    demo.add_argument(
+        "--test-size",
+        type=float,
+        default=107 / 572,
+        help="held-out fraction (default: the paper's 107 of 572)",
+    )
+    _common(demo)
+    demo.set_defaults(func=run_demo)
+
+    fit = sub.add_parser("fit", help="fit one model on a manifest and save it")
+    fit.add_argument("--manifest", required=True, help="cohort manifest (CSV) with 'he' labels")
+    fit.add_argument("--model", required=True, choices=KINDS, help="which HE model")
+    fit.add_argument("--out", required=True, help="model folder to create")
+    _common(fit)
+    fit.set_defaults(func=run_fit)
+
+    pred = sub.add_parser("predict", help="HE probabilities of new patients from a saved model")
+    pred.add_argument("--model", required=True, help="model folder written by 'skhe fit'")
+    pred.add_argument("--manifest", required=True, help="cohort manifest (CSV)")
+    pred.add_argument("--out", required=True, help="predictions CSV to write")
+    _common(pred, preset=False)
+    pred.set_defaults(func=run_predict)
+
+    ev = sub.add_parser("evaluate", help="fit and evaluate the models; write the report")
+    ev.add_argument("--manifest", required=True, help="cohort manifest (CSV) with 'he' labels")
+    ev.add_argument("--out", required=True, help="report folder to create")
+    ev.add_argument("--test-manifest", default=None, help="separate test cohort")
+    ev.add_argument(
+        "--cv", type=int, default=None, help="k-fold cross-validation (default 5 without a test)"
+    )
+    ev.add_argument(
+        "--models", default="image,clinical,integrated", help="comma-separated subset to fit"
+    )
+    _common(ev)
+    ev.set_defaults(func=run_evaluate)
+
+    cv = sub.add_parser("cv", help="cross_validate the models: mean and SD of each metric")
+    cv.add_argument("--manifest", required=True, help="cohort manifest (CSV) with 'he' labels")
+    cv.add_argument("--cv", type=int, default=5, help="folds (default 5)")
+    cv.add_argument("--models", default="image,clinical,integrated", help="comma-separated subset")
+    cv.add_argument("--out", default=None, help="CSV of the table (optional)")
+    _common(cv)
+    cv.set_defaults(func=run_cv)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text if len(text) <= 600 else text[:597] + "..."
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``skhe`` command; returns the exit code.
+
+    0 on success; 2 with a one-line reason on bad input (bad manifest, missing files, unknown
+    model, existing output without ``--overwrite``); 1 on an unexpected failure.
+    """
+    from skhe.persistence import ModelFormatError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CommandError, ValueError, FileNotFoundError, FileExistsError, ModelFormatError) as exc:
+        print(f"skhe {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"skhe {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line here, traceback in the log
+        print(
+            f"skhe {args.command}: unexpected {type(exc).__name__}: {_one_line(exc)} "
+            "(traceback in the run's log)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

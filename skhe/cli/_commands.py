@@ -1,0 +1,379 @@
+"""The ``skhe`` subcommands: demo, fit, predict, evaluate, cv."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skhe.cli._runtime import (
+    LOGGER,
+    NAMES,
+    CommandError,
+    build_model,
+    check_clinical_columns,
+    check_masks,
+    parse_models,
+    run_log,
+    staging_log,
+)
+
+
+def _pct(r, n: str) -> str:
+    lo, hi = 100 * r[f"{n}_ci_low"], 100 * r[f"{n}_ci_high"]
+    return f"{100 * r[n]:.1f}% ({lo:.0f}-{hi:.0f}) {r[f'{n}_count']}"
+
+
+def _say_table3(ev) -> None:
+    from skhe.report._tables import table3
+
+    head = ("model", "AUC (95% CI)", "accuracy", "sensitivity", "specificity")
+    LOGGER.info("\n%-18s %-22s %-24s %-24s %-24s", *head)
+    for _, r in table3(ev).iterrows():
+        LOGGER.info(
+            "%-18s %-22s %-24s %-24s %-24s",
+            r["model"],
+            f"{r['auc']:.3f} ({r['auc_ci_low']:.3f}-{r['auc_ci_high']:.3f})",
+            *(_pct(r, n) for n in ("accuracy", "sensitivity", "specificity")),
+        )
+    if ev.ndl_lrt is not None:
+        lrt = ev.ndl_lrt
+        LOGGER.info(
+            "nDL score in Integrated-to-HE: LR chi2 %.2f, p=%.3g; AIC %.1f vs %.1f without",
+            lrt.statistic,
+            lrt.p_value,
+            lrt.aic_full,
+            lrt.aic_restricted,
+        )
+
+
+def _evaluate_and_report(args, kinds, out: Path, log: Path, run, *, title, methods, synthetic):
+    """Shared by demo and evaluate: build the models, run ``run(models)``, write the report."""
+    from skhe.presets import get_preset
+    from skhe.report import methods_info, write_report
+
+    preset = get_preset(args.preset)
+    cache = Path(tempfile.mkdtemp(prefix="skhe-ndl-cache-"))
+    try:
+        models = {
+            NAMES[k]: build_model(
+                k,
+                preset=args.preset,
+                seed=args.seed,
+                device=args.device,
+                memory=cache,
+                verbose=0 if args.quiet else 1,
+            )
+            for k in kinds
+        }
+        t0 = time.perf_counter()
+        ev = run(models)
+        ev.methods = methods_info(
+            **methods,
+            synthetic=synthetic,
+            models=list(models),
+            preset={
+                "name": preset.name,
+                "description": preset.description,
+                "image_size": preset.image_size,
+                "classifier": preset.classifier,
+                "segmenter": preset.segmenter,
+                "he_model": preset.he_model,
+                "ndl_cross_fitting_folds": preset.cv,
+            },
+            selection={"screen_p": 0.05, "p_enter": 0.05, "impute": "median"},
+            threshold="Youden on the training patients",
+            seed=args.seed,
+            fit_and_evaluate_seconds=round(time.perf_counter() - t0, 1),
+        )
+        _say_table3(ev)
+        LOGGER.info("writing the report ...")
+        report = write_report(
+            ev, out, overwrite=args.overwrite, title=title, extra_files={"skhe.log": log}
+        )
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    LOGGER.info("report: %s", report)
+    return report
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Synthetic cohort -> three HE models on a stratified split -> report."""
+    from sklearn.model_selection import train_test_split
+
+    from skhe.datasets import make_synthetic_cohort
+    from skhe.io import load_manifest
+    from skhe.presets import get_preset
+    from skhe.report import evaluate_holdout
+    from skhe.utils import check_output_dir
+
+    out = check_output_dir(args.out, args.overwrite)
+    preset = get_preset(args.preset)
+    n = args.n_patients or preset.demo_patients
+    if n < 20:
+        raise CommandError(f"--n-patients must be at least 20; got {n}.")
+    if not 0 < args.test_size < 1:
+        raise CommandError(f"--test-size must be between 0 and 1; got {args.test_size}.")
+    with staging_log(out, args.quiet) as log:
+        t0 = time.perf_counter()
+        LOGGER.info(
+            "skhe demo: SYNTHETIC cohort of %d patients, preset %r (%s)",
+            n,
+            preset.name,
+            preset.description,
+        )
+        data = Path(tempfile.mkdtemp(prefix="skhe-demo-cohort-"))
+        try:
+            make_synthetic_cohort(
+                n,
+                data / "cohort",
+                image_size=preset.image_size,
+                n_slices=preset.demo_slices,
+                random_state=args.seed,
+                progress=not args.quiet,
+            )
+            df = load_manifest(data / "cohort" / "manifest.csv", require_label=True)
+            train, test = train_test_split(
+                df, test_size=args.test_size, stratify=df["he"], random_state=args.seed
+            )
+            LOGGER.info(
+                "HE in %d of %d (%.1f%%); train %d, test %d patients",
+                int(df["he"].sum()),
+                len(df),
+                100 * df["he"].mean(),
+                len(train),
+                len(test),
+            )
+            _evaluate_and_report(
+                args,
+                list(NAMES),
+                out,
+                log,
+                lambda models: evaluate_holdout(models, train, test, progress=not args.quiet),
+                title="skhe demo: hematoma expansion on a synthetic cohort",
+                methods={
+                    "data": f"synthetic cohort, {n} patients (skhe.datasets.make_synthetic_cohort)",
+                    "design": f"stratified split, test fraction {args.test_size:.3f}",
+                    "cohort_seed": args.seed,
+                },
+                synthetic=True,
+            )
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+        LOGGER.info("demo finished in %.1f min", (time.perf_counter() - t0) / 60)
+    return 0
+
+
+def _manifest(path, *, label: bool, where: str = "--manifest"):
+    from skhe.io import load_manifest
+
+    if path is None:
+        raise CommandError(f"{where} is required.")
+    return load_manifest(path, require_label=label)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Fit and evaluate the chosen models on a cohort; write the report."""
+    from skhe.report import evaluate_cv, evaluate_holdout
+    from skhe.utils import check_output_dir
+
+    out = check_output_dir(args.out, args.overwrite)
+    kinds = parse_models(args.models)
+    if args.test_manifest and args.cv:
+        raise CommandError("give either --test-manifest or --cv, not both.")
+    df = _manifest(args.manifest, label=True)
+    check_clinical_columns(df, kinds, args.manifest)
+    check_masks(df, kinds, args.manifest)
+    test = None
+    if args.test_manifest:
+        test = _manifest(args.test_manifest, label=True, where="--test-manifest")
+        check_clinical_columns(test, kinds, args.test_manifest)
+    with staging_log(out, args.quiet) as log:
+        LOGGER.info("skhe evaluate: %d patients, models %s", len(df), ", ".join(kinds))
+        if test is not None:
+            design = f"training manifest ({len(df)}) and test manifest ({len(test)})"
+
+            def run(models):
+                return evaluate_holdout(models, df, test, progress=not args.quiet)
+        else:
+            k = args.cv or 5
+            design = f"stratified {k}-fold cross-validation"
+
+            def run(models):
+                return evaluate_cv(
+                    models, df, cv=k, random_state=args.seed, progress=not args.quiet
+                )
+
+        _evaluate_and_report(
+            args,
+            kinds,
+            out,
+            log,
+            run,
+            title="Hematoma expansion prediction",
+            methods={"data": f"manifest with {len(df)} patients", "design": design},
+            synthetic=False,
+        )
+    return 0
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Fit one model on a manifest and save it (safe format)."""
+    from skhe.metrics import youden_threshold
+    from skhe.persistence import save_model
+    from skhe.utils import check_output_dir
+
+    out = check_output_dir(args.out, args.overwrite)
+    kinds = parse_models(args.model)
+    if len(kinds) != 1:
+        raise CommandError("--model takes one of image, clinical, integrated.")
+    kind = kinds[0]
+    df = _manifest(args.manifest, label=True)
+    check_clinical_columns(df, kinds, args.manifest)
+    check_masks(df, kinds, args.manifest)
+    with staging_log(out, args.quiet) as log:
+        LOGGER.info("skhe fit: %s on %d patients (preset %s)", NAMES[kind], len(df), args.preset)
+        model = build_model(
+            kind,
+            preset=args.preset,
+            seed=args.seed,
+            device=args.device,
+            verbose=0 if args.quiet else 1,
+        )
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(df, df["he"])
+            prob = model.predict_proba(df)[:, 1]
+        threshold = float(youden_threshold(df["he"], prob))
+        lr = model.named_steps["logistic"]
+        LOGGER.info(
+            "fit in %.1f s; selected: %s",
+            time.perf_counter() - t0,
+            ", ".join(map(str, lr.selected_features_)),
+        )
+        for name, row in lr.odds_ratios_.iterrows():
+            LOGGER.info(
+                "  %-22s OR %.3f (%.3f-%.3f) p=%.3g",
+                name,
+                row.odds_ratio,
+                row.ci_low,
+                row.ci_high,
+                row.p_value,
+            )
+        save_model(
+            model,
+            out,
+            kind=kind,
+            overwrite=args.overwrite,
+            metadata={
+                "model": NAMES[kind],
+                "preset": args.preset if kind != "clinical" else None,
+                "threshold": threshold,
+                "threshold_rule": "Youden on the training patients",
+                "n_train": len(df),
+                "he_prevalence": float(df["he"].mean()),
+                "seed": args.seed,
+            },
+        )
+        shutil.copyfile(log, out / "fit.log")
+    LOGGER.info("model saved to %s", out)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Predict HE probabilities of a manifest's patients with a saved model."""
+    from skhe.persistence import load_model, read_model_info
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise CommandError(f"{out} exists; pass --overwrite to replace it.")
+    info = read_model_info(args.model)
+    df = _manifest(args.manifest, label=False)
+    check_clinical_columns(df, [info.get("kind") or "clinical"], args.manifest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with run_log(out.parent / "skhe.log", args.quiet):
+        LOGGER.info("skhe predict: %s model on %d patients", info.get("kind"), len(df))
+        model = load_model(args.model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            prob = model.predict_proba(df.drop(columns=["he"], errors="ignore"))[:, 1]
+        thr = float(info.get("metadata", {}).get("threshold", 0.5))
+        res = pd.DataFrame(
+            {
+                "patient_id": df["patient_id"],
+                "probability": np.round(prob, 6),
+                "prediction": (prob >= thr).astype(int),
+            }
+        )
+        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".csv.tmp")
+        os.close(fd)
+        try:
+            res.to_csv(tmp, index=False)
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        LOGGER.info("predictions (threshold %.3f) written to %s", thr, out)
+    return 0
+
+
+def run_cv(args: argparse.Namespace) -> int:
+    """cross_validate of the chosen models with skhe.metrics.SCORERS: mean and SD per metric."""
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    from skhe.metrics import SCORERS
+
+    kinds = parse_models(args.models)
+    df = _manifest(args.manifest, label=True)
+    check_clinical_columns(df, kinds, args.manifest)
+    check_masks(df, kinds, args.manifest)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.overwrite:
+        raise CommandError(f"{out} exists; pass --overwrite to replace it.")
+    log_dir = out.parent if out is not None else Path.cwd()
+    cache = Path(tempfile.mkdtemp(prefix="skhe-ndl-cache-"))
+    rows = []
+    try:
+        with run_log(log_dir / "skhe.log", args.quiet):
+            folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
+            for kind in kinds:
+                model = build_model(
+                    kind, preset=args.preset, seed=args.seed, device=args.device, memory=cache
+                )
+                LOGGER.info("cross-validating %s (%d folds) ...", NAMES[kind], args.cv)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    res = cross_validate(
+                        model, df, df["he"], cv=folds, scoring=SCORERS, error_score="raise"
+                    )
+                for key, vals in res.items():
+                    metric = key.removeprefix("test_")
+                    rows.append(
+                        {
+                            "model": NAMES[kind],
+                            "metric": metric,
+                            "mean": float(np.mean(vals)),
+                            "sd": float(np.std(vals, ddof=1)),
+                            "folds": args.cv,
+                        }
+                    )
+            table = pd.DataFrame(rows)
+            wide = table.pivot(index="metric", columns="model", values="mean").round(3)
+            sd = table.pivot(index="metric", columns="model", values="sd").round(3)
+            shown = wide.astype(str) + " ± " + sd.astype(str)
+            LOGGER.info("\n%s", shown[[NAMES[k] for k in kinds]].to_string())
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                table.to_csv(out, index=False)
+                LOGGER.info("table written to %s", out)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return 0

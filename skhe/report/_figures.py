@@ -1,0 +1,151 @@
+"""The report's figures (matplotlib, Agg): ROC, calibration, decision curves, Grad-CAM."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from skhe.report._evaluation import Evaluation
+
+COLORS = {"Image-to-HE": "#1f77b4", "Clinical-to-HE": "#2ca02c", "Integrated-to-HE": "#d62728"}
+
+
+def _color(name: str, i: int) -> str:
+    return COLORS.get(name, f"C{i + 3}")
+
+
+def roc_figure(ev: Evaluation):
+    """ROC curves of all models on the test patients, AUC (95% CI) in the legend."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for i, (name, m) in enumerate(ev.models.items()):
+        fpr, tpr, _ = roc_curve(ev.test_y, m.test_prob)
+        a = m.auc
+        ax.plot(
+            fpr,
+            tpr,
+            color=_color(name, i),
+            lw=2,
+            label=f"{name}: AUC {a.auc:.2f} ({a.ci_low:.2f}-{a.ci_high:.2f})",
+        )
+        p = m.performance
+        ax.plot(1 - p.specificity, p.sensitivity, "o", color=_color(name, i), ms=6)
+    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_title("ROC curves (dots: threshold chosen on training)", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_figure(ev: Evaluation):
+    """Observed against predicted HE risk per risk group, with the ideal diagonal."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for i, (name, m) in enumerate(ev.models.items()):
+        c = m.calibration
+        cur = c.curve
+        ax.plot(
+            cur["mean_predicted"],
+            cur["observed"],
+            "o-",
+            color=_color(name, i),
+            label=f"{name}: slope {c.slope:.2f}, Brier {c.brier:.3f}",
+        )
+    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="ideal")
+    ax.set(xlabel="predicted probability", ylabel="observed HE fraction", xlim=(0, 1), ylim=(0, 1))
+    ax.set_title("Calibration (test patients, risk groups)", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return fig
+
+
+def decision_curve_figure(ev: Evaluation):
+    """Net benefit of each model against treat-all and treat-none."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    first = None
+    for i, (name, m) in enumerate(ev.models.items()):
+        d = m.decision_curve
+        first = d if first is None else first
+        ax.plot(d["threshold"], d["model"], color=_color(name, i), lw=2, label=name)
+    ax.plot(first["threshold"], first["treat_all"], color="0.4", lw=1, label="treat all")
+    ax.axhline(0, color="k", lw=1, label="treat none")
+    prevalence = float(np.mean(ev.test_y))
+    ax.set(xlabel="threshold probability", ylabel="net benefit", xlim=(0, 1))
+    ax.set_ylim(-0.05, max(0.05, prevalence * 1.1))
+    ax.set_title("Decision curves (test patients)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def image_model(ev: Evaluation):
+    """(name, fitted NDLScorer) of the first model with an image branch, or (None, None)."""
+    for name in ("Integrated-to-HE", "Image-to-HE", *ev.models):
+        m = ev.models.get(name)
+        if m is None:
+            continue
+        feats = m.model.named_steps.get("features")
+        if feats is not None and "image" in getattr(feats, "named_transformers_", {}):
+            return name, feats.named_transformers_["image"]
+    return None, None
+
+
+def gradcam_cases(ev: Evaluation, per_group: int = 2) -> list[dict]:
+    """True- and false-positive test patients of the image model, most confident first."""
+    name, ndl = image_model(ev)
+    if ndl is None:
+        return []
+    m = ev.models[name]
+    cases = []
+    for label, truth in (("true positive", 1), ("false positive", 0)):
+        idx = np.flatnonzero((m.test_pred == 1) & (ev.test_y == truth))
+        idx = idx[np.argsort(-m.test_prob[idx])][:per_group]
+        cases += [{"group": label, "index": int(i), "prob": float(m.test_prob[i])} for i in idx]
+    return cases
+
+
+def gradcam_figure(ev: Evaluation, per_group: int = 2):
+    """Grad-CAM of the HE head on the most heavily weighted slice of TP and FP test patients.
+
+    Returns None when no model has an image branch or no patient was called positive.
+    """
+    from skhe.explain import grad_cam, overlay
+    from skhe.neural._volumes import load_patient_slices
+
+    name, ndl = image_model(ev)
+    cases = gradcam_cases(ev, per_group)
+    if not cases:
+        return None
+    tested = ev.patients if ev.design == "cv" else ev.patients[ev.patients["split"] == "test"]
+    fig, axes = plt.subplots(1, len(cases), figsize=(3.2 * len(cases), 3.6), squeeze=False)
+    for ax, case in zip(axes[0], cases, strict=True):
+        row = tested.iloc[[case["index"]]]
+        ps = load_patient_slices(
+            row["ct"].iloc[0], None, image_size=ndl.image_size, hu_window=ndl.hu_window
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            table = ndl.slice_table(row.drop(columns=["mask"], errors="ignore"))
+        k = int(
+            table["weight"].idxmax() if table["weight"].max() > 0 else table["dl_score"].idxmax()
+        )
+        img = ps.images[k].astype(np.float32)
+        img = img[0] if img.ndim == 3 else img
+        cam = grad_cam(ndl, img[None])[0]
+        ax.imshow(overlay(img, cam))
+        ax.set_title(
+            f"{case['group']}\npatient {ev.test_ids[case['index']]}, slice {k}, "
+            f"p={case['prob']:.2f}",
+            fontsize=8,
+        )
+        ax.axis("off")
+    fig.suptitle(f"Grad-CAM of the HE head ({name})", fontsize=10)
+    fig.tight_layout()
+    return fig
