@@ -46,6 +46,7 @@ class Preset:
 
 _TINY_DECODER = (32, 16, 8, 8, 4)
 _CPU_NETS = dict(batch_size=32, lr=3e-3, augment=False)
+_TINY_UNET = dict(decoder_channels=(16, 8, 8, 8, 4), max_epochs=2, batch_size=32, augment=False)
 
 PRESETS: dict[str, Preset] = {
     "paper": Preset(
@@ -83,20 +84,8 @@ PRESETS: dict[str, Preset] = {
         description="Seconds per fit at 32x32: checks an installation or a pipeline, nothing more.",
         image_size=32,
         classifier=dict(backbone="test_resnet", max_epochs=1, batch_size=32, augment=False),
-        segmenter=dict(
-            encoder="tu-test_resnet",
-            decoder_channels=(16, 8, 8, 8, 4),
-            max_epochs=2,
-            batch_size=32,
-            augment=False,
-        ),
-        he_model=dict(
-            encoder="tu-test_resnet",
-            decoder_channels=(16, 8, 8, 8, 4),
-            max_epochs=2,
-            batch_size=32,
-            augment=False,
-        ),
+        segmenter=dict(encoder="tu-test_resnet", **_TINY_UNET),
+        he_model=dict(encoder="tu-test_resnet", **_TINY_UNET),
         cv=2,
         demo_patients=60,
         demo_slices=(6, 8),
