@@ -167,3 +167,85 @@ def test_demo_report_renders_in_chromium(tmp_path):
     total = re.search(r'data-figures-total="(\d+)"', dom)
     assert loaded and total and int(total.group(1)) >= 3
     assert loaded.group(1) == total.group(1)
+
+
+@pytest.mark.slow
+def test_no_dicom_identifier_reaches_any_output(tmp_path):
+    from skhe.io import read_ct, write_dicom_series
+
+    cohort = tmp_path / "cohort"
+    make_synthetic_cohort(
+        40, cohort, image_size=32, n_slices=(6, 7), random_state=5, progress=False
+    )
+    df = load_manifest(cohort / "manifest.csv")
+    secrets = ("DOE^JANE", "MRN-771234", "St Example Hospital")
+    for i, row in df.iterrows():
+        vol = read_ct(row["ct"])
+        shutil.rmtree(row["ct"])
+        write_dicom_series(
+            vol.hu,
+            row["ct"],
+            spacing=vol.spacing,
+            patient_name=f"{secrets[0]}{i}",
+            patient_id=f"{secrets[1]}{i}",
+            institution=secrets[2],
+        )
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--manifest",
+                str(cohort / "manifest.csv"),
+                "--out",
+                str(out),
+                "--cv",
+                "2",
+                "--preset",
+                "tiny",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    model = tmp_path / "model"
+    assert (
+        main(
+            [
+                "fit",
+                "--manifest",
+                str(cohort / "manifest.csv"),
+                "--model",
+                "image",
+                "--preset",
+                "tiny",
+                "--out",
+                str(model),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    pred = tmp_path / "pred" / "p.csv"
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model),
+                "--manifest",
+                str(cohort / "manifest.csv"),
+                "--out",
+                str(pred),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    files = [p for d in (out, model, pred.parent) for p in d.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    for p in files:
+        assert not any(s.split("^")[0] in p.name for s in secrets)
+        data = p.read_bytes()
+        for s in secrets:  # full strings: short ones occur by chance in base64 figures
+            assert s.encode() not in data, f"{s!r} found in {p}"

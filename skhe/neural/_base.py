@@ -262,6 +262,9 @@ class DeepEstimatorMixin(abc.ABC):
             callbacks=callbacks,
             device=device,
             iterator_train__shuffle=True,
+            # a last batch of one sample breaks BatchNorm in training: drop it (shuffled anyway)
+            iterator_train__drop_last=len(train_ds) % int(self.batch_size) == 1
+            and len(train_ds) > int(self.batch_size),
             iterator_train__generator=generator,
             iterator_train__num_workers=self.num_workers,
             iterator_valid__num_workers=self.num_workers,
@@ -313,8 +316,14 @@ class DeepEstimatorMixin(abc.ABC):
 
         if isinstance(train_ds, _ArrayDataset):
             train_ds = _ArrayDataset(train_ds.images, train_ds.targets, None)
+        bs = int(self.batch_size)
         loader = DataLoader(
-            train_ds, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers
+            train_ds,
+            batch_size=bs,
+            shuffle=False,
+            num_workers=self.num_workers,
+            # a last batch of one sample cannot be normalized in training mode
+            drop_last=len(train_ds) % bs == 1 and len(train_ds) > bs,
         )
         amp = self._amp_dtype(device)
         with (
