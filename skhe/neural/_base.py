@@ -262,9 +262,7 @@ class DeepEstimatorMixin(abc.ABC):
             callbacks=callbacks,
             device=device,
             iterator_train__shuffle=True,
-            # a last batch of one sample breaks BatchNorm in training: drop it (shuffled anyway)
-            iterator_train__drop_last=len(train_ds) % int(self.batch_size) == 1
-            and len(train_ds) > int(self.batch_size),
+            iterator_train__drop_last=_lone_last_batch(len(train_ds), self.batch_size),
             iterator_train__generator=generator,
             iterator_train__num_workers=self.num_workers,
             iterator_valid__num_workers=self.num_workers,
@@ -316,14 +314,12 @@ class DeepEstimatorMixin(abc.ABC):
 
         if isinstance(train_ds, _ArrayDataset):
             train_ds = _ArrayDataset(train_ds.images, train_ds.targets, None)
-        bs = int(self.batch_size)
         loader = DataLoader(
             train_ds,
-            batch_size=bs,
+            batch_size=self.batch_size,
             shuffle=False,
             num_workers=self.num_workers,
-            # a last batch of one sample cannot be normalized in training mode
-            drop_last=len(train_ds) % bs == 1 and len(train_ds) > bs,
+            drop_last=_lone_last_batch(len(train_ds), self.batch_size),
         )
         amp = self._amp_dtype(device)
         with (
@@ -485,6 +481,11 @@ class DeepEstimatorMixin(abc.ABC):
         est.device_ = dev
         est._set_fitted_config(config["fitted"])
         return est
+
+
+def _lone_last_batch(n: int, batch_size: int) -> bool:
+    """Whether ``n`` samples leave a last batch of one, which BatchNorm cannot train on."""
+    return n > int(batch_size) and n % int(batch_size) == 1
 
 
 def _has_batchnorm(module: torch.nn.Module) -> bool:
