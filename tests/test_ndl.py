@@ -101,6 +101,36 @@ def test_slice_table_is_inspectable(fitted, cohort):
         assert first["ndl_score"].iloc[0] == pytest.approx(z, rel=1e-5)
 
 
+def test_transform_scores_only_selected_slices_and_matches_the_full_table(
+    fitted, cohort, monkeypatch
+):
+    X = cohort.iloc[:8]
+    table = fitted.slice_table(X)  # every slice scored
+    full = table.groupby("patient", sort=False)["ndl_score"].first().to_numpy()
+    seen = []
+    seg_cls = type(fitted.segmenter_)
+    original = seg_cls.predict_proba
+
+    def counting(self, images):
+        seen.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(seg_cls, "predict_proba", counting)
+    gated = fitted.transform(X)[:, 0]
+    np.testing.assert_allclose(gated, full, rtol=1e-5, atol=1e-6)
+    per_patient = table.groupby("patient", sort=False).agg(
+        selected=("selected", "sum"), slices=("slice", "size"), weight=("weight", "sum")
+    )
+    # selected slices only; every slice for a patient without any selected slice, and again
+    # every slice when the selected ones have no segmented area (the fallback)
+    expected = [
+        r.slices if not r.selected else r.selected + (r.slices if r.weight == 0 else 0)
+        for r in per_patient.itertuples()
+    ]
+    assert sum(seen) == sum(expected)
+    assert per_patient.selected.sum() < len(table)  # the gate had something to skip
+
+
 def test_no_hematoma_found_gives_a_score_and_a_warning(fitted, cohort):
     scorer = clone(fitted)
     scorer.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})

@@ -1,5 +1,6 @@
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +146,27 @@ def test_torch_datasets(tmp_path, small_cohort):
     assert pid == "p1" and imgs.shape == (8, 1, 32, 32) and masks.shape == (8, 1, 32, 32)
     with pytest.raises(KeyError, match="zz"):
         PatientBagDataset(cache, ["zz"])
+
+
+def test_reading_every_slice_keeps_no_memory_map_open(tmp_path, small_cohort):
+    import gc
+
+    import pandas as pd
+
+    table = pd.DataFrame(small_cohort)[["patient_id", "ct", "mask"]]
+    cache = SliceCache(tmp_path / "cache", size=32).build(table, progress=False)
+    ds = SliceDataset(cache, target="both")
+    items = [ds[i] for i in range(len(ds))]
+    gc.collect()
+    # a kept map of each patient's file would add every page read to the resident set
+    assert str(cache.dir) not in Path("/proc/self/maps").read_text()
+    # the slice-by-slice reads equal the whole-patient memory maps
+    for p in cache.patients:
+        imgs, masks = np.asarray(cache.images(p)), np.asarray(cache.masks(p))
+        for k in range(len(imgs)):
+            np.testing.assert_array_equal(cache.slice(p, k), imgs[k] / np.float32(255))
+            np.testing.assert_array_equal(cache.mask_slice(p, k), masks[k])
+    _, t = items[2]
+    np.testing.assert_array_equal(t["mask"][0].numpy(), cache.masks("p0")[2])
+    with pytest.raises(IndexError, match="slice 6 out of range"):
+        cache.slice("p0", 6)

@@ -37,9 +37,10 @@ def _safe_metadata(ds) -> dict:
     return out
 
 
-def _header(path: Path):
+def _header(path: Path, pixels: bool = False):
+    """The dataset of one file (header only, or with the undecoded pixel data)."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
         if "SeriesInstanceUID" not in ds:
             raise DicomReadError(
                 f"{path}: DICOM header without SeriesInstanceUID (corrupt or truncated file?)."
@@ -59,10 +60,11 @@ def _is_localizer(ds) -> bool:
 
 
 def _pixels(path: Path, ds=None) -> tuple[np.ndarray, object]:
-    try:
-        ds = pydicom.dcmread(path)
-    except Exception as exc:
-        raise DicomReadError(f"{path}: cannot be read ({exc}).") from exc
+    if ds is None:
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception as exc:
+            raise DicomReadError(f"{path}: cannot be read ({exc}).") from exc
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     try:
         arr = ds.pixel_array
@@ -78,9 +80,21 @@ def _pixels(path: Path, ds=None) -> tuple[np.ndarray, object]:
     return arr, ds
 
 
-def _rescale(arr: np.ndarray, ds) -> np.ndarray:
+def _rescale_params(ds) -> tuple[float, float]:
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    return slope, intercept
+
+
+def _to_hu(arr: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Stored values to int16 HU (rounded, saturated), in integer arithmetic when it is exact."""
+    if slope == 1.0 and intercept == round(intercept) and arr.dtype.kind in "iu":
+        hu = arr.astype(np.int32)
+        hu += int(intercept)
+        lo, hi = int(hu.min()), int(hu.max())
+        if lo < -32768 or hi > 32767:
+            np.clip(hu, -32768, 32767, out=hu)
+        return hu.astype(np.int16)
     hu = arr.astype(np.float64) * slope + intercept
     return np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
 
@@ -102,7 +116,11 @@ def list_series(folder: str | os.PathLike) -> dict[str, list[Path]]:
     Non-DICOM files raise :class:`DicomReadError` naming them; hidden files and ``DICOMDIR`` are
     ignored.
     """
-    folder = Path(folder)
+    files = _folder_files(Path(folder))
+    return {uid: [p for p, _ in items] for uid, items in _group_by_series(files).items()}
+
+
+def _folder_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such DICOM folder.")
     files = sorted(
@@ -112,16 +130,24 @@ def list_series(folder: str | os.PathLike) -> dict[str, list[Path]]:
     )
     if not files:
         raise DicomReadError(f"{folder}: the folder holds no files (empty DICOM series).")
-    with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
-        headers = list(pool.map(_header, files))
-    series: dict[str, list[Path]] = defaultdict(list)
-    for path, ds in zip(files, headers, strict=True):
-        series[str(ds.SeriesInstanceUID)].append(path)
+    return files
+
+
+def _group_by_series(files: list[Path], pixels: bool = False, n_threads: int = 1) -> dict:
+    """SeriesInstanceUID -> [(path, dataset)] in file-name order."""
+    if n_threads > 1 and len(files) > 1:
+        with ThreadPoolExecutor(max_workers=min(n_threads, len(files))) as pool:
+            datasets = list(pool.map(lambda f: _header(f, pixels), files))
+    else:
+        datasets = [_header(f, pixels) for f in files]
+    series: dict[str, list] = defaultdict(list)
+    for path, ds in zip(files, datasets, strict=True):
+        series[str(ds.SeriesInstanceUID)].append((path, ds))
     return dict(series)
 
 
 def read_dicom_series(
-    folder: str | os.PathLike, *, series_uid: str | None = None, n_threads: int = 8
+    folder: str | os.PathLike, *, series_uid: str | None = None, n_threads: int = 1
 ) -> CTVolume:
     """Read one CT series from a folder of single-frame DICOM files.
 
@@ -136,8 +162,10 @@ def read_dicom_series(
     series_uid : str, default=None
         Which series to read when the folder holds several; otherwise several series raise an
         error listing them.
-    n_threads : int, default=8
-        Files are decoded in parallel threads.
+    n_threads : int, default=1
+        Threads reading the files. Each file is read once (header and pixel data together);
+        parsing holds the GIL, so threads only pay off for slow (network) storage or compressed
+        transfer syntaxes whose decoders release it (``benchmarks/io_dicom.py``).
 
     Returns
     -------
@@ -150,7 +178,7 @@ def read_dicom_series(
         modality, duplicate slice positions, mismatched slice sizes, undecodable compression.
     """
     folder = Path(folder)
-    series = list_series(folder)
+    series = _group_by_series(_folder_files(folder), pixels=True, n_threads=n_threads)
     if series_uid is None:
         if len(series) > 1:
             listing = "; ".join(f"{uid} ({len(fs)} files)" for uid, fs in series.items())
@@ -162,18 +190,16 @@ def read_dicom_series(
         raise DicomReadError(
             f"{folder}: series {series_uid} not found; available: {sorted(series)}"
         )
-    files = series[series_uid]
-    with ThreadPoolExecutor(max_workers=max(1, min(n_threads, len(files)))) as pool:
-        decoded = list(pool.map(_pixels, files))
     notes: list[str] = []
     keep = []
-    for path, (arr, ds) in zip(files, decoded, strict=True):
+    for path, ds in series[series_uid]:
         modality = str(ds.get("Modality", ""))
         if modality and modality != "CT":
             raise DicomReadError(f"{path}: modality is {modality!r}, not CT.")
         if _is_localizer(ds):
             notes.append(f"skipped localizer/scout image {path.name}")
             continue
+        arr, _ = _pixels(path, ds)
         if arr.ndim != 2:
             raise DicomReadError(
                 f"{path}: expected a single-frame slice, got pixel array of shape {arr.shape}; "
@@ -243,7 +269,11 @@ def read_dicom_series(
         if not note.startswith("ImagePositionPatient missing"):
             warnings.warn(f"{folder}: {note}.", UserWarning, stacklevel=2)
     ps = ref.get("PixelSpacing", [1.0, 1.0])
-    hu = np.stack([_rescale(arr, ds) for _, arr, ds in keep])
+    params = [_rescale_params(ds) for _, _, ds in keep]
+    if len(set(params)) == 1:  # one slope/intercept for the series: convert in one pass
+        hu = _to_hu(np.stack([arr for _, arr, _ in keep]), *params[0])
+    else:
+        hu = np.stack([_to_hu(arr, *p) for (_, arr, _), p in zip(keep, params, strict=True)])
     meta = _safe_metadata(ref)
     meta["source_format"] = "dicom-series"
     return CTVolume(

@@ -118,7 +118,8 @@ class _SkheNet(NeuralNet):
         self.channels_last = channels_last
 
     def infer(self, x, **fit_params):
-        x = x.to(self.device, non_blocking=True)
+        if self.device is not None:  # None: Accelerate places the batches
+            x = x.to(self.device, non_blocking=True)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
@@ -129,6 +130,34 @@ class _SkheNet(NeuralNet):
         if isinstance(out, dict):
             return {k: v.float() for k, v in out.items()}
         return out.float()
+
+
+def _accelerated_net_class():
+    """``_SkheNet`` with skorch's Accelerate integration (imported only when asked for)."""
+    from skorch.hf import AccelerateMixin
+
+    class _AcceleratedSkheNet(AccelerateMixin, _SkheNet):
+        pass
+
+    return _AcceleratedSkheNet
+
+
+def make_accelerator(accelerate):
+    """An ``accelerate.Accelerator`` from the estimators' ``accelerate`` parameter (or None)."""
+    if accelerate is None or accelerate is False:
+        return None
+    if accelerate is not True and not isinstance(accelerate, dict):
+        raise ValueError(
+            "accelerate must be None, True or a dict of accelerate.Accelerator arguments; got "
+            f"{accelerate!r}."
+        )
+    try:
+        from accelerate import Accelerator
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "accelerate=... needs the 'accelerate' package: pip install 'skhe[distributed]'."
+        ) from exc
+    return Accelerator(**({} if accelerate is True else accelerate))
 
 
 @contextlib.contextmanager
@@ -219,7 +248,7 @@ class DeepEstimatorMixin(abc.ABC):
         return SliceAugmenter(random_state=self.random_state, **kwargs)
 
     # ------------------------------------------------------------------ fitting
-    def _make_net(self, train_ds, valid_ds, device: str) -> _SkheNet:
+    def _make_net(self, train_ds, valid_ds, device: str, accelerator=None) -> _SkheNet:
         callbacks = []
         if self.verbose:
             callbacks.append(("progress", ProgressBar()))
@@ -271,8 +300,12 @@ class DeepEstimatorMixin(abc.ABC):
             amp_dtype=self._amp_dtype(device),
             channels_last=self._channels_last(device, training=True),
         )
+        net_class = _SkheNet
+        if accelerator is not None:  # Accelerate places the data and handles mixed precision
+            kwargs.update(device=None, accelerator=accelerator, amp_dtype=None)
+            net_class = _accelerated_net_class()
         kwargs.update(self.net_kwargs or {})
-        net = _SkheNet(**kwargs)
+        net = net_class(**kwargs)
         if kwargs["channels_last"]:
             net.initialize()
             net.module_.to(memory_format=torch.channels_last)
@@ -284,9 +317,13 @@ class DeepEstimatorMixin(abc.ABC):
 
     def _fit_datasets(self, train_ds, valid_ds, init_net=None) -> None:
         """Train on torch datasets; ``init_net(net)`` may adjust the built net before training."""
-        device = resolve_device(self.device)
+        accelerator = make_accelerator(self.accelerate)
+        if accelerator is not None:
+            device = str(accelerator.device)
+        else:
+            device = resolve_device(self.device)
         seed_everything(self.random_state)
-        net = self._make_net(train_ds, valid_ds, device)
+        net = self._make_net(train_ds, valid_ds, device, accelerator)
         if init_net is not None:
             init_net(net)
         with torch_threads(self.n_threads):

@@ -69,6 +69,12 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         1 prints the epoch log with a progress bar.
     net_kwargs : dict or None, default=None
         Passed to the underlying ``skorch.NeuralNet`` (e.g. ``{"optimizer__betas": (0.9, 0.99)}``).
+    accelerate : None, True or dict, default=None
+        Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``): True or a dict of
+        ``accelerate.Accelerator`` arguments (e.g. ``{"mixed_precision": "bf16"}``). Run the
+        script with ``accelerate launch`` to train on several GPUs (data parallel); the device
+        and mixed precision then come from Accelerate, not from ``device``/``mixed_precision``.
+        Needs ``pip install 'skhe[distributed]'``.
 
     Attributes
     ----------
@@ -108,6 +114,7 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         net_kwargs=None,
+        accelerate=None,
     ):
         self.backbone = backbone
         self.pretrained = pretrained
@@ -132,6 +139,7 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.net_kwargs = net_kwargs
+        self.accelerate = accelerate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -48,7 +48,8 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     ----------
     encoder, decoder_channels, image_size, lr, weight_decay, batch_size, max_epochs, augment,
     device, mixed_precision, channels_last, n_threads, num_workers, predict_batch_size,
-    bn_recalibration, random_state, verbose, net_kwargs, pretrained, in_chans
+    bn_recalibration, random_state, verbose, net_kwargs, accelerate, pretrained,
+    in_chans
         As in :class:`HematomaSegmenter`.
     seg_weight, he_weight, consistency_weight : float
         Loss weights (1, 1, 0.5).
@@ -96,6 +97,7 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         net_kwargs=None,
+        accelerate=None,
     ):
         self.encoder = encoder
         self.decoder_channels = decoder_channels
@@ -128,6 +130,7 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.net_kwargs = net_kwargs
+        self.accelerate = accelerate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import warnings
 
 import numpy as np
@@ -20,6 +22,15 @@ from skhe.neural._volumes import load_patient_slices
 from skhe.utils import binary_target
 
 _EPS = 1e-4
+_LOG = logging.getLogger("skhe")
+
+
+def _progress(message: str) -> None:
+    """Report a step: to the ``skhe`` logger when something listens to it, else to stdout."""
+    if _LOG.hasHandlers() and _LOG.isEnabledFor(logging.INFO):
+        _LOG.info(message)
+    else:
+        print(message, flush=True)
 
 
 class NDLScorer(TransformerMixin, BaseEstimator):
@@ -150,7 +161,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         for name, row in tqdm(
             list(zip(names, rows, strict=True)),
             desc="reading CT",
-            disable=not self.verbose,
+            disable=not self.verbose or len(rows) < 20,
             unit="patient",
         ):
             mask = getattr(row, "mask", None)
@@ -248,15 +259,13 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             oof = np.empty(len(X))
             folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
             for i, (tr, te) in enumerate(folds.split(np.zeros(len(X)), y01)):
-                if self.verbose:
-                    print(f"NDLScorer: cross-fitting fold {i + 1}/{k}")
                 sub = clone(self).set_params(cv=None)
-                sub._fit_networks(X.iloc[tr], y01[tr])
+                sub._fit_networks(X.iloc[tr], y01[tr], stage=f"cross-fitting fold {i + 1}/{k}")
                 names, pats = sub._patients(X.iloc[te], need_masks=False)
                 oof[te] = [
                     sub._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)
                 ]
-        names, pats = self._fit_networks(X, y01)
+        names, pats = self._fit_networks(X, y01, stage="all training patients")
         raw_train = oof
         if raw_train is None:  # in-sample scores, only when there is no cross-fitting
             raw_train = np.array(
@@ -269,7 +278,17 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         # sklearn's set_output wraps it (DataFrame with column "ndl_score")
         return self._normalize(raw_train)[:, None]
 
-    def _fit_networks(self, X, y):
+    def _fit_step(self, stage: str, what: str, est, default, X, *args, **kwargs):
+        """``_fit_or_frozen`` on the slices ``X``, reporting the step and its time when verbose."""
+        if not self.verbose:
+            return self._fit_or_frozen(est, default, X, *args, **kwargs)
+        _progress(f"NDLScorer ({stage}): {what} on {len(X)} slices ...")
+        t0 = time.perf_counter()
+        out = self._fit_or_frozen(est, default, X, *args, **kwargs)
+        _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
+        return out
+
+    def _fit_networks(self, X, y, stage: str = "fit"):
         """Fit the sub-estimators on ``X``; return the patients' names and preprocessed slices."""
         X = self._check_frame(X)
         y01, self.classes_ = binary_target(y, name="y")
@@ -299,14 +318,18 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 np.concatenate([pos, rng.choice(neg, size=min(len(neg), len(pos)), replace=False)])
             )
             rs = self.random_state
-            self.classifier_ = self._fit_or_frozen(
+            self.classifier_ = self._fit_step(
+                stage,
+                "slice classifier",
                 self.classifier,
                 SliceClassifier(image_size=self.image_size, random_state=rs),
                 images,
                 slice_lab,
             )
             self._set_slice_threshold(images, slice_lab)
-            self.segmenter_ = self._fit_or_frozen(
+            self.segmenter_ = self._fit_step(
+                stage,
+                "hematoma segmenter",
                 self.segmenter,
                 HematomaSegmenter(image_size=self.image_size, random_state=rs),
                 images[sel],
@@ -327,7 +350,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
             ):
                 kwargs["unet_state"] = seg.module_.state_dict()
-            self.he_model_ = self._fit_or_frozen(he, None, images[sel], he_slice[sel], **kwargs)
+            self.he_model_ = self._fit_step(
+                stage, "HE model", he, None, images[sel], he_slice[sel], **kwargs
+            )
         else:
             self.classifier_, self.segmenter_, self.he_model_ = (
                 self.classifier,
@@ -349,13 +374,22 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         return names, pats
 
     # ------------------------------------------------------------------ scoring
-    def _slice_details(self, ps) -> pd.DataFrame:
+    def _slice_details(self, ps, gate: bool = False) -> pd.DataFrame:
+        """Per-slice classifier probability, area and DL score of one patient.
+
+        With ``gate`` the segmenter and the HE model only see the slices the classifier selects
+        (their area and DL score are NaN elsewhere): the pooled score only uses those, and it
+        saves most of the inference time. Without selected slices every slice is scored.
+        """
         imgs = ps.images.astype(np.float32)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
-        area = self.segmenter_.predict_proba(imgs).reshape(len(imgs), -1).sum(axis=1)
-        area = area * ps.spacing[1] * ps.spacing[2]
-        dl = self.he_model_.predict_proba(imgs)[:, 1]
         selected = p_cls >= self.slice_threshold_
+        run = selected if gate and selected.any() else np.ones(len(imgs), bool)
+        area = np.full(len(imgs), np.nan)
+        dl = np.full(len(imgs), np.nan)
+        seg = self.segmenter_.predict_proba(imgs[run]).reshape(int(run.sum()), -1).sum(axis=1)
+        area[run] = seg * ps.spacing[1] * ps.spacing[2]
+        dl[run] = self.he_model_.predict_proba(imgs[run])[:, 1]
         return pd.DataFrame(
             {
                 "slice": np.arange(len(imgs)),
@@ -367,8 +401,10 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             }
         )
 
-    def _raw_score(self, name: str, ps, warn: bool = True) -> tuple[float, pd.DataFrame]:
-        d = self._slice_details(ps)
+    def _raw_score(
+        self, name: str, ps, warn: bool = True, gate: bool = True
+    ) -> tuple[float, pd.DataFrame]:
+        d = self._slice_details(ps, gate=gate)
         w = d["weight"].to_numpy()
         if w.sum() > 0:
             return float(np.sum(w * d["dl_score"]) / w.sum()), d
@@ -380,6 +416,8 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
+        if d["dl_score"].isna().any():  # gated, and the selected slices have no area
+            d = self._slice_details(ps, gate=False)
         return float(d["dl_score"].mean()), d
 
     def _normalize(self, raw: np.ndarray) -> np.ndarray:
@@ -399,13 +437,14 @@ class NDLScorer(TransformerMixin, BaseEstimator):
 
         Columns ``patient``, ``slice``, ``classifier_prob``, ``selected``, ``area_mm2``,
         ``dl_score``, ``weight`` (the area when selected, else 0) and the patient's ``ndl_score``.
+        Every slice is scored here (``transform`` scores only the selected ones).
         """
         check_is_fitted(self)
         X = self._check_frame(X)
         names, pats = self._patients(X, need_masks=False)
         frames = []
         for n, p in zip(names, pats, strict=True):
-            raw, d = self._raw_score(n, p)
+            raw, d = self._raw_score(n, p, gate=False)
             d.insert(0, "patient", n)
             d["ndl_score"] = float(self._normalize(np.array([raw]))[0])
             frames.append(d)

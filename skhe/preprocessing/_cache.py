@@ -1,8 +1,9 @@
 """An on-disk, memory-mapped cache of preprocessed (windowed, resized) slices.
 
-A cohort's slices are preprocessed once and written as ``.npy`` files that are read lazily through
-memory maps, so a cohort of the paper's size (24,238 slices of 512 x 512: 6 GB as uint8) trains
-without holding it in RAM. Entries are keyed on the input files' content (SHA-256) and on the
+A cohort's slices are preprocessed once and written as ``.npy`` files that are read lazily, one
+slice per read (``SliceCache.slice``; whole patients through memory maps), so a cohort of the
+paper's size (24,238 slices of 512 x 512: 6 GB as uint8) trains without holding it in RAM
+(``benchmarks/memory.py``). Entries are keyed on the input files' content (SHA-256) and on the
 preprocessing parameters: a changed file or setting gives a new entry. File names are content
 hashes, never patient identifiers.
 """
@@ -123,7 +124,9 @@ class SliceCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "params.json").write_text(params)
         self._index: dict[str, CacheEntry] = self._load_index()
-        self._open: dict[str, np.ndarray] = {}
+        # (file, data offset, shape, dtype) of each .npy read slice by slice; keyed on the
+        # content-hash file name, so an entry never goes stale
+        self._layout: dict[str, tuple[int, tuple, np.dtype]] = {}
 
     # ------------------------------------------------------------------ index
     def _load_index(self) -> dict[str, CacheEntry]:
@@ -218,7 +221,6 @@ class SliceCache:
         )
         old = self._index.get(patient)
         self._index[patient] = entry
-        self._open.pop(patient, None)
         self._save_index()
         if old is not None and old.key != key:
             for suffix in (".img.npy", ".mask.npy"):
@@ -241,15 +243,47 @@ class SliceCache:
         return self
 
     # ------------------------------------------------------------------ reading
+    def _path(self, patient: str, kind: str) -> Path | None:
+        e = self.entry(patient)
+        if kind == "mask" and not e.has_mask:
+            return None
+        return self.dir / f"{e.key}.{kind}.npy"
+
     def _load(self, patient: str, kind: str):
-        tag = f"{patient}|{kind}"
-        if tag not in self._open:
-            e = self.entry(patient)
-            path = self.dir / f"{e.key}.{kind}.npy"
-            if kind == "mask" and not e.has_mask:
-                return None
-            self._open[tag] = np.load(path, mmap_mode="r")
-        return self._open[tag]
+        path = self._path(patient, kind)
+        return None if path is None else np.load(path, mmap_mode="r")
+
+    def _read_slice(self, patient: str, kind: str, k: int) -> np.ndarray | None:
+        """Slice ``k`` read with one ``pread``: no memory map stays open, so a process that
+        visits every slice of a large cohort keeps a small resident set (pages of a kept map
+        would count towards it)."""
+        path = self._path(patient, kind)
+        if path is None:
+            return None
+        layout = self._layout.get(path.name)
+        if layout is None:
+            with open(path, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(fh)
+                if fortran:  # never written so by this cache
+                    raise ValueError(f"{path}: Fortran-ordered array in the slice cache.")
+                layout = (fh.tell(), tuple(shape), dtype)
+            self._layout[path.name] = layout
+        offset, shape, dtype = layout
+        if not 0 <= k < shape[0]:
+            raise IndexError(f"slice {k} out of range for a patient with {shape[0]} slices.")
+        size = int(np.prod(shape[1:])) * dtype.itemsize
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            buf = os.pread(fd, size, offset + k * size)
+        finally:
+            os.close(fd)
+        return np.frombuffer(buf, dtype=dtype).reshape(shape[1:])
 
     def images(self, patient: str) -> np.ndarray:
         """Memory-mapped stored slices (n, size, size) of a patient (uint8 or float16)."""
@@ -261,10 +295,14 @@ class SliceCache:
 
     def slice(self, patient: str, k: int) -> np.ndarray:
         """One slice as float32 in [0, 1]."""
-        img = self.images(patient)[k]
+        img = self._read_slice(str(patient), "img", int(k))
         if self.dtype == "uint8":
             return img.astype(np.float32) / 255.0
         return img.astype(np.float32)
+
+    def mask_slice(self, patient: str, k: int) -> np.ndarray | None:
+        """One mask slice (uint8), or None when the patient has no mask."""
+        return self._read_slice(str(patient), "mask", int(k))
 
     def slice_labels(self, patient: str) -> np.ndarray:
         """Per-slice hematoma presence from the mask (int 0/1)."""
@@ -272,8 +310,3 @@ class SliceCache:
         if m is None:
             raise ValueError(f"patient {patient!r} has no mask in the cache; slice labels unknown.")
         return (np.asarray(m).reshape(m.shape[0], -1).max(axis=1) > 0).astype(int)
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_open"] = {}
-        return state

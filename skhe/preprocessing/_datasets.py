@@ -71,8 +71,7 @@ class SliceDataset(Dataset):
     def __getitem__(self, i):
         p, k = self.index[i]
         img = self.cache.slice(p, k)
-        masks = self.cache.masks(p)
-        mask = np.asarray(masks[k]) if masks is not None else None
+        mask = self.cache.mask_slice(p, k)
         if self.augment is not None:
             img, mask = self.augment(img, mask)
         x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None]

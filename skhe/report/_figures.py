@@ -124,7 +124,9 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
     if not cases:
         return None
     tested = ev.patients if ev.design == "cv" else ev.patients[ev.patients["split"] == "test"]
-    fig, axes = plt.subplots(1, len(cases), figsize=(3.2 * len(cases), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(cases), figsize=(3.2 * len(cases), 3.9), squeeze=False, layout="constrained"
+    )
     for ax, case in zip(axes[0], cases, strict=True):
         row = tested.iloc[[case["index"]]]
         ps = load_patient_slices(
@@ -147,5 +149,4 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
         )
         ax.axis("off")
     fig.suptitle(f"Grad-CAM of the HE head ({name})", fontsize=10)
-    fig.tight_layout()
     return fig

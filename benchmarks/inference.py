@@ -1,0 +1,330 @@
+"""Inference speed: DICOM series to an nDL score per patient, optimized path against a naive loop.
+
+Usage::
+
+    python benchmarks/inference.py                        # cpu and paper presets (~10 min on 2 cores)
+    python benchmarks/inference.py --preset cpu           # one preset
+    python benchmarks/inference.py --device cuda          # on a GPU (paper preset: more patients)
+    python benchmarks/inference.py --smoke                # seconds: checks the script end to end
+
+For each preset, the three networks (slice classifier, segmenter, multi-task HE model) are
+trained for one epoch on a few synthetic slices: their speed does not depend on their weights.
+Test patients are synthetic 512x512 DICOM series (24-40 slices). Two paths run in the same
+process on the same patients, each starting from the DICOM files:
+
+- **naive**: read the series, window, resize, then every slice alone through each of the three
+  networks in fp32 (``torch.no_grad``, contiguous memory layout), as a first implementation would;
+- **optimized**: ``NDLScorer.transform`` (the library's path): batched ``inference_mode`` with
+  channels_last, the segmenter and HE model run only on the slices the classifier selects, and on
+  a GPU bf16 autocast.
+
+Both give the same nDL score (checked). The slice threshold is set so that the classifier selects
+as many slices as the masks say carry hematoma (an untrained classifier would select an arbitrary
+number). Each network's FLOPs per slice come from ``torch.utils.flop_counter``; the machine's peak
+is the best of a few large fp32 matrix multiplications; the FLOP bound of a path is
+``peak / FLOPs per slice``. Results: ``docs/benchmarks/inference.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info, write_results
+from sklearn.frozen import FrozenEstimator
+
+from skhe.datasets import make_synthetic_cohort
+from skhe.io import read_ct, read_mask
+from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
+from skhe.neural._volumes import clear_volume_cache
+from skhe.preprocessing import resize, window
+from skhe.presets import get_preset
+
+
+def peak_gflops(device: str, n: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 matmul throughput (GFLOP/s): the machine's practical peak."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    best = np.inf
+    for _ in range(repeats + 1):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def flops_per_slice(module: torch.nn.Module, size: int, device: str) -> float:
+    """FLOPs (2 x multiply-adds) of one forward pass on one slice."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, 1, size, size, device=device)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        module(x)
+    return float(counter.get_total_flops())
+
+
+def train_briefly(preset, train_slices, train_masks, he_labels, device: str):
+    """The preset's three networks after one epoch on a few slices (speed needs no accuracy)."""
+    size = preset.image_size
+    common = dict(image_size=size, random_state=0, device=device, max_epochs=1, augment=False)
+    labels = (train_masks.reshape(len(train_masks), -1).max(axis=1) > 0).astype(int)
+    clf = SliceClassifier(**{**preset.classifier, **common}).fit(train_slices, labels)
+    seg = HematomaSegmenter(**{**preset.segmenter, **common}).fit(train_slices, train_masks)
+    he = MultiTaskHEModel(**{**preset.he_model, **common}).fit(
+        train_slices, he_labels, masks=train_masks
+    )
+    return clf, seg, he
+
+
+def naive_scores(patients, clf, seg, he, size: int, hu_window=(0.0, 100.0)):
+    """Per patient, per slice: (classifier prob, area mm^2, DL score); one slice at a time, fp32."""
+    out = []
+    mods = [m.module_.to(memory_format=torch.contiguous_format).eval() for m in (clf, seg, he)]
+    dev = next(mods[0].parameters()).device
+    with torch.no_grad():
+        for ct in patients:
+            vol = read_ct(ct)
+            img = resize(window(vol.hu, *hu_window), size).astype(np.float16)
+            scale = max(vol.hu.shape[1:]) / size
+            px = vol.spacing[1] * scale * vol.spacing[2] * scale
+            rows = []
+            for s in img:
+                x = torch.from_numpy(s.astype(np.float32))[None, None].to(dev)
+                p = torch.sigmoid(mods[0](x)).item()
+                a = torch.sigmoid(mods[1](x)).sum().item() * px
+                d = torch.sigmoid(mods[2](x)["he"]).item()
+                rows.append((p, a, d))
+            out.append(np.array(rows))
+    return out
+
+
+def pooled(details: np.ndarray, threshold: float) -> float:
+    """The nDL raw score (area-weighted mean DL score over selected slices) from per-slice rows."""
+    p, a, d = details.T
+    w = np.where(p >= threshold, a, 0.0)
+    return float(np.sum(w * d) / w.sum()) if w.sum() > 0 else float(d.mean())
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_preset(name: str, args, work: Path, device: str) -> dict:
+    preset = get_preset(name)
+    n_test = args.patients or (2 if name == "paper" and device == "cpu" else 8)
+    if args.smoke:
+        n_test = 2
+    print(f"[{name}] cohort: {n_test} test patients at {args.size}x{args.size}", flush=True)
+    test = make_synthetic_cohort(
+        n_test, work / f"{name}-test", image_size=args.size, random_state=1, progress=False
+    )
+    train = make_synthetic_cohort(
+        4,
+        work / f"{name}-train",
+        image_size=args.size,
+        n_slices=(6, 6),
+        random_state=2,
+        progress=False,
+    )
+    # a few training slices at the network's size, half with hematoma
+    slices, masks, he = [], [], []
+    for row in train.itertuples():
+        vol = read_ct(work / f"{name}-train" / row.ct)
+        m = read_mask(work / f"{name}-train" / row.mask, like=vol)
+        slices.append(resize(window(vol.hu, 0, 100), preset.image_size))
+        masks.append(resize(m, preset.image_size, mask=True))
+        he.append(np.full(len(m), row.he))
+    slices, masks, he = np.concatenate(slices), np.concatenate(masks), np.concatenate(he)
+    if len(np.unique(he[masks.reshape(len(masks), -1).max(axis=1) > 0])) < 2:
+        he[: len(he) // 2] = 1 - he[: len(he) // 2]  # the HE head needs both labels
+    print(f"[{name}] training each network for 1 epoch on {len(slices)} slices", flush=True)
+    clf, seg, hem = train_briefly(preset, slices.astype(np.float32), masks, he, device)
+
+    flops = {
+        "classifier": flops_per_slice(clf.module_, preset.image_size, device),
+        "segmenter": flops_per_slice(seg.module_, preset.image_size, device),
+        "he_model": flops_per_slice(hem.module_, preset.image_size, device),
+    }
+    cts = [str(work / f"{name}-test" / c) for c in test.ct]
+    n_slices = int(sum(read_ct(c).hu.shape[0] for c in cts))
+    hem_frac = float(
+        np.mean(
+            np.concatenate(
+                [
+                    read_mask(work / f"{name}-test" / m).reshape(-1, args.size * args.size).max(1)
+                    > 0
+                    for m in test["mask"]
+                ]
+            )
+        )
+    )
+
+    with torch.no_grad():  # warm both paths' first-call costs (allocator, oneDNN primitives)
+        x = torch.zeros(1, 1, preset.image_size, preset.image_size, device=device)
+        for est in (clf, seg, hem):
+            est.module_(x)
+    print(f"[{name}] naive loop over {n_slices} slices", flush=True)
+    _sync(device)
+    t0 = time.perf_counter()
+    naive = naive_scores(cts, clf, seg, hem, preset.image_size)
+    _sync(device)
+    t_naive = time.perf_counter() - t0
+    probs = np.concatenate([d[:, 0] for d in naive])
+    threshold = float(np.quantile(probs, 1 - hem_frac))
+
+    scorer = NDLScorer(
+        FrozenEstimator(clf),
+        FrozenEstimator(seg),
+        FrozenEstimator(hem),
+        image_size=preset.image_size,
+        slice_threshold=threshold,
+        cv=None,
+        normalize=False,
+    )
+    X = test[["ct"]].assign(ct=cts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # frozen nets: fit only sets the normalization (on the small training patients)
+        X_train = pd.DataFrame({"ct": [str(work / f"{name}-train" / c) for c in train.ct]})
+        scorer.fit(X_train, np.arange(len(X_train)) % 2)
+        clear_volume_cache()  # the optimized path reads the DICOM files too
+        print(f"[{name}] optimized path (NDLScorer.transform)", flush=True)
+        timings = []
+        for _ in range(args.repeats):
+            clear_volume_cache()
+            _sync(device)
+            t0 = time.perf_counter()
+            fast = scorer.transform(X)[:, 0]
+            _sync(device)
+            timings.append(time.perf_counter() - t0)
+        t_fast = min(timings)
+        clear_volume_cache()
+        t0 = time.perf_counter()
+        for c in cts:
+            vol = read_ct(c)
+            resize(window(vol.hu, 0, 100), preset.image_size)
+        t_read = time.perf_counter() - t0
+    ref = np.array([pooled(d, threshold) for d in naive])
+    fast_raw = 1 / (1 + np.exp(-fast))  # normalize=False gives logit(raw)
+    max_diff = float(np.max(np.abs(fast_raw - ref)))
+    selected = float(np.mean(probs >= threshold))
+    total_flops_naive = sum(flops.values())
+    total_flops_opt = flops["classifier"] + selected * (flops["segmenter"] + flops["he_model"])
+    return {
+        "preset": name,
+        "image_size": preset.image_size,
+        "networks": {
+            "classifier": preset.classifier.get("backbone"),
+            "segmenter": preset.segmenter.get("encoder"),
+            "he_model": preset.he_model.get("encoder"),
+        },
+        "test_patients": n_test,
+        "test_slices": n_slices,
+        "hematoma_slice_fraction": hem_frac,
+        "selected_slice_fraction": selected,
+        "gflops_per_slice": {k: v / 1e9 for k, v in flops.items()},
+        "naive_s": t_naive,
+        "optimized_s": t_fast,
+        "optimized_runs_s": timings,
+        "read_preprocess_s": t_read,
+        "naive_slices_per_s": n_slices / t_naive,
+        "optimized_slices_per_s": n_slices / t_fast,
+        "naive_s_per_patient": t_naive / n_test,
+        "optimized_s_per_patient": t_fast / n_test,
+        "speedup": t_naive / t_fast,
+        "max_abs_score_difference": max_diff,
+        "gflop_per_slice_naive": total_flops_naive / 1e9,
+        "gflop_per_slice_optimized": total_flops_opt / 1e9,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=["cpu", "paper", "both"], default="both")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--patients", type=int, default=None, help="test patients per preset")
+    ap.add_argument("--size", type=int, default=512, help="CT matrix size")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help="tiny preset, 64x64 CT, 2 patients")
+    ap.add_argument("--out-dir", type=Path, default=None)
+    args = ap.parse_args(argv)
+    presets = ["cpu", "paper"] if args.preset == "both" else [args.preset]
+    if args.smoke:
+        presets, args.size, args.repeats = ["tiny"], 64, 1
+    device = args.device
+    peak = peak_gflops(device)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in presets:
+            r = run_preset(name, args, Path(tmp), device)
+            bound = peak / r["gflop_per_slice_optimized"]
+            r["flop_bound_slices_per_s"] = bound
+            r["fraction_of_flop_bound"] = r["optimized_slices_per_s"] / bound
+            rows.append(r)
+            print({k: r[k] for k in ("preset", "speedup", "optimized_slices_per_s")}, flush=True)
+    info = machine_info()
+    results = {"machine": info, "device": device, "peak_gflops": peak, "presets": rows}
+    lines = [
+        "# Inference: DICOM series to nDL score",
+        "",
+        f"`python benchmarks/inference.py` · {info['date']} · {info['cpu']}, {info['cores']} cores"
+        f" · device {device}{' (' + info['gpu'] + ')' if info['gpu'] and device != 'cpu' else ''}"
+        f" · torch {info['versions']['torch']}",
+        "",
+        f"Machine peak (best fp32 2048x2048 matmul): **{peak:.0f} GFLOP/s**.",
+        "",
+        "| preset | nets (size) | GFLOP/slice cls / seg / HE | patients (slices) | naive slices/s"
+        " | optimized slices/s | s/patient naive / optimized | speedup | FLOP bound slices/s"
+        " | of bound | max score diff |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        g = r["gflops_per_slice"]
+        nets = r["networks"]
+        lines.append(
+            f"| {r['preset']} | {nets['classifier']} / U-Net {nets['segmenter']} ({r['image_size']})"
+            f" | {g['classifier']:.2f} / {g['segmenter']:.2f} / {g['he_model']:.2f}"
+            f" | {r['test_patients']} ({r['test_slices']})"
+            f" | {r['naive_slices_per_s']:.2f} | {r['optimized_slices_per_s']:.2f}"
+            f" | {r['naive_s_per_patient']:.1f} / {r['optimized_s_per_patient']:.1f}"
+            f" | {r['speedup']:.2f}x | {r['flop_bound_slices_per_s']:.2f}"
+            f" | {100 * r['fraction_of_flop_bound']:.0f}% | {r['max_abs_score_difference']:.1e} |"
+        )
+    lines += [
+        "",
+        "- Both paths start from the DICOM files; reading and preprocessing alone took "
+        + ", ".join(f"{r['read_preprocess_s']:.2f} s ({r['preset']})" for r in rows)
+        + ".",
+        "- Selected slices (classifier above threshold, set to the hematoma fraction of the masks): "
+        + ", ".join(f"{100 * r['selected_slice_fraction']:.0f}% ({r['preset']})" for r in rows)
+        + "; the optimized path runs the segmenter and the HE model on those only, so its FLOPs "
+        "per slice are classifier + fraction x (segmenter + HE model).",
+        "- Targets on the 2-core CPU: at least 3x the naive loop, and at least 50% of the FLOP "
+        "bound.",
+    ]
+    md = "\n".join(lines) + "\n"
+    print(md)
+    name = (
+        "inference_smoke" if args.smoke else ("inference" if device == "cpu" else "inference_gpu")
+    )
+    print("written:", write_results(name, results, md, args.out_dir))
+    ok = all(r["max_abs_score_difference"] < 1e-3 for r in rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
