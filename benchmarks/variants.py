@@ -8,11 +8,13 @@ Usage::
 
 1. Synthetic cohort (``make_synthetic_cohort``, 64x64 networks as the CPU preset): stratified
    K-fold ``cross_validate`` with ``skhe.metrics.SCORERS`` of Clinical-, Image- and
-   Integrated-to-HE, and of Image-/Integrated-to-HE with another backbone pair (ResNet-18
-   classifier and U-Net encoder instead of timm's ``test_resnet``). Image- and Integrated-to-HE
-   share each fold's fitted networks through ``NDLScorer(memory=...)``.
+   Integrated-to-HE, and of Image-/Integrated-to-HE with another backbone family (timm's
+   ``test_efficientnet`` for the classifier and the U-Net encoders instead of
+   ``test_resnet``). Image- and Integrated-to-HE share each fold's fitted networks through
+   ``NDLScorer(memory=...)``.
 2. CT-ICH (real slices, when ``../shared/data/ct-ich`` is present): patient-grouped K-fold
-   ``cross_validate`` of ``SliceClassifier`` (ROC AUC) and ``HematomaSegmenter`` (Dice) variants.
+   ``cross_validate`` of ``SliceClassifier`` (ROC AUC) and ``HematomaSegmenter`` (Dice), each
+   with timm's ``test_resnet`` and with ResNet-18.
 
 One table per part: each metric's mean +- SD over the folds, and the mean fit time.
 Results: ``docs/benchmarks/variants.{md,json}``.
@@ -66,15 +68,13 @@ def synthetic_part(args, work: Path) -> list[dict]:
     preset = "tiny" if args.smoke else "cpu"
     cv = StratifiedKFold(args.folds, shuffle=True, random_state=0)
     scoring = {m: SCORERS[m] for m in METRICS}
-    heavier = dict(
-        classifier__backbone="resnet18",
-        segmenter__encoder="resnet18",
-        segmenter__decoder_channels=(64, 32, 16, 8, 8),
-        he_model__encoder="resnet18",
-        he_model__decoder_channels=(64, 32, 16, 8, 8),
+    other = dict(
+        classifier__backbone="test_efficientnet",
+        segmenter__encoder="tu-test_efficientnet",
+        he_model__encoder="tu-test_efficientnet",
     )
     models = {"Clinical-to-HE": make_clinical_to_he()}
-    for tag, extra in (("test_resnet", {}), ("resnet18", heavier)):
+    for tag, extra in (("test_resnet", {}), ("test_efficientnet", other)):
         ndl = make_ndl_scorer(preset, device="cpu", random_state=0, memory=work / f"m-{tag}")
         ndl.set_params(**extra)
         models[f"Image-to-HE ({tag})"] = make_image_to_he(ndl)
@@ -111,7 +111,7 @@ def ctich_part(args) -> list[dict]:
         channels_last=True,
         device="cpu",
     )
-    epochs_c, epochs_s = (1, 1) if args.smoke else (6, 15)
+    epochs_c, epochs_s = (1, 1) if args.smoke else (4, 15)
     classifiers = {
         "SliceClassifier test_resnet": SliceClassifier(
             "test_resnet", lr=3e-3, max_epochs=epochs_c, **common
@@ -161,7 +161,7 @@ def _table(rows: list[dict], metrics: list[str]) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=["synthetic", "ctich", "both"], default="both")
-    ap.add_argument("--patients", type=int, default=160)
+    ap.add_argument("--patients", type=int, default=120)
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--ctich", type=Path, default=SHARED)

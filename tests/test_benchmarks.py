@@ -64,8 +64,9 @@ def test_io_benchmark_smoke(tmp_path):
 
 
 def test_inference_benchmark_smoke(tmp_path):
-    r = _smoke("inference.py", tmp_path)
+    r = _smoke("inference.py", tmp_path, "--predict-batches", 4, 16)
     (row,) = r["presets"]
+    assert set(row["optimized_s_by_predict_batch"]) == {"4", "16"}
     # the optimized path gives the naive loop's scores
     assert row["max_abs_score_difference"] < 1e-3
     assert row["gflops_per_slice"]["classifier"] > 0 and r["peak_gflops"] > 0
@@ -80,3 +81,10 @@ def test_variants_benchmark_smoke(tmp_path):
     r = _smoke("variants.py", tmp_path, "--part", "synthetic")
     names = [row["model"] for row in r["synthetic"]]
     assert "Clinical-to-HE" in names and any(n.startswith("Integrated") for n in names)
+
+
+def test_variants_benchmark_ctich_smoke(ctich_dir, tmp_path):
+    r = _smoke("variants.py", tmp_path, "--part", "ctich", "--ctich", ctich_dir)
+    rows = {row["model"]: row for row in r["ctich"]}
+    assert any(name.startswith("SliceClassifier") for name in rows)
+    assert all(0 <= row.get("roc_auc", row.get("dice"))[0] <= 1 for row in rows.values())

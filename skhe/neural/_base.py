@@ -40,6 +40,8 @@ _RESUMABLE = {
     "early_stopping",
     "validation_data",
 }
+#: Pixels per inference batch on a CPU (bigger batches of big slices fall out of the caches).
+_CPU_BATCH_PIXELS = 2**18
 #: Parameters never written to a saved model's config.
 _NOT_SAVED = {"validation_data", "checkpoint_dir"}
 
@@ -394,6 +396,16 @@ class DeepEstimatorMixin(abc.ABC):
         return True
 
     # ------------------------------------------------------------------ inference
+    def _predict_batch(self, device: str, pixels: int) -> int:
+        """Inference batch size: the parameter, else 4 x batch_size on a GPU and 2^18 pixels
+        per batch on a CPU (measured fastest on a 2-core CPU: batch 1 at 512x512 is 1.4x
+        faster per slice than batch 8 for SEResNeXt-50; see benchmarks/inference.py)."""
+        if self.predict_batch_size:
+            return int(self.predict_batch_size)
+        if device.startswith("cuda"):
+            return max(1, 4 * int(self.batch_size))
+        return max(1, _CPU_BATCH_PIXELS // max(1, int(pixels)))
+
     def _forward(self, images: np.ndarray, fn=None, desc: str = "predicting") -> list:
         """Run the module over ``images`` in batches under inference_mode; apply ``fn``."""
         check_is_fitted(self)
@@ -402,7 +414,7 @@ class DeepEstimatorMixin(abc.ABC):
         cl = self._channels_last(str(device), training=False)
         if cl:
             module.to(memory_format=torch.channels_last)
-        bs = int(self.predict_batch_size or max(1, 4 * self.batch_size))
+        bs = self._predict_batch(str(device), images.shape[-2] * images.shape[-1])
         amp = self._amp_dtype(str(device))
         out = []
         n_batches = -(-len(images) // bs)

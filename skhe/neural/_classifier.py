@@ -56,7 +56,9 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     num_workers : int, default=0
         DataLoader workers.
     predict_batch_size : int or None, default=None
-        Default 4 x batch_size.
+        Slices per inference batch. None: 4 x ``batch_size`` on a GPU; on a CPU as many slices
+        as make 2^18 pixels (1 at 512x512, 64 at 64x64), the fastest there because larger
+        batches fall out of the CPU caches (``benchmarks/inference.py``).
     threshold : float, default=0.5
         Probability above which :meth:`predict` says "hematoma".
     bn_recalibration : bool, default=True
