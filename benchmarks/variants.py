@@ -210,7 +210,9 @@ def main(argv=None) -> int:
             f"## CT-ICH (real slices, patient-grouped {args.folds}-fold CV, {args.size}x{args.size})",
             "",
             "Slice classification ROC AUC over all test slices; segmentation Dice over the test "
-            "folds' hemorrhage slices (all pixels).",
+            "folds' hemorrhage slices (all pixels). Short CPU runs at a small size, without "
+            "augmentation: compare the variants with each other; the networks at 128x128 with "
+            "augmentation are measured in [ctich.md](ctich.md).",
             "",
             *_table(ct, ["roc_auc", "dice"]),
             "",

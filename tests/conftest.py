@@ -38,9 +38,3 @@ def ctich_dir() -> Path:
     if not (path / "slices.csv").exists():
         pytest.skip(f"real CT-ICH data not available at {path}")
     return path
-
-
-def pytest_collection_modifyitems(config, items):
-    """Start the ``longest`` tests first: with two xdist workers (``--dist worksteal``) the
-    8-minute acceptance test then runs beside the rest of the suite instead of after it."""
-    items.sort(key=lambda item: item.get_closest_marker("longest") is None)

@@ -40,7 +40,7 @@ def _smoke(script: str, tmp_path, *extra) -> dict:
             "--smoke",
             "--out-dir",
             str(tmp_path),
-            *list(extra),
+            *(str(a) for a in extra),
         ],
         capture_output=True,
         text=True,

@@ -23,7 +23,6 @@ DECODER = (32, 16, 8, 8, 4)
 
 
 @pytest.mark.slow
-@pytest.mark.longest
 def test_integrated_beats_clinical_and_ndl_is_significant(tmp_path):
     make_synthetic_cohort(
         240, tmp_path / "c", image_size=SIZE, n_slices=(8, 10), random_state=11, progress=False

@@ -163,9 +163,8 @@ def read_dicom_series(
         Which series to read when the folder holds several; otherwise several series raise an
         error listing them.
     n_threads : int, default=1
-        Threads reading the files. Each file is read once (header and pixel data together);
-        parsing holds the GIL, so threads only pay off for slow (network) storage or compressed
-        transfer syntaxes whose decoders release it (``benchmarks/io_dicom.py``).
+        Threads reading the files (each file is read once, header and pixel data together);
+        see ``benchmarks/io_dicom.py`` for 1 against 4 threads.
 
     Returns
     -------

@@ -55,9 +55,12 @@ def _html_table(df: pd.DataFrame, index: bool = False) -> str:
     return df.to_html(index=index, escape=True, border=0, na_rep="")
 
 
-def _table1_display(t1: pd.DataFrame, outcome: str) -> pd.DataFrame:
+def _table1_display(t1: pd.DataFrame, outcome: str, y) -> pd.DataFrame:
+    """Table 1 for the page; the column heads carry each group's size (from the outcome ``y``)."""
     if t1.empty:
         return t1
+    y = pd.Series(y).dropna().astype(int)
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
     d = t1.reset_index()
     return pd.DataFrame(
         {
@@ -65,8 +68,8 @@ def _table1_display(t1: pd.DataFrame, outcome: str) -> pd.DataFrame:
                 f"{v} = {lv}" if lv != "" else v
                 for v, lv in zip(d["variable"], d["level"], strict=True)
             ],
-            f"no {outcome} (n={int(d['n_neg'].iloc[0]) if len(d) else 0})": d["summary_neg"],
-            f"{outcome}": d["summary_pos"],
+            f"no {outcome} (n={n_neg})": d["summary_neg"],
+            f"{outcome} (n={n_pos})": d["summary_pos"],
             "missing": d["missing"],
             "OR (95% CI)": [
                 _ci(o, lo, hi)
@@ -207,7 +210,7 @@ def build_report(ev: Evaluation, *, title: str = "Hematoma expansion prediction"
     body += [
         "<h2>Table 1. Cohort characteristics and univariable analysis</h2>",
         "<p>Mean &plusmn; SD or n (%); odds ratios per unit (Wald 95% CI).</p>",
-        _html_table(_table1_display(tables["table1_cohort"], ev.outcome)),
+        _html_table(_table1_display(tables["table1_cohort"], ev.outcome, ev.patients[ev.outcome])),
         "<h2>Table 2. Multivariable logistic models (odds ratios, 95% CI)</h2>",
         _html_table(_table2_display(tables["table2_odds_ratios"])),
         "<h2>Table 3. Performance on the test patients</h2>",
