@@ -124,7 +124,7 @@ class SliceCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "params.json").write_text(params)
         self._index: dict[str, CacheEntry] = self._load_index()
-        # (file, data offset, shape, dtype) of each .npy read slice by slice; keyed on the
+        # (data offset, shape, dtype) of each .npy read slice by slice; keyed on the
         # content-hash file name, so an entry never goes stale
         self._layout: dict[str, tuple[int, tuple, np.dtype]] = {}
 
