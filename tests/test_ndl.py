@@ -131,6 +131,29 @@ def test_transform_scores_only_selected_slices_and_matches_the_full_table(
     assert per_patient.selected.sum() < len(table)  # the gate had something to skip
 
 
+def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, cohort, monkeypatch):
+    import skhe.neural._ndl as ndl_module
+
+    X = cohort.iloc[:6]
+    calls = []
+    cls_type = type(fitted.classifier_)
+    original = cls_type.predict_proba
+
+    def counting(self, images):
+        calls.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(cls_type, "predict_proba", counting)
+    together = fitted.transform(X)[:, 0]
+    assert len(calls) == 1  # the default chunk holds these six patients: one classifier pass
+    n_slices = calls[0]
+    calls.clear()
+    monkeypatch.setattr(ndl_module, "_CHUNK_PIXELS", 2 * SIZE * SIZE)  # any patient fills one
+    alone = fitted.transform(X)[:, 0]
+    assert len(calls) == len(X) and sum(calls) == n_slices
+    np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
+
+
 def test_no_hematoma_found_gives_a_score_and_a_warning(fitted, cohort):
     scorer = clone(fitted)
     scorer.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})

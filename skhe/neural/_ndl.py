@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -22,6 +23,9 @@ from skhe.neural._volumes import load_patient_slices
 from skhe.utils import binary_target
 
 _EPS = 1e-4
+# patients are scored in groups of about this many slice pixels (256 MB as float32): 256 slices
+# at 512x512, 16,384 at 64x64
+_CHUNK_PIXELS = 2**26
 _LOG = logging.getLogger("skhe")
 
 
@@ -155,14 +159,31 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         return [f"row {i}" for i in X.index]
 
     def _patients(self, X: pd.DataFrame, need_masks: bool):
-        out = []
+        """Names and preprocessed slices of every patient of ``X`` (all held in memory)."""
+        names, pats = [], []
+        for _, chunk_names, chunk in self._patient_chunks(X, need_masks, chunked=False):
+            names += chunk_names
+            pats += chunk
+        return names, pats
+
+    def _patient_chunks(self, X: pd.DataFrame, need_masks: bool, chunked: bool = True):
+        """Yield ``(positions, names, slices)`` for consecutive groups of patients of ``X``.
+
+        A group closes once it holds ``_CHUNK_PIXELS`` slice pixels (``chunked=False``: one
+        group of all), so scoring holds a bounded number of slices in memory and the networks
+        still see full batches across patients.
+        """
+        max_pixels = _CHUNK_PIXELS if chunked else None
         names = self._names(X)
         rows = list(X.itertuples(index=False))
-        for name, row in tqdm(
-            list(zip(names, rows, strict=True)),
-            desc="reading CT",
-            disable=not self.verbose or len(rows) < 20,
-            unit="patient",
+        pos, chunk_names, chunk, pixels = [], [], [], 0
+        for i, (name, row) in enumerate(
+            tqdm(
+                list(zip(names, rows, strict=True)),
+                desc="reading CT",
+                disable=not self.verbose or len(rows) < 20,
+                unit="patient",
+            )
         ):
             mask = getattr(row, "mask", None)
             if isinstance(mask, float) and np.isnan(mask):
@@ -178,8 +199,15 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 )
             except (ValueError, FileNotFoundError) as exc:
                 raise type(exc)(f"patient {name}: {exc}") from exc
-            out.append(ps)
-        return names, out
+            pos.append(i)
+            chunk_names.append(name)
+            chunk.append(ps)
+            pixels += ps.images.size
+            if max_pixels is not None and pixels >= max_pixels:
+                yield pos, chunk_names, chunk
+                pos, chunk_names, chunk, pixels = [], [], [], 0
+        if chunk:
+            yield pos, chunk_names, chunk
 
     def _set_slice_threshold(self, images, slice_labels) -> None:
         if not isinstance(self.slice_threshold, str):
@@ -261,16 +289,11 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             for i, (tr, te) in enumerate(folds.split(np.zeros(len(X)), y01)):
                 sub = clone(self).set_params(cv=None)
                 sub._fit_networks(X.iloc[tr], y01[tr], stage=f"cross-fitting fold {i + 1}/{k}")
-                names, pats = sub._patients(X.iloc[te], need_masks=False)
-                oof[te] = [
-                    sub._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)
-                ]
-        names, pats = self._fit_networks(X, y01, stage="all training patients")
+                oof[te] = sub._raw_scores(X.iloc[te], warn=False)[0]
+        self._fit_networks(X, y01, stage="all training patients")
         raw_train = oof
         if raw_train is None:  # in-sample scores, only when there is no cross-fitting
-            raw_train = np.array(
-                [self._raw_score(n, p, warn=False)[0] for n, p in zip(names, pats, strict=True)]
-            )
+            raw_train = self._raw_scores(X, warn=False)[0]
         lo = logit(np.clip(raw_train, _EPS, 1 - _EPS))
         self.center_ = float(lo.mean())
         self.scale_ = float(lo.std(ddof=1)) if len(lo) > 1 and lo.std(ddof=1) > 0 else 1.0
@@ -288,8 +311,8 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
         return out
 
-    def _fit_networks(self, X, y, stage: str = "fit"):
-        """Fit the sub-estimators on ``X``; return the patients' names and preprocessed slices."""
+    def _fit_networks(self, X, y, stage: str = "fit") -> None:
+        """Fit the sub-estimators (and the slice threshold) on the patients ``X``."""
         X = self._check_frame(X)
         y01, self.classes_ = binary_target(y, name="y")
         if len(y01) != len(X):
@@ -299,7 +322,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         frozen = all(
             isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
         )
-        names, pats = self._patients(X, need_masks=not frozen)
+        pats = self._patients(X, need_masks=not frozen)[1]
         if not frozen:
             images = np.concatenate([p.images for p in pats]).astype(np.float32)
             masks = np.concatenate([p.masks for p in pats])
@@ -371,40 +394,54 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 self._set_slice_threshold(images, masks.reshape(len(masks), -1).max(axis=1))
             else:
                 self.slice_threshold_ = float(self.slice_threshold)
-        return names, pats
 
     # ------------------------------------------------------------------ scoring
-    def _slice_details(self, ps, gate: bool = False) -> pd.DataFrame:
-        """Per-slice classifier probability, area and DL score of one patient.
+    def _slice_details(self, pats: list, gate: bool = False) -> list[pd.DataFrame]:
+        """Per-slice classifier probability, area and DL score of each patient of ``pats``.
 
-        With ``gate`` the segmenter and the HE model only see the slices the classifier selects
-        (their area and DL score are NaN elsewhere): the pooled score only uses those, and it
-        saves most of the inference time. Without selected slices every slice is scored.
+        The patients' slices go through each network together (full batches). With ``gate``
+        the segmenter and the HE model only see the slices the classifier selects (their area
+        and DL score are NaN elsewhere): the pooled score only uses those, and it saves most of
+        the inference time. A patient without selected slices has every slice scored.
         """
-        imgs = ps.images.astype(np.float32)
+        counts = [len(p.images) for p in pats]
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        imgs = np.concatenate([p.images for p in pats]).astype(np.float32)
+        pixel_mm2 = np.repeat([p.spacing[1] * p.spacing[2] for p in pats], counts)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
         selected = p_cls >= self.slice_threshold_
-        run = selected if gate and selected.any() else np.ones(len(imgs), bool)
+        run = np.ones(len(imgs), bool)
+        if gate:
+            for lo, hi in itertools.pairwise(starts):
+                if selected[lo:hi].any():
+                    run[lo:hi] = selected[lo:hi]
         area = np.full(len(imgs), np.nan)
         dl = np.full(len(imgs), np.nan)
-        seg = self.segmenter_.predict_proba(imgs[run]).reshape(int(run.sum()), -1).sum(axis=1)
-        area[run] = seg * ps.spacing[1] * ps.spacing[2]
-        dl[run] = self.he_model_.predict_proba(imgs[run])[:, 1]
-        return pd.DataFrame(
-            {
-                "slice": np.arange(len(imgs)),
-                "classifier_prob": p_cls,
-                "selected": selected,
-                "area_mm2": area,
-                "dl_score": dl,
-                "weight": np.where(selected, area, 0.0),
-            }
-        )
+        if run.any():
+            sub = imgs[run]
+            area[run] = self.segmenter_.predict_proba(sub).reshape(len(sub), -1).sum(axis=1)
+            area[run] *= pixel_mm2[run]
+            dl[run] = self.he_model_.predict_proba(sub)[:, 1]
+        frames = []
+        for lo, hi in itertools.pairwise(starts):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "slice": np.arange(hi - lo),
+                        "classifier_prob": p_cls[lo:hi],
+                        "selected": selected[lo:hi],
+                        "area_mm2": area[lo:hi],
+                        "dl_score": dl[lo:hi],
+                        "weight": np.where(selected[lo:hi], area[lo:hi], 0.0),
+                    }
+                )
+            )
+        return frames
 
-    def _raw_score(
-        self, name: str, ps, warn: bool = True, gate: bool = True
+    def _pool(
+        self, name: str, ps, d: pd.DataFrame, warn: bool = True
     ) -> tuple[float, pd.DataFrame]:
-        d = self._slice_details(ps, gate=gate)
+        """The patient's raw score from its slice details ``d`` (and ``d``, rescored if needed)."""
         w = d["weight"].to_numpy()
         if w.sum() > 0:
             return float(np.sum(w * d["dl_score"]) / w.sum()), d
@@ -417,8 +454,21 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 stacklevel=3,
             )
         if d["dl_score"].isna().any():  # gated, and the selected slices have no area
-            d = self._slice_details(ps, gate=False)
+            d = self._slice_details([ps], gate=False)[0]
         return float(d["dl_score"].mean()), d
+
+    def _raw_scores(
+        self, X: pd.DataFrame, warn: bool = True, gate: bool = True
+    ) -> tuple[np.ndarray, list[pd.DataFrame]]:
+        """Raw scores (and slice details) of ``X``'s patients, read and scored in chunks."""
+        raw = np.empty(len(X))
+        details: list = [None] * len(X)
+        for pos, names, pats in self._patient_chunks(X, need_masks=False):
+            for i, name, ps, d in zip(
+                pos, names, pats, self._slice_details(pats, gate=gate), strict=True
+            ):
+                raw[i], details[i] = self._pool(name, ps, d, warn=warn)
+        return raw, details
 
     def _normalize(self, raw: np.ndarray) -> np.ndarray:
         lo = logit(np.clip(raw, _EPS, 1 - _EPS))
@@ -428,8 +478,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         """nDL score per patient, shape (n_patients, 1) (a DataFrame with ``set_output``)."""
         check_is_fitted(self)
         X = self._check_frame(X)
-        names, pats = self._patients(X, need_masks=False)
-        raw = np.array([self._raw_score(n, p)[0] for n, p in zip(names, pats, strict=True)])
+        raw = self._raw_scores(X)[0]
         return self._normalize(raw)[:, None]
 
     def slice_table(self, X) -> pd.DataFrame:
@@ -441,12 +490,11 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._check_frame(X)
-        names, pats = self._patients(X, need_masks=False)
+        raw, details = self._raw_scores(X, gate=False)
         frames = []
-        for n, p in zip(names, pats, strict=True):
-            raw, d = self._raw_score(n, p, gate=False)
+        for n, r, d in zip(self._names(X), raw, details, strict=True):
             d.insert(0, "patient", n)
-            d["ndl_score"] = float(self._normalize(np.array([raw]))[0])
+            d["ndl_score"] = float(self._normalize(np.array([r]))[0])
             frames.append(d)
         return pd.concat(frames, ignore_index=True)
 
