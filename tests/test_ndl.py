@@ -107,15 +107,22 @@ def test_transform_scores_only_selected_slices_and_matches_the_full_table(
     X = cohort.iloc[:8]
     table = fitted.slice_table(X)  # every slice scored
     full = table.groupby("patient", sort=False)["ndl_score"].first().to_numpy()
+    import skhe.neural._ndl as ndl_module
+
     seen = []
     seg_cls = type(fitted.segmenter_)
-    original = seg_cls.predict_proba
+    original, joint = seg_cls.predict_proba, ndl_module.segment_and_score
 
     def counting(self, images):
         seen.append(len(images))
         return original(self, images)
 
+    def counting_joint(seg, he, images):
+        seen.append(len(images))
+        return joint(seg, he, images)
+
     monkeypatch.setattr(seg_cls, "predict_proba", counting)
+    monkeypatch.setattr(ndl_module, "segment_and_score", counting_joint)
     gated = fitted.transform(X)[:, 0]
     np.testing.assert_allclose(gated, full, rtol=1e-5, atol=1e-6)
     per_patient = table.groupby("patient", sort=False).agg(
@@ -185,10 +192,36 @@ def test_three_models_run_under_cross_validate(fitted, cohort):
 
 
 def test_he_model_starts_from_the_segmenter_and_keeps_its_encoder(fitted):
+    import torch
+
     he = fitted.he_model_.module_.unet.encoder.state_dict()
     seg = fitted.segmenter_.module_.encoder.state_dict()
-    weights = [k for k in seg if k.endswith("weight") and seg[k].ndim == 4]
-    assert weights and all(np.allclose(he[k], seg[k]) for k in weights)
+    stats = [k for k in seg if k.endswith("running_var")]
+    assert stats and any(not torch.equal(seg[k], torch.ones_like(seg[k])) for k in stats)
+    # weights and BatchNorm statistics: training and recalibration left the encoder alone
+    assert seg.keys() == he.keys() and all(torch.equal(he[k], seg[k]) for k in seg)
+
+
+def test_shared_encoder_pass_gives_what_the_two_networks_give(fitted, cohort, monkeypatch):
+    import skhe.neural._ndl as ndl_module
+    from skhe.neural._joint import segment_and_score, shares_encoder
+
+    seg, he = fitted.segmenter_, fitted.he_model_
+    assert shares_encoder(seg, he, SIZE)
+    assert not shares_encoder(seg, he, SIZE * 2)  # other slice size: separate passes
+    from skhe.neural._volumes import load_patient_slices
+
+    x = np.concatenate(
+        [load_patient_slices(p, None, image_size=SIZE).images for p in cohort["ct"].iloc[:3]]
+    ).astype(np.float32)
+    area, dl = segment_and_score(seg, he, x)
+    np.testing.assert_allclose(area, seg.predict_proba(x).reshape(len(x), -1).sum(1), rtol=1e-5)
+    np.testing.assert_allclose(dl, he.predict_proba(x)[:, 1], rtol=1e-6, atol=1e-7)
+    assert area.max() > 1  # something was segmented
+    shared = fitted.transform(cohort.iloc[:8])
+    monkeypatch.setattr(ndl_module, "shares_encoder", lambda *a: False)
+    separate = fitted.transform(cohort.iloc[:8])
+    np.testing.assert_allclose(shared, separate, rtol=1e-5, atol=1e-6)
 
 
 def test_full_patient_from_dicom_folder_to_probability(fitted, cohort):

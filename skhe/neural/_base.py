@@ -348,8 +348,9 @@ class DeepEstimatorMixin(abc.ABC):
         After few optimizer steps the running averages lag behind the weights and eval-mode
         predictions suffer; this is the ``update_bn`` step of stochastic weight averaging.
         """
-        from torch.optim.swa_utils import update_bn
         from torch.utils.data import DataLoader
+
+        from skhe.nn import update_batchnorm
 
         if isinstance(train_ds, _ArrayDataset):
             train_ds = _ArrayDataset(train_ds.images, train_ds.targets, None)
@@ -369,7 +370,7 @@ class DeepEstimatorMixin(abc.ABC):
                 enabled=amp is not None,
             ),
         ):
-            update_bn(loader, net.module_, device=torch.device(device))
+            update_batchnorm(loader, net.module_, device=torch.device(device))
 
     def _resume(self, net: _SkheNet, train_ds) -> bool:
         ckpt = Path(self.checkpoint_dir)
@@ -384,7 +385,8 @@ class DeepEstimatorMixin(abc.ABC):
                 f"{ckpt}: holds a checkpoint of a different configuration; use another "
                 "checkpoint_dir or delete it to start over."
             )
-        net.initialize()
+        if not getattr(net, "initialized_", False):  # keep what init_net set (frozen encoder)
+            net.initialize()
         net.load_params(
             f_params=ckpt / "params.pt",
             f_optimizer=ckpt / "optimizer.pt",

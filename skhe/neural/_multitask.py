@@ -56,9 +56,10 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     image_features, hidden, dropout
         Width of the image branch and of the head (see :class:`skhe.nn.MultiTaskHENet`).
     freeze_encoder : bool, default=True
-        When the U-Net starts from a fitted segmenter (``unet_state``), keep its encoder fixed:
-        the HE head then reads the segmenter's encoder features, as in the paper, and cannot
-        memorize patients through the encoder.
+        When the U-Net starts from a fitted segmenter (``unet_state``), keep its encoder fixed
+        (weights and BatchNorm statistics): the HE head then reads the segmenter's encoder
+        features, as in the paper, cannot memorize patients through the encoder, and
+        :class:`NDLScorer` runs the shared encoder once per slice for both networks.
     early_stopping, checkpoint_dir, validation_data
         Accepted for interface symmetry; validation is not supported for this model (None only).
     """
@@ -206,8 +207,7 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError("unet_state does not match this U-Net (different encoder?).")
         net.module_.unet.load_state_dict(usable, strict=False)
         if self.freeze_encoder:
-            for param in net.module_.unet.encoder.parameters():
-                param.requires_grad_(False)
+            net.module_.freeze_encoder()
 
     def decision_function(self, X) -> np.ndarray:
         """Per-slice HE logits (DL score on the logit scale), shape (n,)."""

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from skhe.neural._classifier import SliceClassifier
+from skhe.neural._joint import segment_and_score, shares_encoder
 from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._segmenter import HematomaSegmenter
 from skhe.neural._volumes import load_patient_slices
@@ -402,7 +403,8 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         The patients' slices go through each network together (full batches). With ``gate``
         the segmenter and the HE model only see the slices the classifier selects (their area
         and DL score are NaN elsewhere): the pooled score only uses those, and it saves most of
-        the inference time. A patient without selected slices has every slice scored.
+        the inference time. A patient without selected slices has every slice scored. When the
+        HE model's encoder is the segmenter's (``freeze_encoder``), one encoder pass serves both.
         """
         counts = [len(p.images) for p in pats]
         starts = np.concatenate([[0], np.cumsum(counts)])
@@ -419,9 +421,12 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         dl = np.full(len(imgs), np.nan)
         if run.any():
             sub = imgs[run]
-            area[run] = self.segmenter_.predict_proba(sub).reshape(len(sub), -1).sum(axis=1)
+            if shares_encoder(self.segmenter_, self.he_model_, sub.shape[-1]):
+                area[run], dl[run] = segment_and_score(self.segmenter_, self.he_model_, sub)
+            else:
+                area[run] = self.segmenter_.predict_proba(sub).reshape(len(sub), -1).sum(axis=1)
+                dl[run] = self.he_model_.predict_proba(sub)[:, 1]
             area[run] *= pixel_mm2[run]
-            dl[run] = self.he_model_.predict_proba(sub)[:, 1]
         frames = []
         for lo, hi in itertools.pairwise(starts):
             frames.append(

@@ -1,5 +1,6 @@
 """Plain torch: network builders and losses (no scikit-learn here)."""
 
+from skhe.nn._batchnorm import update_batchnorm
 from skhe.nn._builders import (
     PretrainedWeightsError,
     SliceClassifierNet,
@@ -21,4 +22,5 @@ __all__ = [
     "load_matching_weights",
     "load_state_dict_file",
     "soft_dice",
+    "update_batchnorm",
 ]

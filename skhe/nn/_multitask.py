@@ -46,6 +46,8 @@ class MultiTaskHENet(nn.Module):
     Returns (forward)
     -----------------
     dict with ``"seg"`` (n, 1, H, W) segmentation logits and ``"he"`` (n,) HE logits.
+    ``forward(x, feats=...)`` takes the encoder's features of ``x`` computed elsewhere (by a
+    segmenter with the same encoder, see :meth:`freeze_encoder`) and skips the encoder.
     """
 
     def __init__(
@@ -79,9 +81,28 @@ class MultiTaskHENet(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, 1),
         )
+        self.encoder_frozen = False
 
-    def forward(self, x: torch.Tensor) -> dict:
-        feats = self.unet.encoder(x)
+    def freeze_encoder(self) -> None:
+        """Fix the encoder: no gradients, and eval-mode BatchNorm even while training.
+
+        The HE head then reads exactly the features of the segmenter the encoder came from
+        (its weights and its BatchNorm statistics), so at inference one encoder pass serves both.
+        """
+        for param in self.unet.encoder.parameters():
+            param.requires_grad_(False)
+        self.encoder_frozen = True
+        self.unet.encoder.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.encoder_frozen:
+            self.unet.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor, feats: list | None = None) -> dict:
+        if feats is None:
+            feats = self.unet.encoder(x)
         seg = self.unet.segmentation_head(self.unet.decoder(feats))
         enc = feats[-1].mean(dim=(2, 3))
         img = self.image_branch(x)
