@@ -456,7 +456,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 f"classifier threshold {self.slice_threshold_:.3g} with segmented area); using "
                 "the mean DL score of all its slices.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # _pool <- _raw_scores <- transform <- caller
             )
         if d["dl_score"].isna().any():  # gated, and the selected slices have no area
             d = self._slice_details([ps], gate=False)[0]
