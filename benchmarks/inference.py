@@ -19,7 +19,8 @@ process on the same patients, each starting from the DICOM files:
   classifier selects and share one encoder pass (the HE model's encoder is the segmenter's,
   frozen, as NDLScorer trains it), and on a GPU bf16 autocast.
 
-Both give the same nDL score (checked). The slice threshold is set so that the classifier selects
+Each path runs ``--repeats`` times (default 2) and its best time counts. Both give the same nDL
+score (checked). The slice threshold is set so that the classifier selects
 as many slices as the masks say carry hematoma (an untrained classifier would select an arbitrary
 number). Each network's FLOPs per slice come from ``torch.utils.flop_counter``; the machine's peak
 is the best of a few large fp32 matrix multiplications; the FLOP bound of a path is
@@ -183,11 +184,14 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         for est in (clf, seg, hem):
             est.module_(x)
     print(f"[{name}] naive loop over {n_slices} slices", flush=True)
-    _sync(device)
-    t0 = time.perf_counter()
-    naive = naive_scores(cts, clf, seg, hem, preset.image_size)
-    _sync(device)
-    t_naive = time.perf_counter() - t0
+    naive_runs = []  # repeated as the optimized path; the best of each is compared
+    for _ in range(args.repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        naive = naive_scores(cts, clf, seg, hem, preset.image_size)
+        _sync(device)
+        naive_runs.append(time.perf_counter() - t0)
+    t_naive = min(naive_runs)
     probs = np.concatenate([d[:, 0] for d in naive])
     threshold = float(np.quantile(probs, 1 - hem_frac))
 
@@ -225,6 +229,15 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
                 f"[{name}]   predict batch {batch or 'default'}: {min(timings):.2f} s", flush=True
             )
         t_fast = min(min(t) for t in runs.values())
+        # the networks alone: the same transform with every patient's slices already in memory
+        # (the in-process volume cache is warm after the last run)
+        cached = []
+        for _ in range(args.repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            scorer.transform(X)
+            _sync(device)
+            cached.append(time.perf_counter() - t0)
         clear_volume_cache()
         t0 = time.perf_counter()
         for c in cts:
@@ -253,6 +266,7 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         "shared_encoder": shared,
         "gflops_per_slice": {k: v / 1e9 for k, v in flops.items()},
         "naive_s": t_naive,
+        "naive_runs_s": naive_runs,
         "optimized_s": t_fast,
         "optimized_runs_s": runs,
         "optimized_s_by_predict_batch": {k: min(t) for k, t in runs.items()},
@@ -262,8 +276,9 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         "naive_s_per_patient": t_naive / n_test,
         "optimized_s_per_patient": t_fast / n_test,
         "speedup": t_naive / t_fast,
-        # the networks alone: the end-to-end time less reading and preprocessing
-        "optimized_network_slices_per_s": n_slices / max(t_fast - t_read, 1e-9),
+        # the networks alone: transform with the slices already read and preprocessed
+        "optimized_cached_runs_s": cached,
+        "optimized_network_slices_per_s": n_slices / min(cached),
         "max_abs_score_difference": max_diff,
         "gflop_per_slice_naive": total_flops_naive / 1e9,
         "gflop_per_slice_optimized": total_flops_opt / 1e9,
@@ -349,6 +364,10 @@ def main(argv=None) -> int:
         + ", ".join(
             f"{r['gflops_per_slice']['encoder']:.2f} GFLOP encoder ({r['preset']})" for r in rows
         )
+        + ".",
+        "- Networks alone (in parentheses): the same `transform` again with every patient's "
+        "slices already read and preprocessed (the in-process volume cache): "
+        + ", ".join(f"{min(r['optimized_cached_runs_s']):.2f} s ({r['preset']})" for r in rows)
         + ".",
         "- Targets on the 2-core CPU: at least 3x the naive loop, and at least 50% of the FLOP "
         "bound.",
