@@ -10,14 +10,18 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
+import skhe.neural._ndl as ndl_module
 from skhe.datasets import make_synthetic_cohort
 from skhe.io import load_manifest
 from skhe.metrics import SCORERS, likelihood_ratio_test
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
+from skhe.neural._joint import segment_and_score, shares_encoder
+from skhe.neural._volumes import load_patient_slices
 from skhe.pipelines import (
     make_clinical_to_he,
     make_image_to_he,
@@ -107,8 +111,6 @@ def test_transform_scores_only_selected_slices_and_matches_the_full_table(
     X = cohort.iloc[:8]
     table = fitted.slice_table(X)  # every slice scored
     full = table.groupby("patient", sort=False)["ndl_score"].first().to_numpy()
-    import skhe.neural._ndl as ndl_module
-
     seen = []
     seg_cls = type(fitted.segmenter_)
     original, joint = seg_cls.predict_proba, ndl_module.segment_and_score
@@ -139,8 +141,6 @@ def test_transform_scores_only_selected_slices_and_matches_the_full_table(
 
 
 def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, cohort, monkeypatch):
-    import skhe.neural._ndl as ndl_module
-
     X = cohort.iloc[:6]
     calls = []
     cls_type = type(fitted.classifier_)
@@ -192,8 +192,6 @@ def test_three_models_run_under_cross_validate(fitted, cohort):
 
 
 def test_he_model_starts_from_the_segmenter_and_keeps_its_encoder(fitted):
-    import torch
-
     he = fitted.he_model_.module_.unet.encoder.state_dict()
     seg = fitted.segmenter_.module_.encoder.state_dict()
     stats = [k for k in seg if k.endswith("running_var")]
@@ -203,14 +201,10 @@ def test_he_model_starts_from_the_segmenter_and_keeps_its_encoder(fitted):
 
 
 def test_shared_encoder_pass_gives_what_the_two_networks_give(fitted, cohort, monkeypatch):
-    import skhe.neural._ndl as ndl_module
-    from skhe.neural._joint import segment_and_score, shares_encoder
 
     seg, he = fitted.segmenter_, fitted.he_model_
     assert shares_encoder(seg, he, SIZE)
     assert not shares_encoder(seg, he, SIZE * 2)  # other slice size: separate passes
-    from skhe.neural._volumes import load_patient_slices
-
     x = np.concatenate(
         [load_patient_slices(p, None, image_size=SIZE).images for p in cohort["ct"].iloc[:3]]
     ).astype(np.float32)

@@ -7,12 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skhe.utils import unwrap_frozen
+
 
 def _unwrap(model):
     """(torch module, image preparation function, output selector) for a fitted skhe model."""
-    est = getattr(model, "estimator", model)  # FrozenEstimator
+    est = unwrap_frozen(model)
     if hasattr(est, "he_model_"):  # NDLScorer
-        est = getattr(est.he_model_, "estimator", est.he_model_)
+        est = unwrap_frozen(est.he_model_)
     if isinstance(est, nn.Module):
         return est, (lambda x: np.asarray(x, np.float32)), None
     if not hasattr(est, "module_"):

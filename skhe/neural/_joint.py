@@ -8,10 +8,7 @@ import torch
 
 from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._segmenter import HematomaSegmenter
-
-
-def _unwrap(est):
-    return getattr(est, "estimator", est)  # FrozenEstimator
+from skhe.utils import unwrap_frozen
 
 
 def shares_encoder(segmenter, he_model, image_size: int) -> bool:
@@ -22,7 +19,7 @@ def shares_encoder(segmenter, he_model, image_size: int) -> bool:
     tensor for tensor (weights and BatchNorm statistics), to the segmenter's: then the shared
     pass gives exactly what the two networks give separately.
     """
-    seg, he = _unwrap(segmenter), _unwrap(he_model)
+    seg, he = unwrap_frozen(segmenter), unwrap_frozen(he_model)
     if not (isinstance(seg, HematomaSegmenter) and isinstance(he, MultiTaskHEModel)):
         return False
     if not (hasattr(seg, "module_") and hasattr(he, "module_")):
@@ -48,7 +45,7 @@ def segment_and_score(segmenter, he_model, images: np.ndarray) -> tuple[np.ndarr
     the networks' size. Equal to ``segmenter.predict_proba(images).sum((1, 2))`` and
     ``he_model.predict_proba(images)[:, 1]``, at the cost of one encoder instead of two.
     """
-    seg, he = _unwrap(segmenter), _unwrap(he_model)
+    seg, he = unwrap_frozen(segmenter), unwrap_frozen(he_model)
     images = seg._prepare_images(images)
     he_net = he.module_
     he_net.eval()

@@ -21,7 +21,7 @@ from skhe.neural._joint import segment_and_score, shares_encoder
 from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._segmenter import HematomaSegmenter
 from skhe.neural._volumes import load_patient_slices
-from skhe.utils import binary_target
+from skhe.utils import binary_target, unwrap_frozen
 
 _EPS = 1e-4
 # patients are scored in groups of about this many slice pixels (256 MB as float32): 256 slices
@@ -159,13 +159,12 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             return [str(v) for v in X[self.patient_column]]
         return [f"row {i}" for i in X.index]
 
-    def _patients(self, X: pd.DataFrame, need_masks: bool):
-        """Names and preprocessed slices of every patient of ``X`` (all held in memory)."""
-        names, pats = [], []
-        for _, chunk_names, chunk in self._patient_chunks(X, need_masks, chunked=False):
-            names += chunk_names
+    def _patients(self, X: pd.DataFrame, need_masks: bool) -> list:
+        """Preprocessed slices of every patient of ``X`` (all held in memory)."""
+        pats = []
+        for _, _, chunk in self._patient_chunks(X, need_masks, chunked=False):
             pats += chunk
-        return names, pats
+        return pats
 
     def _patient_chunks(self, X: pd.DataFrame, need_masks: bool, chunked: bool = True):
         """Yield ``(positions, names, slices)`` for consecutive groups of patients of ``X``.
@@ -323,7 +322,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         frozen = all(
             isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
         )
-        pats = self._patients(X, need_masks=not frozen)[1]
+        pats = self._patients(X, need_masks=not frozen)
         if not frozen:
             images = np.concatenate([p.images for p in pats]).astype(np.float32)
             masks = np.concatenate([p.masks for p in pats])
@@ -359,7 +358,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
                 images[sel],
                 masks[sel],
             )
-            seg = getattr(self.segmenter_, "estimator", self.segmenter_)
+            seg = unwrap_frozen(self.segmenter_)
             default_he = MultiTaskHEModel(
                 seg.encoder,
                 decoder_channels=seg.decoder_channels,

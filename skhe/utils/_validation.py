@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.multiclass import type_of_target
 
 
@@ -67,3 +68,8 @@ def column_names(X) -> list[str]:
         return [str(c) for c in X.columns]
     n = np.shape(X)[1]
     return [f"x{i}" for i in range(n)]
+
+
+def unwrap_frozen(est):
+    """The estimator inside a ``sklearn.frozen.FrozenEstimator``, else ``est`` itself."""
+    return est.estimator if isinstance(est, FrozenEstimator) else est
