@@ -33,7 +33,6 @@ import argparse
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +44,7 @@ from _common import machine_info, write_results
 from sklearn.frozen import FrozenEstimator
 
 from skhe.datasets import make_synthetic_cohort
+from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import read_ct, read_mask
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
 from skhe.neural._joint import shares_encoder
@@ -205,8 +205,7 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         normalize=False,
     )
     X = test[["ct"]].assign(ct=cts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with small_model_warnings_ignored():
         # frozen nets: fit only sets the normalization (on the small training patients)
         X_train = pd.DataFrame({"ct": [str(work / f"{name}-train" / c) for c in train.ct]})
         scorer.fit(X_train, np.arange(len(X_train)) % 2)

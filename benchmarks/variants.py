@@ -26,7 +26,6 @@ import argparse
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ from _common import machine_info, write_results
 from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_validate
 
 from skhe.datasets import load_ctich, make_synthetic_cohort
+from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import load_manifest
 from skhe.metrics import SCORERS
 from skhe.neural import HematomaSegmenter, SliceClassifier
@@ -82,8 +82,7 @@ def synthetic_part(args, work: Path) -> list[dict]:
     rows = []
     for name, model in models.items():
         print(f"[synthetic] {name}", flush=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with small_model_warnings_ignored():
             res = cross_validate(model, df, df["he"], cv=cv, scoring=scoring, error_score="raise")
         rows.append(_summary(name, res, METRICS))
     return rows

@@ -11,13 +11,25 @@ A saved model is a folder with two files:
 
 Loading reads both with ``json`` and ``safetensors`` only and rebuilds objects of allow-listed
 classes from their saved attributes, so a file someone else made cannot run code on load (unlike
-``pickle``). A model saved by another skhe version loads with a warning.
+``pickle``):
+
+- every class, function and type reference in the file must be one of an explicit allow-list of
+  fully qualified names (:func:`allowed_names`: the classes and functions skhe itself writes, a
+  few common scikit-learn steps, and whatever the caller passes as ``allow=``). Names are looked
+  up in that list, never imported or followed through attributes, so
+  ``"skhe.cli._commands:os.popen"`` or ``"pandas:io.common.os.system"`` are refused;
+- the whole file is checked before any object is built; a refused reference raises
+  :class:`ModelFormatError` naming it and where it sits in the model;
+- the JSON records the SHA-256 of its arrays file, so arrays from another model are refused.
+
+A model saved by another skhe version loads with a :class:`~skhe.exceptions.ModelVersionWarning`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
+import functools
+import hashlib
 import json
 import os
 import types
@@ -29,14 +41,13 @@ import numpy as np
 import pandas as pd
 
 from skhe._version import __version__
+from skhe.exceptions import ModelVersionWarning
 from skhe.utils import atomic_output_dir
 
 FORMAT = "skhe-model"
 FORMAT_VERSION = 1
 JSON_NAME = "skhe-model.json"
 ARRAYS_NAME = "arrays.safetensors"
-_CLASS_PREFIXES = ("sklearn.", "skhe.")
-_FUNCTION_PREFIXES = ("skhe.",)
 _TYPES = {
     "builtins.float": float,
     "builtins.int": int,
@@ -55,9 +66,92 @@ def _qualname(obj) -> str:
     return f"{obj.__module__}:{obj.__qualname__}"
 
 
+@functools.cache
+def _builtin_allowed() -> dict[str, Any]:
+    """The classes and functions a model file may name: what skhe itself writes, and a few common
+    scikit-learn steps users put in front of skhe's models. Imported here, never from the file."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        MinMaxScaler,
+        OneHotEncoder,
+        RobustScaler,
+        StandardScaler,
+    )
+
+    from skhe.clinical._preprocessing import _ColumnGuard, level_name
+    from skhe.linear_model import ForwardSelectingLogisticRegression
+    from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
+    from skhe.pipelines import image_columns, with_mask_column
+
+    objects = (
+        # scikit-learn
+        Pipeline,
+        FeatureUnion,
+        ColumnTransformer,
+        FunctionTransformer,
+        SimpleImputer,
+        OneHotEncoder,
+        StandardScaler,
+        MinMaxScaler,
+        RobustScaler,
+        LogisticRegression,
+        FrozenEstimator,
+        # skhe estimators
+        _ColumnGuard,
+        ForwardSelectingLogisticRegression,
+        SliceClassifier,
+        HematomaSegmenter,
+        MultiTaskHEModel,
+        NDLScorer,
+        # skhe functions used inside pipelines
+        image_columns,
+        with_mask_column,
+        level_name,
+    )
+    return {_qualname(o): o for o in objects}
+
+
+def allowed_names(allow=()) -> list[str]:
+    """The fully qualified names (``module:name``) a model file may refer to.
+
+    Parameters
+    ----------
+    allow : sequence of classes or functions, default=()
+        Extra classes (scikit-learn estimators) or plain functions of your own that you trust,
+        as passed to :func:`save_model` / :func:`load_model`.
+
+    Returns
+    -------
+    list of str
+    """
+    return sorted({**_builtin_allowed(), **_extra(allow)})
+
+
+def _extra(allow) -> dict[str, Any]:
+    from sklearn.base import BaseEstimator
+
+    out = {}
+    for obj in allow or ():
+        ok = (isinstance(obj, type) and issubclass(obj, BaseEstimator)) or isinstance(
+            obj, types.FunctionType
+        )
+        if not ok or "<" in obj.__qualname__:
+            raise TypeError(
+                f"allow= takes estimator classes and module-level functions; got {obj!r}."
+            )
+        out[_qualname(obj)] = obj
+    return out
+
+
 class _Encoder:
-    def __init__(self) -> None:
+    def __init__(self, allowed: dict[str, Any]) -> None:
         self.arrays: dict[str, Any] = {}
+        self.allowed = allowed
 
     def _store(self, value) -> str:
         key = f"a{len(self.arrays)}"
@@ -92,7 +186,8 @@ class _Encoder:
             return {"$tensor": self._store(obj.detach().cpu().contiguous())}
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind in "biuf":
-                t = torch.from_numpy(np.ascontiguousarray(obj))
+                arr = np.ascontiguousarray(obj)
+                t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
                 return {"$array": self._store(t)}
             if obj.dtype.kind in "OU":
                 return {
@@ -117,9 +212,9 @@ class _Encoder:
             }
         if isinstance(obj, type) and f"{obj.__module__}.{obj.__name__}" in _TYPES:
             return {"$type": f"{obj.__module__}.{obj.__name__}"}
-        if isinstance(obj, types.FunctionType) and obj.__module__.startswith(_FUNCTION_PREFIXES):
+        if isinstance(obj, types.FunctionType) and self.allowed.get(_qualname(obj)) is obj:
             return {"$function": _qualname(obj)}
-        if isinstance(obj, BaseEstimator) and type(obj).__module__.startswith(_CLASS_PREFIXES):
+        if isinstance(obj, BaseEstimator) and self.allowed.get(_qualname(type(obj))) is type(obj):
             state = obj.__getstate__() if hasattr(obj, "__getstate__") else dict(obj.__dict__)
             # attributes a class keeps in memory only (caches, statsmodels results) load as None
             blank = getattr(type(obj), "_not_persisted", ())
@@ -130,25 +225,70 @@ class _Encoder:
                     for k, v in state.items()
                 },
             }
+        what = obj if isinstance(obj, types.FunctionType | type) else type(obj)
         raise TypeError(
-            f"cannot save {where}: objects of type {type(obj).__module__}.{type(obj).__name__} "
-            "are not supported by the skhe model format."
+            f"cannot save {where}: {getattr(what, '__module__', '?')}."
+            f"{getattr(what, '__qualname__', what)} is not in the skhe model format's allow-list "
+            "(see skhe.persistence.allowed_names); pass it in allow=[...] to save_model and "
+            "load_model if you trust it."
         )
 
 
-def _import(qualname: str, prefixes: tuple[str, ...], what: str):
-    module, _, name = qualname.partition(":")
-    if not module.startswith(prefixes) or not name or "<" in name:
-        raise ModelFormatError(f"refusing to load {what} {qualname!r}: not an allowed {what}.")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
+def check_references(tree, allowed: dict[str, Any], where: str = "model") -> None:
+    """Refuse a model description naming anything outside ``allowed``, before anything is built.
+
+    Parameters
+    ----------
+    tree : the decoded JSON of ``skhe-model.json``'s ``"estimator"`` entry
+    allowed : dict
+        Fully qualified name -> object.
+    where : str
+        The path of ``tree`` inside the model, for the message.
+
+    Raises
+    ------
+    ModelFormatError
+        Naming the first refused reference and where it sits.
+    """
+    if isinstance(tree, list):
+        for i, v in enumerate(tree):
+            check_references(v, allowed, f"{where}[{i}]")
+        return
+    if not isinstance(tree, dict):
+        return
+    for tag in ("$object", "$function"):
+        if tag in tree:
+            ref = tree[tag]
+            what = "class" if tag == "$object" else "function"
+            if not isinstance(ref, str) or ref not in allowed:
+                raise ModelFormatError(
+                    f"refusing to load {what} {ref!r} at {where}: not in the skhe model format's "
+                    "allow-list (a model file may only name the classes and functions skhe "
+                    "writes, see skhe.persistence.allowed_names). The file was not made by skhe "
+                    "or was tampered with; nothing was loaded."
+                )
+            obj = allowed[ref]
+            if tag == "$object" and not isinstance(obj, type):
+                raise ModelFormatError(f"refusing {ref!r} at {where}: not a class.")
+            if tag == "$function" and not isinstance(obj, types.FunctionType):
+                raise ModelFormatError(f"refusing {ref!r} at {where}: not a function.")
+    if "$type" in tree and tree["$type"] not in _TYPES:
+        raise ModelFormatError(f"refusing to load type {tree['$type']!r} at {where}.")
+    for key, value in tree.items():
+        if key in ("$object", "$function", "$type"):
+            continue
+        if key == "state" and isinstance(value, dict):
+            name = str(tree.get("$object", "")).rpartition(":")[2]
+            for k, v in value.items():
+                check_references(v, allowed, f"{where}.{name}.{k}")
+        else:
+            check_references(value, allowed, where)
 
 
 class _Decoder:
-    def __init__(self, arrays: dict) -> None:
+    def __init__(self, arrays: dict, allowed: dict[str, Any]) -> None:
         self.arrays = arrays
+        self.allowed = allowed
 
     def _array(self, key: str):
         if key not in self.arrays:
@@ -202,12 +342,12 @@ class _Decoder:
                 raise ModelFormatError(f"refusing to load type {val!r}.")
             return _TYPES[val]
         if tag == "$function":
-            fn = _import(val, _FUNCTION_PREFIXES, "function")
+            fn = self.allowed.get(val) if isinstance(val, str) else None
             if not isinstance(fn, types.FunctionType):
-                raise ModelFormatError(f"{val!r} is not a function.")
+                raise ModelFormatError(f"refusing to load function {val!r}.")
             return fn
         if tag == "$object":
-            cls = _import(val, _CLASS_PREFIXES, "class")
+            cls = self.allowed.get(val) if isinstance(val, str) else None
             if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
                 raise ModelFormatError(f"refusing to load {val!r}: not an estimator class.")
             state = {k: self.decode(v) for k, v in obj["state"].items()}
@@ -224,6 +364,8 @@ def save_model(
     kind: str | None = None,
     metadata: dict | None = None,
     overwrite: bool = False,
+    allow=(),
+    inputs=(),
 ) -> Path:
     """Save a fitted estimator (a pipeline, NDLScorer, logistic model...) to the folder ``path``.
 
@@ -241,7 +383,12 @@ def save_model(
     metadata : dict, optional
         JSON-serializable information stored with the model (e.g. feature columns).
     overwrite : bool, default=False
-        Replace an existing folder.
+        Replace an existing folder (only one that skhe wrote).
+    allow : sequence of classes or functions, default=()
+        Your own estimator classes or functions inside ``estimator`` that the model format may
+        name (see :func:`allowed_names`); ``load_model`` needs the same ``allow``.
+    inputs : sequence of paths, default=()
+        Files and folders the model was made from; ``path`` must not be, hold or lie in one.
 
     Returns
     -------
@@ -255,7 +402,7 @@ def save_model(
     """
     from safetensors.torch import save_file
 
-    enc = _Encoder()
+    enc = _Encoder({**_builtin_allowed(), **_extra(allow)})
     tree = enc.encode(estimator, type(estimator).__name__)
     doc = {
         "format": FORMAT,
@@ -266,11 +413,19 @@ def save_model(
         "metadata": metadata or {},
         "estimator": tree,
     }
-    text = json.dumps(doc, indent=1, allow_nan=False)
-    with atomic_output_dir(path, overwrite=overwrite) as tmp:
+    with atomic_output_dir(path, overwrite=overwrite, inputs=inputs) as tmp:
         save_file(enc.arrays, str(tmp / ARRAYS_NAME))
-        (tmp / JSON_NAME).write_text(text)
+        doc["arrays_sha256"] = _sha256(tmp / ARRAYS_NAME)
+        (tmp / JSON_NAME).write_text(json.dumps(doc, indent=1, allow_nan=False))
     return Path(path)
+
+
+def _sha256(file: Path) -> str:
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _read_document(path: Path) -> dict:
@@ -298,17 +453,20 @@ def read_model_info(path: str | os.PathLike) -> dict:
     return {k: v for k, v in _read_document(Path(path)).items() if k != "estimator"}
 
 
-def load_model(path: str | os.PathLike):
+def load_model(path: str | os.PathLike, *, allow=()):
     """Load a model written by :func:`save_model` (JSON + safetensors, never pickle).
 
-    Only scikit-learn and skhe classes and skhe functions are rebuilt; anything else in the file
-    is refused with :class:`ModelFormatError`. A model from another skhe version loads with a
-    ``UserWarning``.
+    Only the allow-listed classes and functions (:func:`allowed_names`) are rebuilt; a file
+    naming anything else is refused with :class:`ModelFormatError` before any object is built.
+    A model from another skhe version loads with a
+    :class:`~skhe.exceptions.ModelVersionWarning`.
 
     Parameters
     ----------
     path : path
         The model folder.
+    allow : sequence of classes or functions, default=()
+        Your own trusted classes/functions the model was saved with (``save_model(allow=...)``).
 
     Returns
     -------
@@ -320,11 +478,21 @@ def load_model(path: str | os.PathLike):
 
     path = Path(path)
     doc = _read_document(path)
+    allowed = {**_builtin_allowed(), **_extra(allow)}
+    if "estimator" not in doc:
+        raise ModelFormatError(f"{path / JSON_NAME}: no estimator in the model file.")
+    check_references(doc["estimator"], allowed)
+    expected = doc.get("arrays_sha256")
+    if expected is not None and _sha256(path / ARRAYS_NAME) != expected:
+        raise ModelFormatError(
+            f"{path / ARRAYS_NAME}: does not belong to {JSON_NAME} (checksum mismatch): the "
+            "arrays file was replaced or damaged; nothing was loaded."
+        )
     if doc.get("skhe_version") != __version__:
         warnings.warn(
             f"{path} was saved by skhe {doc.get('skhe_version')}; this is skhe {__version__}. "
             "Check its predictions before relying on them.",
-            UserWarning,
+            ModelVersionWarning,
             stacklevel=2,
         )
     try:
@@ -332,6 +500,11 @@ def load_model(path: str | os.PathLike):
     except (SafetensorError, OSError) as exc:
         raise ModelFormatError(f"{path / ARRAYS_NAME}: unreadable ({exc}).") from exc
     try:
-        return _Decoder(arrays).decode(doc["estimator"])
-    except (KeyError, TypeError, AttributeError, ImportError) as exc:
-        raise ModelFormatError(f"{path}: damaged model file ({exc!r}).") from exc
+        return _Decoder(arrays, allowed).decode(doc["estimator"])
+    except ModelFormatError:
+        raise
+    except Exception as exc:
+        raise ModelFormatError(
+            f"{path}: damaged model file; its description and arrays do not fit together "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc

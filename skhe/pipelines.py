@@ -43,6 +43,7 @@ def make_clinical_to_he(
     categorical: dict | None = None,
     impute: str | None = "median",
     exclude: Sequence[str] = (),
+    ranges: dict | None = None,
     screen_p: float | None = 0.05,
     p_enter: float = 0.05,
     p_remove: float | None = None,
@@ -54,6 +55,9 @@ def make_clinical_to_he(
     numeric, categorical, exclude
         Candidate variables, see :func:`skhe.clinical.make_clinical_preprocessor` (defaults: the
         paper's variables).
+    ranges : dict, default=None
+        Plausible value ranges (default :data:`skhe.clinical.PLAUSIBLE_RANGES`), see
+        :func:`skhe.clinical.make_clinical_preprocessor`.
     impute : {"median", "mean", None}, default="median"
         Missing laboratory values are imputed from the training data; None makes any missing value
         an error instead. Rows are never dropped.
@@ -69,7 +73,9 @@ def make_clinical_to_he(
         [
             (
                 "preprocess",
-                make_clinical_preprocessor(numeric, categorical, impute=impute, exclude=exclude),
+                make_clinical_preprocessor(
+                    numeric, categorical, impute=impute, exclude=exclude, ranges=ranges
+                ),
             ),
             (
                 "logistic",
@@ -124,6 +130,7 @@ def make_integrated_to_he(
     categorical: dict | None = None,
     impute: str | None = "median",
     exclude: Sequence[str] = ("baseline_volume",),
+    ranges: dict | None = None,
     screen_p: float | None = 0.05,
     p_enter: float = 0.05,
     p_remove: float | None = None,
@@ -145,7 +152,7 @@ def make_integrated_to_he(
         for k, v in (PAPER_CATEGORICAL if categorical is None else categorical).items()
         if k not in exclude
     }
-    clinical = make_clinical_preprocessor(numeric, categorical, impute=impute)
+    clinical = make_clinical_preprocessor(numeric, categorical, impute=impute, ranges=ranges)
     features = ColumnTransformer(
         [
             ("image", ndl if ndl is not None else NDLScorer(), image_columns),

@@ -186,6 +186,7 @@ def test_no_dicom_identifier_reaches_any_output(tmp_path):
             vol.hu,
             row["ct"],
             spacing=vol.spacing,
+            origin=tuple(vol.origin),  # the masks stay on their CT's grid
             patient_name=f"{secrets[0]}{i}",
             patient_id=f"{secrets[1]}{i}",
             institution=secrets[2],

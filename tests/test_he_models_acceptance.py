@@ -5,12 +5,11 @@ The image networks are cross-fitted (NDLScorer(cv=3)), so the regressions see ou
 scores; the test split is never seen by any network or regression.
 """
 
-import warnings
-
 import pytest
 from sklearn.model_selection import train_test_split
 
 from skhe.datasets import make_synthetic_cohort
+from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import load_manifest
 from skhe.metrics import roc_auc_ci
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
@@ -41,8 +40,7 @@ def test_integrated_beats_clinical_and_ndl_is_significant(tmp_path):
         random_state=0,
         cv=3,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with small_model_warnings_ignored():
         integrated = make_integrated_to_he(ndl).fit(train, train["he"])
         clinical = make_clinical_to_he().fit(train, train["he"])
         auc_i = roc_auc_ci(test["he"], integrated.predict_proba(test)[:, 1]).auc

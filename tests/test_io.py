@@ -245,7 +245,9 @@ def test_several_series_listed_and_selectable(tmp_path, hu):
     shutil.copytree(tmp_path / "a", mixed)
     for p in (tmp_path / "b").iterdir():
         shutil.copy(p, mixed / f"b_{p.name}")
-    with pytest.raises(DicomReadError, match=r"2 series.*1\.2\.3\.1 \(12 files\).*1\.2\.3\.2"):
+    with pytest.raises(
+        DicomReadError, match=r"2 series.*1\.2\.3\.1 \(12 file\(s\), e.g. IM0000.dcm\).*1\.2\.3\.2"
+    ):
         read_ct(mixed)
     np.testing.assert_array_equal(read_ct(mixed, series_uid="1.2.3.2").hu, hu[:5] + 1)
 

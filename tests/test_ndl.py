@@ -5,8 +5,6 @@ nested parameters, bad input). Whether the image model learns the cohort's HE si
 asserted: see the open issue's notes.
 """
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 
 import skhe.neural._ndl as ndl_module
 from skhe.datasets import make_synthetic_cohort
+from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import load_manifest
 from skhe.metrics import SCORERS, likelihood_ratio_test
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
@@ -174,13 +173,11 @@ def test_three_models_run_under_cross_validate(fitted, cohort):
     frozen = frozen_copy(fitted)
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     for model in (make_clinical_to_he(), make_image_to_he(frozen), make_integrated_to_he(frozen)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with small_model_warnings_ignored():
             res = cross_validate(model, cohort, cohort["he"], cv=cv, scoring=SCORERS)
         assert np.isfinite(res["test_roc_auc"]).all()
     integrated = make_integrated_to_he(frozen).set_output(transform="pandas")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with small_model_warnings_ignored():
         integrated.fit(cohort, cohort["he"])
     lr = integrated.named_steps["logistic"]
     assert lr.selected_features_[0] == "ndl_score"  # forced in
@@ -238,8 +235,7 @@ def test_grid_search_over_nested_parameters(cohort):
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
         scoring="roc_auc",
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with small_model_warnings_ignored():
         gs.fit(small, small["he"])
     assert gs.best_params_["features__image__classifier__lr"] in (1e-3, 3e-3)
 
@@ -264,8 +260,7 @@ def test_ndl_likelihood_ratio_test_matches_statsmodels(fitted, cohort):
     import statsmodels.api as sm
 
     model = make_integrated_to_he(frozen_copy(fitted))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with small_model_warnings_ignored():
         model.fit(cohort, cohort["he"])
     lrt = ndl_likelihood_ratio_test(model, cohort, cohort["he"])
     lr = model.named_steps["logistic"]

@@ -266,7 +266,7 @@ def test_fit_from_a_lazy_slice_cache(tmp_path):
     """Cohorts larger than memory: fit straight from a SliceCache through a SliceDataset."""
     import pandas as pd
 
-    from skhe.io import write_dicom_series, write_nifti
+    from skhe.io import read_ct, write_dicom_series, write_nifti
     from skhe.preprocessing import SliceCache, SliceDataset
 
     X, m, y = blobs(48, size=40, seed=3)
@@ -275,7 +275,9 @@ def test_fit_from_a_lazy_slice_cache(tmp_path):
         sl = slice(12 * k, 12 * (k + 1))
         hu = np.rint(X[sl] * 100).astype(np.int16)  # back to HU over the 0-100 window
         write_dicom_series(hu, tmp_path / f"p{k}" / "ct", spacing=(5, 1, 1))
-        write_nifti(m[sl], tmp_path / f"p{k}" / "mask.nii.gz", spacing=(5, 1, 1))
+        write_nifti(
+            m[sl], tmp_path / f"p{k}" / "mask.nii.gz", like=read_ct(tmp_path / f"p{k}" / "ct")
+        )
         rows.append(
             {
                 "patient_id": f"p{k}",

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from skhe.io import write_dicom_series, write_nifti
+from skhe.io import read_ct, write_dicom_series, write_nifti
 from skhe.preprocessing import (
     PatientBagDataset,
     SliceAugmenter,
@@ -78,7 +78,8 @@ def small_cohort(tmp_path):
         mask = np.zeros((n, 48, 48), np.uint8)
         mask[2:4, 10:20, 10:20] = 1
         write_dicom_series(hu, tmp_path / f"p{i}" / "ct", spacing=(5, 0.9, 0.9))
-        write_nifti(mask, tmp_path / f"p{i}" / "mask.nii.gz", spacing=(5, 0.9, 0.9))
+        ct_grid = read_ct(tmp_path / f"p{i}" / "ct")
+        write_nifti(mask, tmp_path / f"p{i}" / "mask.nii.gz", like=ct_grid)
         rows.append(
             {
                 "patient_id": f"p{i}",

@@ -6,8 +6,6 @@
   single-process mode here; ``accelerate launch`` spreads the same code over several GPUs).
 """
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 
 from skhe.datasets import make_clinical_cohort, make_synthetic_cohort
+from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import load_manifest
 from skhe.metrics import SCORERS
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
@@ -82,8 +81,7 @@ def test_image_pipeline_cross_validate_on_dask(dask_client, tmp_path):
     model = make_image_to_he(ndl)
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     scoring = {k: SCORERS[k] for k in ("roc_auc", "neg_brier_score")}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with small_model_warnings_ignored():
         local = cross_validate(clone(model), df, df["he"], cv=cv, scoring=scoring)
         with parallel_backend("dask"):
             remote = cross_validate(clone(model), df, df["he"], cv=cv, scoring=scoring, n_jobs=-1)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 
 from skhe.cli._commands import run_cv, run_demo, run_evaluate, run_fit, run_predict
-from skhe.cli._runtime import KINDS, CommandError
+from skhe.cli._runtime import KINDS, CommandError, device_arg, folds_arg
 
 __all__ = ["build_parser", "main"]
 
@@ -20,7 +22,10 @@ def _common(p: argparse.ArgumentParser, *, preset: bool = True, overwrite: bool 
             help="network configuration of the image models (default cpu; paper needs a GPU)",
         )
         p.add_argument(
-            "--device", default="auto", help="auto (GPU when available), cpu, cuda or cuda:N"
+            "--device",
+            default="auto",
+            type=device_arg,
+            help="auto (GPU when available), cpu, cuda or cuda:N",
         )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     if overwrite:
@@ -77,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, help="report folder to create")
     ev.add_argument("--test-manifest", default=None, help="separate test cohort")
     ev.add_argument(
-        "--cv", type=int, default=None, help="k-fold cross-validation (default 5 without a test)"
+        "--cv",
+        type=folds_arg,
+        default=None,
+        help="k-fold cross-validation (default 5 without a test)",
     )
     ev.add_argument(
         "--models", default="image,clinical,integrated", help="comma-separated subset to fit"
@@ -87,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cv = sub.add_parser("cv", help="cross_validate the models: mean and SD of each metric")
     cv.add_argument("--manifest", required=True, help="cohort manifest (CSV) with 'he' labels")
-    cv.add_argument("--cv", type=int, default=5, help="folds (default 5)")
+    cv.add_argument("--cv", type=folds_arg, default=5, help="folds (default 5)")
     cv.add_argument("--models", default="image,clinical,integrated", help="comma-separated subset")
     cv.add_argument("--out", default=None, help="CSV of the table (optional)")
     _common(cv)
@@ -97,24 +105,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line(exc: BaseException) -> str:
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return text if len(text) <= 600 else text[:597] + "..."
+    text = text if len(text) <= 600 else text[:597] + "..."
+    log = getattr(exc, "skhe_log", None)
+    return f"{text} (log: {log})" if log else text
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every cleanup runs as on Ctrl-C."""
+
+    def __str__(self) -> str:
+        return "terminated"
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_cleans_up():
+    """SIGTERM unwinds like SIGINT: temporary folders and partial outputs are removed."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``skhe`` command; returns the exit code.
 
     0 on success; 2 with a one-line reason on bad input (bad manifest, missing files, unknown
-    model, existing output without ``--overwrite``); 1 on an unexpected failure.
+    model, an output that is an input or not skhe's, unwritable or full output location); 1 on an
+    unexpected failure; 130 on Ctrl-C and 143 on SIGTERM, after removing temporary and partial
+    output.
     """
-    from skhe.persistence import ModelFormatError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (CommandError, ValueError, FileNotFoundError, FileExistsError, ModelFormatError) as exc:
+        with _sigterm_cleans_up():
+            return int(args.func(args) or 0)
+    except (CommandError, ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"skhe {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only file system, disk full, permissions: one line
+        print(
+            f"skhe {args.command}: error: {_one_line(exc)}",
+            file=sys.stderr,
+        )
+        return 2
+    except Terminated as exc:
+        print(
+            f"skhe {args.command}: {_one_line(exc) or 'terminated'} (SIGTERM); partial output "
+            "removed",
+            file=sys.stderr,
+        )
+        return 143
     except KeyboardInterrupt:
         print(f"skhe {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -7,7 +7,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,36 @@ from skhe.cli._runtime import (
     LOGGER,
     NAMES,
     CommandError,
+    RunLog,
     build_model,
     check_clinical_columns,
+    check_clinical_values_in,
+    check_folds,
+    check_mask_volumes,
     check_masks,
+    check_output_file,
+    input_paths,
     parse_models,
     run_log,
     staging_log,
 )
+
+PREDICTIONS_HEADER = "patient_id,probability,prediction"
+CV_TABLE_HEADER = "model,metric,mean,sd,folds"
+
+
+def _log_imputation(missing: dict[str, int], n: int) -> None:
+    for col, k in missing.items():
+        LOGGER.info("imputing %d missing value(s) of %r (of %d patients)", k, col, n)
+
+
+def _prepare_cohort(df, kinds, where: str, log: RunLog) -> dict[str, int]:
+    """Checks that need the run's log: data warnings per patient, imputation counts."""
+    log.add_patients(df)
+    check_mask_volumes(df, kinds)
+    missing = check_clinical_values_in(df, kinds, where)
+    _log_imputation(missing, len(df))
+    return missing
 
 
 def _pct(r, n: str) -> str:
@@ -54,7 +76,9 @@ def _say_table3(ev) -> None:
         )
 
 
-def _evaluate_and_report(args, kinds, out: Path, log: Path, run, *, title, methods, synthetic):
+def _evaluate_and_report(
+    args, kinds, out: Path, log: RunLog, run, *, title, methods, synthetic, imputed, inputs=()
+):
     """Shared by demo and evaluate: build the models, run ``run(models)``, write the report."""
     from skhe.presets import get_preset
     from skhe.report import methods_info, write_report
@@ -93,10 +117,16 @@ def _evaluate_and_report(args, kinds, out: Path, log: Path, run, *, title, metho
             seed=args.seed,
             fit_and_evaluate_seconds=round(time.perf_counter() - t0, 1),
         )
+        ev.data_quality = {"warnings": list(log.data_warnings), "imputed": dict(imputed)}
         _say_table3(ev)
         LOGGER.info("writing the report ...")
         report = write_report(
-            ev, out, overwrite=args.overwrite, title=title, extra_files={"skhe.log": log}
+            ev,
+            out,
+            overwrite=args.overwrite,
+            title=title,
+            extra_files={"skhe.log": log.path},
+            inputs=inputs,
         )
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -140,6 +170,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 progress=not args.quiet,
             )
             df = load_manifest(data / "cohort" / "manifest.csv", require_label=True)
+            imputed = _prepare_cohort(df, list(NAMES), "synthetic cohort", log)
             train, test = train_test_split(
                 df, test_size=args.test_size, stratify=df["he"], random_state=args.seed
             )
@@ -164,6 +195,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     "cohort_seed": args.seed,
                 },
                 synthetic=True,
+                imputed=imputed,
             )
         finally:
             shutil.rmtree(data, ignore_errors=True)
@@ -184,7 +216,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from skhe.report import evaluate_cv, evaluate_holdout
     from skhe.utils import check_output_dir
 
-    out = check_output_dir(args.out, args.overwrite)
     kinds = parse_models(args.models)
     if args.test_manifest and args.cv:
         raise CommandError("give either --test-manifest or --cv, not both.")
@@ -195,8 +226,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.test_manifest:
         test = _manifest(args.test_manifest, label=True, where="--test-manifest")
         check_clinical_columns(test, kinds, args.test_manifest)
+    else:
+        check_folds(df, args.cv or 5, args.manifest)
+    inputs = input_paths(df, args.manifest, args.test_manifest) + input_paths(test)
+    out = check_output_dir(args.out, args.overwrite, inputs=inputs)
     with staging_log(out, args.quiet) as log:
         LOGGER.info("skhe evaluate: %d patients, models %s", len(df), ", ".join(kinds))
+        imputed = _prepare_cohort(df, kinds, args.manifest, log)
+        if test is not None:
+            _prepare_cohort(test, kinds, args.test_manifest, log)
         if test is not None:
             design = f"training manifest ({len(df)}) and test manifest ({len(test)})"
 
@@ -220,6 +258,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             title="Hematoma expansion prediction",
             methods={"data": f"manifest with {len(df)} patients", "design": design},
             synthetic=False,
+            imputed=imputed,
+            inputs=inputs,
         )
     return 0
 
@@ -230,7 +270,6 @@ def run_fit(args: argparse.Namespace) -> int:
     from skhe.persistence import save_model
     from skhe.utils import check_output_dir
 
-    out = check_output_dir(args.out, args.overwrite)
     kinds = parse_models(args.model)
     if len(kinds) != 1:
         raise CommandError("--model takes one of image, clinical, integrated.")
@@ -238,8 +277,11 @@ def run_fit(args: argparse.Namespace) -> int:
     df = _manifest(args.manifest, label=True)
     check_clinical_columns(df, kinds, args.manifest)
     check_masks(df, kinds, args.manifest)
+    inputs = input_paths(df, args.manifest)
+    out = check_output_dir(args.out, args.overwrite, inputs=inputs)
     with staging_log(out, args.quiet) as log:
         LOGGER.info("skhe fit: %s on %d patients (preset %s)", NAMES[kind], len(df), args.preset)
+        _prepare_cohort(df, kinds, args.manifest, log)
         model = build_model(
             kind,
             preset=args.preset,
@@ -248,10 +290,8 @@ def run_fit(args: argparse.Namespace) -> int:
             verbose=0 if args.quiet else 1,
         )
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            model.fit(df, df["he"])
-            prob = model.predict_proba(df)[:, 1]
+        model.fit(df, df["he"])
+        prob = model.predict_proba(df)[:, 1]
         threshold = float(youden_threshold(df["he"], prob))
         lr = model.named_steps["logistic"]
         LOGGER.info(
@@ -273,6 +313,7 @@ def run_fit(args: argparse.Namespace) -> int:
             out,
             kind=kind,
             overwrite=args.overwrite,
+            inputs=inputs,
             metadata={
                 "model": NAMES[kind],
                 "preset": args.preset if kind != "clinical" else None,
@@ -283,7 +324,7 @@ def run_fit(args: argparse.Namespace) -> int:
                 "seed": args.seed,
             },
         )
-        shutil.copyfile(log, out / "fit.log")
+        shutil.copyfile(log.path, out / "fit.log")
     LOGGER.info("model saved to %s", out)
     return 0
 
@@ -292,20 +333,25 @@ def run_predict(args: argparse.Namespace) -> int:
     """Predict HE probabilities of a manifest's patients with a saved model."""
     from skhe.persistence import load_model, read_model_info
 
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise CommandError(f"{out} exists; pass --overwrite to replace it.")
     info = read_model_info(args.model)
+    thr = _model_threshold(info, args.model)
+    kind = info.get("kind") or "clinical"
     df = _manifest(args.manifest, label=False)
-    check_clinical_columns(df, [info.get("kind") or "clinical"], args.manifest)
+    check_clinical_columns(df, [kind], args.manifest)
+    out = check_output_file(
+        Path(args.out),
+        args.overwrite,
+        input_paths(df, args.manifest, args.model),
+        PREDICTIONS_HEADER,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    with run_log(out.parent / "skhe.log", args.quiet):
+    with run_log(out.parent / "skhe.log", args.quiet) as log:
         LOGGER.info("skhe predict: %s model on %d patients", info.get("kind"), len(df))
+        log.add_patients(df)
+        check_clinical_values_in(df, [kind], args.manifest)
         model = load_model(args.model)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            prob = model.predict_proba(df.drop(columns=["he"], errors="ignore"))[:, 1]
-        thr = float(info.get("metadata", {}).get("threshold", 0.5))
+        _check_kind(model, kind, args.model)
+        prob = model.predict_proba(df.drop(columns=["he"], errors="ignore"))[:, 1]
         res = pd.DataFrame(
             {
                 "patient_id": df["patient_id"],
@@ -313,14 +359,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 "prediction": (prob >= thr).astype(int),
             }
         )
-        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".csv.tmp")
-        os.close(fd)
-        try:
-            res.to_csv(tmp, index=False)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        _write_csv_atomically(res, out)
         LOGGER.info("predictions (threshold %.3f) written to %s", thr, out)
     return 0
 
@@ -335,25 +374,27 @@ def run_cv(args: argparse.Namespace) -> int:
     df = _manifest(args.manifest, label=True)
     check_clinical_columns(df, kinds, args.manifest)
     check_masks(df, kinds, args.manifest)
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not args.overwrite:
-        raise CommandError(f"{out} exists; pass --overwrite to replace it.")
+    check_folds(df, args.cv, args.manifest)
+    out = None
+    if args.out:
+        inputs = input_paths(df, args.manifest)
+        out = check_output_file(Path(args.out), args.overwrite, inputs, CV_TABLE_HEADER)
     log_dir = out.parent if out is not None else Path.cwd()
+    log_dir.mkdir(parents=True, exist_ok=True)
     cache = Path(tempfile.mkdtemp(prefix="skhe-ndl-cache-"))
     rows = []
     try:
-        with run_log(log_dir / "skhe.log", args.quiet):
+        with run_log(log_dir / "skhe.log", args.quiet) as log:
+            _prepare_cohort(df, kinds, args.manifest, log)
             folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
             for kind in kinds:
                 model = build_model(
                     kind, preset=args.preset, seed=args.seed, device=args.device, memory=cache
                 )
                 LOGGER.info("cross-validating %s (%d folds) ...", NAMES[kind], args.cv)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    res = cross_validate(
-                        model, df, df["he"], cv=folds, scoring=SCORERS, error_score="raise"
-                    )
+                res = cross_validate(
+                    model, df, df["he"], cv=folds, scoring=SCORERS, error_score="raise"
+                )
                 for key, vals in res.items():
                     metric = key.removeprefix("test_")
                     rows.append(
@@ -371,9 +412,52 @@ def run_cv(args: argparse.Namespace) -> int:
             shown = wide.astype(str) + " ± " + sd.astype(str)
             LOGGER.info("\n%s", shown[[NAMES[k] for k in kinds]].to_string())
             if out is not None:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                table.to_csv(out, index=False)
+                _write_csv_atomically(table, out)
                 LOGGER.info("table written to %s", out)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return 0
+
+
+def _write_csv_atomically(table: pd.DataFrame, out: Path) -> None:
+    """Write ``table`` to ``out`` through a temporary sibling: complete, or not at all."""
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _model_threshold(info: dict, model_path) -> float:
+    """The saved decision threshold: a number in [0, 1], else a clear error."""
+    raw = (info.get("metadata") or {}).get("threshold", 0.5)
+    try:
+        thr = float(raw)
+    except (TypeError, ValueError):
+        thr = float("nan")
+    if isinstance(raw, bool) or not (0.0 <= thr <= 1.0):
+        raise CommandError(
+            f"{model_path}: the model's decision threshold {raw!r} is not a probability between "
+            "0 and 1; the model file is damaged or was edited. Refit it with 'skhe fit'."
+        )
+    return thr
+
+
+def _check_kind(model, kind: str, model_path) -> None:
+    """The model file's kind must match what it holds (no image networks in a clinical model)."""
+    from skhe.neural import NDLScorer
+
+    steps = getattr(model, "named_steps", {})
+    features = steps.get("features")
+    has_image = features is not None and any(
+        isinstance(t, NDLScorer) for _, t, _ in getattr(features, "transformers_", [])
+    )
+    if has_image != (kind in ("image", "integrated")) or "logistic" not in steps:
+        raise CommandError(
+            f"{model_path}: the model file says it is a {kind!r} model but holds "
+            f"{'an image' if has_image else 'a clinical'} pipeline; the file is damaged or was "
+            "assembled from two models. Refit it with 'skhe fit'."
+        )

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+
+from skhe.exceptions import DataWarning, SkheWarning
 
 LOGGER = logging.getLogger("skhe")
 KINDS = ("image", "clinical", "integrated")
@@ -19,41 +27,117 @@ class CommandError(Exception):
     """Bad input to a command: reported as one line, exit code 2."""
 
 
+class _StrictFileHandler(logging.FileHandler):
+    """A log file whose write failures (disk full, read-only) stop the run with that OSError,
+    instead of logging's "--- Logging error ---" on every later message."""
+
+    def handleError(self, record):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot write the log {self.baseFilename}: {exc.strerror}")
+        super().handleError(record)
+
+
+@dataclass
+class RunLog:
+    """The run's log file and the data warnings seen while it ran.
+
+    Attributes
+    ----------
+    path : Path
+        The log file.
+    data_warnings : list of dict
+        One ``{"patient", "source", "message"}`` per distinct :class:`DataWarning`.
+    """
+
+    path: Path
+    data_warnings: list[dict] = field(default_factory=list)
+    patients_by_path: dict[str, str] = field(default_factory=dict)
+
+    def add_patients(self, df) -> None:
+        """Map the manifest's CT and mask paths to patient ids (to attribute warnings)."""
+        for col in ("ct", "mask"):
+            if col in df.columns:
+                for pid, p in zip(df["patient_id"], df[col], strict=True):
+                    if isinstance(p, str) and p:
+                        self.patients_by_path[str(Path(p))] = str(pid)
+
+    def patient_of(self, w: DataWarning) -> str:
+        if w.patient:
+            return w.patient
+        if w.source:
+            src = str(Path(w.source))
+            if src in self.patients_by_path:
+                return self.patients_by_path[src]
+            for path, pid in self.patients_by_path.items():
+                if src.startswith(path + os.sep) or path.startswith(src + os.sep):
+                    return pid
+        return ""
+
+    def record(self, w: DataWarning) -> bool:
+        """Keep ``w``; False when the same warning was seen before."""
+        item = {"patient": self.patient_of(w), "source": w.source or "", "message": str(w)}
+        if item in self.data_warnings:
+            return False
+        self.data_warnings.append(item)
+        return True
+
+
 @contextlib.contextmanager
-def run_log(log_file: str | os.PathLike, quiet: bool) -> Iterator[Path]:
-    """Log the ``skhe`` logger (and warnings) to ``log_file`` and, unless ``quiet``, stderr."""
+def run_log(log_file: str | os.PathLike, quiet: bool) -> Iterator[RunLog]:
+    """Log the ``skhe`` logger and warnings to ``log_file`` and, unless ``quiet``, stderr.
+
+    skhe's own warnings (:class:`~skhe.exceptions.SkheWarning`) go to the terminal and the log,
+    each distinct one once; data warnings are also kept for the report. Other libraries'
+    warnings go to the log file only. A log that cannot be written stops the run with the
+    OSError.
+    """
     log_file = Path(log_file)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    handlers: list[logging.Handler] = [logging.FileHandler(log_file, encoding="utf-8")]
+    handlers: list[logging.Handler] = [_StrictFileHandler(log_file, encoding="utf-8")]
     handlers[0].setFormatter(fmt)
     if not quiet:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter("%(message)s"))
         console.setLevel(logging.INFO)  # tracebacks (DEBUG) go to the file only
         handlers.append(console)
-    warn_logger = logging.getLogger("py.warnings")
     for h in handlers:
         LOGGER.addHandler(h)
-    warn_logger.addHandler(handlers[0])
     LOGGER.setLevel(logging.DEBUG)
-    logging.captureWarnings(True)
-    try:
-        yield log_file
-    except BaseException as exc:
-        LOGGER.info("failed: %s: %s", type(exc).__name__, exc)
-        LOGGER.debug("traceback", exc_info=True)
-        raise
-    finally:
-        logging.captureWarnings(False)
-        for h in handlers:
-            LOGGER.removeHandler(h)
-            h.close()
-        warn_logger.removeHandler(handlers[0])
+    log = RunLog(log_file)
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SkheWarning):
+            if isinstance(message, DataWarning) and not log.record(message):
+                return
+            if str(message) in shown:
+                return
+            shown.add(str(message))
+            LOGGER.warning("warning: %s", message)
+        else:
+            LOGGER.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SkheWarning)
+        warnings.showwarning = show
+        try:
+            yield log
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                LOGGER.info("failed: %s: %s", type(exc).__name__, exc)
+                LOGGER.debug("traceback", exc_info=True)
+            raise
+        finally:
+            for h in handlers:
+                LOGGER.removeHandler(h)
+                with contextlib.suppress(OSError):
+                    h.close()
 
 
 @contextlib.contextmanager
-def staging_log(out: Path, quiet: bool) -> Iterator[Path]:
+def staging_log(out: Path, quiet: bool) -> Iterator[RunLog]:
     """A log for a run whose output folder is written atomically at the end.
 
     The log lives beside the folder while the run goes; the caller copies it in. On failure it
@@ -64,12 +148,15 @@ def staging_log(out: Path, quiet: bool) -> Iterator[Path]:
     os.close(fd)
     log = Path(name)
     try:
-        with run_log(log, quiet):
-            yield log
-    except BaseException:
+        with run_log(log, quiet) as run:
+            yield run
+    except BaseException as exc:
         failed = out.parent / f"{out.name}.failed.log"
-        os.replace(log, failed)
-        LOGGER.info("log of the failed run: %s", failed)
+        try:
+            os.replace(log, failed)
+            exc.skhe_log = failed  # the command's one error line points there
+        except OSError:
+            log.unlink(missing_ok=True)
         raise
     else:
         log.unlink(missing_ok=True)
@@ -130,3 +217,125 @@ def check_masks(df, kinds: list[str], where: str) -> None:
             f"{where}: no mask for patient(s) {empty[:10]}{' ...' if len(empty) > 10 else ''}; "
             "training the image models needs one for every patient."
         )
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+def device_arg(text: str) -> str:
+    """argparse type of ``--device``: auto, cpu, cuda, cuda:N or mps."""
+    if not _DEVICE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid device {text!r}; use auto (a GPU when there is one), cpu, cuda, cuda:N "
+            "(N = GPU index, e.g. cuda:0) or mps"
+        )
+    return text
+
+
+def folds_arg(text: str) -> int:
+    """argparse type of ``--cv``: an integer >= 2."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cv takes a number of folds; got {text!r}") from None
+    if k < 2:
+        raise argparse.ArgumentTypeError(f"--cv needs at least 2 folds; got {k}")
+    return k
+
+
+def check_folds(df, k: int, where: str) -> None:
+    """Stratified k-fold needs at least k patients with and k without HE."""
+    y = df["he"].to_numpy()
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    if min(n_pos, n_neg) < k:
+        few = "HE" if n_pos < n_neg else "non-HE"
+        raise CommandError(
+            f"{where}: too few {few} patients for {k}-fold cross-validation ({n_pos} with HE, "
+            f"{n_neg} without; each fold needs both); use --cv {max(2, min(n_pos, n_neg))} or "
+            "fewer, or a larger cohort."
+        )
+
+
+def check_clinical_values_in(df, kinds: list[str], where: str) -> dict[str, int]:
+    """Check the manifest's clinical values (naming CSV line and patient); return missing counts.
+
+    Returns
+    -------
+    dict
+        Column -> number of missing values that the models will impute (median / most frequent).
+    """
+    from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC, check_clinical_values
+
+    if not any(k in kinds for k in ("clinical", "integrated")):
+        return {}
+    numeric = [c for c in PAPER_NUMERIC if c in df.columns]
+    cats = {c: v[0] for c, v in PAPER_CATEGORICAL.items() if c in df.columns}
+    rows = [f"line {i + 2} (patient {pid})" for i, pid in enumerate(df["patient_id"])]
+    try:
+        check_clinical_values(df, numeric, cats, allow_missing=True, row_names=rows)
+    except ValueError as exc:
+        raise CommandError(f"{where}: {exc}") from exc
+    missing = {c: int(df[c].isna().sum()) for c in [*numeric, *cats] if df[c].isna().any()}
+    return missing
+
+
+def check_mask_volumes(df, kinds: list[str], min_volume_ml: float = 1.0) -> None:
+    """Warn (DataWarning, per patient) when a mask is empty but ``baseline_volume`` is not."""
+    from skhe.io import read_mask
+
+    if not any(k in kinds for k in ("image", "integrated")):
+        return
+    if "mask" not in df.columns or "baseline_volume" not in df.columns:
+        return
+    for pid, path, vol in zip(df["patient_id"], df["mask"], df["baseline_volume"], strict=True):
+        if not isinstance(path, str) or not np.isfinite(vol) or vol < min_volume_ml:
+            continue
+        if not read_mask(path).any():
+            warnings.warn(
+                DataWarning(
+                    f"patient {pid}: the hematoma mask {Path(path).name} is empty, but the "
+                    f"baseline volume is {vol:g} mL; the image models learn from this patient "
+                    "as if it had no hematoma. Check the mask.",
+                    source=path,
+                    patient=pid,
+                ),
+                stacklevel=2,
+            )
+
+
+def input_paths(df, *extra) -> list:
+    """Every path a run reads: the manifest's CT and mask paths, plus ``extra``."""
+    paths = [*extra]
+    for col in ("ct", "mask"):
+        if df is not None and col in df.columns:
+            paths += [p for p in df[col] if isinstance(p, str) and p]
+    return paths
+
+
+def check_output_file(out: Path, overwrite: bool, inputs, header: str) -> Path:
+    """An output CSV: not a folder, not an input, parent not a file; replaced only when it is
+    skhe's own (its first line is ``header``) and ``overwrite``."""
+    from skhe.utils import check_not_input
+
+    out = Path(out)
+    check_not_input(out, inputs)
+    if out.is_dir():
+        raise CommandError(f"--out {out} is a folder; give the path of the CSV file to write.")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CommandError(f"--out {out}: {parent} is a file, not a folder.")
+            break
+    if out.exists():
+        if not overwrite:
+            raise CommandError(f"{out} exists; use --overwrite to replace it.")
+        try:
+            first = out.open(encoding="utf-8").readline().strip()
+        except (OSError, UnicodeDecodeError):
+            first = ""
+        if first != header:
+            raise CommandError(
+                f"refusing to replace {out}: it is not a table skhe wrote (its first line is "
+                f"not {header!r}). Choose another --out. Nothing was changed."
+            )
+    return out

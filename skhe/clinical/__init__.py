@@ -3,6 +3,8 @@
 from skhe.clinical._preprocessing import (
     PAPER_CATEGORICAL,
     PAPER_NUMERIC,
+    PLAUSIBLE_RANGES,
+    check_clinical_values,
     level_name,
     make_clinical_preprocessor,
 )
@@ -12,7 +14,9 @@ __all__ = [
     "GCS_LEVELS",
     "PAPER_CATEGORICAL",
     "PAPER_NUMERIC",
+    "PLAUSIBLE_RANGES",
     "abc2_volume",
+    "check_clinical_values",
     "ellipsoid_volume",
     "gcs_group",
     "he_label",

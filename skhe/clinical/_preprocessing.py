@@ -38,13 +38,138 @@ def level_name(feature: str, category) -> str:
     return f"{feature}__{category}"
 
 
+#: Physiologically possible values of the paper's numeric variables (units as in
+#: :func:`skhe.datasets.make_clinical_cohort`): a value outside is an error naming the row, since
+#: it is a data-entry or unit error, not a patient. Pass ``ranges=`` to change them.
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "age": (0.0, 120.0),  # years
+    "sbp": (20.0, 350.0),  # mmHg
+    "dbp": (5.0, 250.0),  # mmHg
+    "fibrinogen": (0.0, 20.0),  # g/L
+    "inr": (0.3, 25.0),
+    "platelet": (0.0, 2000.0),  # 10^9/L
+    "antiplatelet": (0.0, 1.0),  # 0/1
+    "time_to_ct": (0.0, 24.0 * 30),  # hours
+    "aptt": (5.0, 300.0),  # s
+    "baseline_volume": (0.0, 500.0),  # mL
+}
+
+
+def _rows(labels, mask) -> str:
+    shown = [str(v) for v in labels[mask][:5]]
+    more = f" and {int(mask.sum()) - 5} more" if mask.sum() > 5 else ""
+    return ", ".join(shown) + more
+
+
+def check_clinical_values(
+    X: pd.DataFrame,
+    numeric: Sequence[str] = (),
+    categorical: Mapping[str, Sequence] | None = None,
+    *,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    allow_missing: bool = False,
+    row_names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Check clinical columns and return them converted (numeric columns as float).
+
+    Every problem is a :class:`~skhe.exceptions.DataError` (a ValueError) naming the column and
+    the rows: a value that is not a number, inf, a value outside its plausible range, an unknown
+    category, a column missing for every patient, missing values when ``allow_missing`` is False.
+
+    Parameters
+    ----------
+    X : DataFrame
+    numeric : sequence of str
+        Numeric columns of ``X`` to check.
+    categorical : dict, optional
+        Column -> allowed levels.
+    ranges : dict, optional
+        Column -> (low, high) plausible range (inclusive); default :data:`PLAUSIBLE_RANGES`.
+        Pass ``{}`` to check no range.
+    allow_missing : bool, default=False
+        Whether missing values are allowed (they are imputed later).
+    row_names : sequence of str, optional
+        How to name each row in messages (e.g. "line 5 (patient P004)"); default "row <index>".
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``X`` with the numeric columns as float.
+    """
+    from skhe.exceptions import DataError
+
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError("clinical preprocessing needs a pandas DataFrame with named columns.")
+    ranges = PLAUSIBLE_RANGES if ranges is None else ranges
+    labels = np.asarray(
+        [f"row {i}" for i in X.index] if row_names is None else list(row_names), dtype=object
+    )
+    out = X.copy()
+    categorical = categorical or {}
+    for col in [*numeric, *categorical]:
+        if col not in X.columns:
+            continue
+        s = X[col]
+        n_missing = int(s.isna().sum())
+        if len(s) and n_missing == len(s):
+            raise DataError(
+                f"column {col!r} is missing for every patient ({len(s)} of {len(s)}); supply its "
+                "values or leave it out of the candidate variables (exclude=[...])."
+            )
+        if col in categorical:
+            allowed = categorical[col]
+            vals = s.astype(object)
+            bad = (vals.notna() & ~vals.isin(list(allowed))).to_numpy()
+            if bad.any():
+                unknown = sorted({str(v) for v in vals[bad]})
+                raise DataError(
+                    f"column {col!r} has unknown categories {unknown} ({_rows(labels, bad)}); "
+                    f"expected one of {list(allowed)}."
+                )
+            out[col] = vals
+        else:
+            num = pd.to_numeric(s, errors="coerce")
+            bad = (num.isna() & s.notna()).to_numpy()
+            if bad.any():
+                first = s[bad].iloc[0]
+                raise DataError(
+                    f"column {col!r} must be numeric; {_rows(labels, bad)}: {first!r} is not a "
+                    "number."
+                )
+            values = num.to_numpy(dtype=float)
+            inf = np.isinf(values)
+            if inf.any():
+                raise DataError(f"column {col!r} contains inf ({_rows(labels, inf)}).")
+            if col in ranges and ranges[col] is not None:
+                lo, hi = ranges[col]
+                outside = (values < lo) | (values > hi)
+                if outside.any():
+                    first = values[outside][0]
+                    raise DataError(
+                        f"column {col!r}: {int(outside.sum())} value(s) outside the plausible "
+                        f"range [{lo:g}, {hi:g}] ({_rows(labels, outside)}: {first:g}); a "
+                        "data-entry or unit error? Fix the data, or pass ranges= (e.g. "
+                        f"{{**PLAUSIBLE_RANGES, {col!r}: (low, high)}}) to accept them."
+                    )
+            out[col] = values
+        if n_missing and not allow_missing:
+            miss = s.isna().to_numpy()
+            raise DataError(
+                f"column {col!r} has {n_missing} missing values ({_rows(labels, miss)}); pass "
+                "impute='median' to make_clinical_preprocessor or handle them explicitly (rows "
+                "are never dropped)."
+            )
+    return out
+
+
 class _ColumnGuard(TransformerMixin, BaseEstimator):
     """Pass-through that checks columns and names the offending one in every error."""
 
-    def __init__(self, kind="numeric", categories=None, allow_missing=False):
+    def __init__(self, kind="numeric", categories=None, allow_missing=False, ranges=None):
         self.kind = kind
         self.categories = categories
         self.allow_missing = allow_missing
+        self.ranges = ranges
 
     def fit(self, X, y=None):
         self._check(X)
@@ -59,36 +184,12 @@ class _ColumnGuard(TransformerMixin, BaseEstimator):
     def _check(self, X):
         if not isinstance(X, pd.DataFrame):
             raise TypeError("clinical preprocessing needs a pandas DataFrame with named columns.")
-        out = X.copy()
-        for col in X.columns:
-            s = X[col]
-            if self.kind == "numeric":
-                num = pd.to_numeric(s, errors="coerce")
-                bad = num.isna() & s.notna()
-                if bad.any():
-                    raise ValueError(
-                        f"column {col!r} must be numeric; got {s[bad].astype(str).unique()[:3]}."
-                    )
-                if np.isinf(num.to_numpy(dtype=float)).any():
-                    raise ValueError(f"column {col!r} contains inf values.")
-                out[col] = num.astype(float)
-            else:
-                allowed = self.categories[col]
-                vals = s.astype(object)
-                unknown = sorted({str(v) for v in vals[vals.notna()] if v not in allowed})
-                if unknown:
-                    raise ValueError(
-                        f"column {col!r} has unknown categories {unknown}; expected one of "
-                        f"{list(allowed)}."
-                    )
-                out[col] = vals
-            n_missing = int(s.isna().sum())
-            if n_missing and not self.allow_missing:
-                raise ValueError(
-                    f"column {col!r} has {n_missing} missing values; pass impute='median' to "
-                    "make_clinical_preprocessor or handle them explicitly (rows are never dropped)."
-                )
-        return out
+        if self.kind == "numeric":
+            return check_clinical_values(
+                X, list(X.columns), ranges=self.ranges, allow_missing=self.allow_missing
+            )
+        cats = {c: self.categories[c] for c in X.columns}
+        return check_clinical_values(X, (), cats, allow_missing=self.allow_missing)
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
@@ -101,6 +202,7 @@ def make_clinical_preprocessor(
     *,
     impute: str | None = None,
     exclude: Sequence[str] = (),
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> ColumnTransformer:
     """ColumnTransformer for the paper's clinical variables.
 
@@ -118,6 +220,10 @@ def make_clinical_preprocessor(
         level. Rows are never dropped.
     exclude : sequence of str, default=()
         Columns to leave out (e.g. ``"baseline_volume"`` when the nDL score is in the model).
+    ranges : dict, default=None
+        Column -> (low, high) plausible values; a value outside is an error naming the row.
+        Default :data:`PLAUSIBLE_RANGES`; ``{}`` checks none. A column missing for every patient
+        is always an error (imputation would silently drop it).
 
     Returns
     -------
@@ -134,7 +240,8 @@ def make_clinical_preprocessor(
     }
     transformers = []
     if numeric:
-        steps = [("check", _ColumnGuard("numeric", allow_missing=impute is not None))]
+        guard = _ColumnGuard("numeric", allow_missing=impute is not None, ranges=ranges)
+        steps = [("check", guard)]
         if impute is not None:
             steps.append(("impute", SimpleImputer(strategy=impute)))
         transformers.append(("numeric", Pipeline(steps), list(numeric)))

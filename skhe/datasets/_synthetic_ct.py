@@ -16,8 +16,10 @@ from skhe.datasets._clinical import (
     followup_volumes,
 )
 from skhe.datasets._phantom import add_noise, draw_head, draw_hematoma
-from skhe.io import write_dicom_series, write_nifti
+from skhe.io import CTVolume, write_dicom_series, write_nifti
 from skhe.utils import atomic_output_dir, check_output_dir
+
+DICOM_GRID = {"source_format": "dicom-series"}  # the geometry write_dicom_series gives
 
 #: Image part of the true HE model: log-odds per generator feature (z-scored).
 TRUE_IMAGE_MODEL = {
@@ -118,16 +120,18 @@ def make_synthetic_cohort(
             )
             hu = add_noise(prng, hu)
             spacing = (SLICE_MM, geo["px"], geo["px"])
+            origin = (-115.0, -115.0, -SLICE_MM * k / 2)
             write_dicom_series(
                 hu,
                 tmp / pid / "ct",
                 spacing=spacing,
-                origin=(-115.0, -115.0, -SLICE_MM * k / 2),
+                origin=origin,
                 patient_name=f"Synthetic^{pid}",
                 patient_id=pid,
                 uid_entropy=[entropy, pid] if entropy else None,
             )
-            write_nifti(mask, tmp / pid / "mask.nii.gz", spacing=spacing)
+            grid = CTVolume(hu, spacing, origin=np.array(origin), metadata=DICOM_GRID)
+            write_nifti(mask, tmp / pid / "mask.nii.gz", like=grid)  # on the CT's grid
             volume = float(mask.sum()) * np.prod(spacing) / 1000.0
             rows.append(
                 {

@@ -14,7 +14,7 @@ from skhe.io._read import (
     read_png_stack,
     read_windowed_slices,
 )
-from skhe.io._volume import SAFE_METADATA, CTVolume
+from skhe.io._volume import SAFE_METADATA, CTVolume, ct_affine
 from skhe.io._write import write_dicom_series, write_nifti
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "CTVolume",
     "DicomReadError",
     "ManifestError",
+    "ct_affine",
     "list_series",
     "load_manifest",
     "read_ct",

@@ -12,13 +12,20 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from skhe.exceptions import DataError, DataWarning
 from skhe.io._volume import SAFE_METADATA, CTVolume
 
 _SKIP_NAMES = {"DICOMDIR"}
+#: Largest gantry tilt (degrees) read as an untilted series; positions within it are rounding.
+MAX_TILT_DEGREES = 0.5
 
 
-class DicomReadError(ValueError):
+class DicomReadError(DataError):
     """A DICOM file or series could not be read; the message names the file."""
+
+
+def _warn(message: str, source) -> None:
+    warnings.warn(DataWarning(message, source=source), stacklevel=3)
 
 
 def _safe_metadata(ds) -> dict:
@@ -113,10 +120,44 @@ def _pixels(path: Path, ds=None) -> tuple[np.ndarray, object]:
     return arr, ds
 
 
-def _rescale_params(ds) -> tuple[float, float]:
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+def _rescale_params(ds, path=None) -> tuple[float, float]:
+    """RescaleSlope and RescaleIntercept (absent: 1 and 0); a slope of 0 or a non-finite value is
+    an error naming the file, since every voxel would get the same HU."""
+    slope = ds.get("RescaleSlope", None)
+    intercept = ds.get("RescaleIntercept", None)
+    try:
+        slope = 1.0 if slope is None or slope == "" else float(slope)
+        intercept = 0.0 if intercept is None or intercept == "" else float(intercept)
+    except (TypeError, ValueError) as exc:
+        raise DicomReadError(f"{path}: unreadable RescaleSlope/RescaleIntercept ({exc}).") from exc
+    if not np.isfinite(slope) or slope == 0 or not np.isfinite(intercept):
+        raise DicomReadError(
+            f"{path}: RescaleSlope {slope} / RescaleIntercept {intercept} cannot map stored values "
+            "to HU (a slope of 0 would make every voxel the same HU); fix the header."
+        )
     return slope, intercept
+
+
+def _pixel_spacing(ds, path, override) -> tuple[float, float]:
+    """(row spacing, column spacing) in mm from PixelSpacing, or ``override``; else an error."""
+    if override is not None:
+        ps = override
+        where = "pixel_spacing="
+    else:
+        ps = ds.get("PixelSpacing", None)
+        where = f"{path}: PixelSpacing"
+        if ps is None:
+            raise DicomReadError(
+                f"{path}: no PixelSpacing; areas and volumes would be wrong. Pass "
+                "pixel_spacing=(row_mm, col_mm) to read_ct if you know it."
+            )
+    try:
+        vals = [float(v) for v in (ps if np.ndim(ps) else [ps, ps])]
+    except (TypeError, ValueError) as exc:
+        raise DicomReadError(f"{where} {ps!r} is not two numbers.") from exc
+    if len(vals) != 2 or not all(np.isfinite(v) and v > 0 for v in vals):
+        raise DicomReadError(f"{where} {list(vals)} must be two positive numbers (mm).")
+    return vals[0], vals[1]
 
 
 def _to_hu(arr: np.ndarray, slope: float, intercept: float) -> np.ndarray:
@@ -132,15 +173,38 @@ def _to_hu(arr: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     return np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
 
 
-def _orientation(ds, path) -> np.ndarray:
-    iop = ds.get("ImageOrientationPatient")
-    if iop is None or len(iop) != 6:
-        return None
+def _direction(iop, path) -> np.ndarray:
+    """Rows: row direction, column direction, slice normal, from ImageOrientationPatient."""
     row, col = np.array(iop[:3], float), np.array(iop[3:], float)
     normal = np.cross(row, col)
     if np.linalg.norm(normal) < 1e-6:
         raise DicomReadError(f"{path}: ImageOrientationPatient is degenerate ({list(iop)}).")
     return np.vstack([row, col, normal / np.linalg.norm(normal)])
+
+
+def _orientation(ds, path) -> np.ndarray | None:
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None or len(iop) != 6:
+        return None
+    return _direction(iop, path)
+
+
+def _check_tilt(folder: Path, pos3: np.ndarray, z: np.ndarray, direction: np.ndarray) -> None:
+    """Refuse a gantry-tilted series: slice positions that move within the slice plane."""
+    if len(z) < 2:
+        return
+    i, j = int(np.argmin(z)), int(np.argmax(z))
+    step = pos3[j] - pos3[i]
+    along = float(step @ direction[2])
+    across = float(np.linalg.norm(step - along * direction[2]))
+    angle = float(np.degrees(np.arctan2(across, abs(along))))
+    if angle > MAX_TILT_DEGREES:
+        raise DicomReadError(
+            f"{folder}: gantry-tilted series: slice positions are sheared {angle:.1f} degrees "
+            "against the slice normal, so voxels are not where a regular grid puts them. Correct "
+            "the tilt by resampling, e.g. convert the series with dcm2niix (which corrects "
+            "gantry tilt) and give the NIfTI file it writes as the ct path."
+        )
 
 
 def list_series(folder: str | os.PathLike) -> dict[str, list[Path]]:
@@ -162,6 +226,17 @@ def _folder_files(folder: Path) -> list[Path]:
         if p.is_file() and not p.name.startswith(".") and p.name not in _SKIP_NAMES
     )
     if not files:
+        subs = sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and any(p.iterdir())
+        )
+        if subs:
+            raise DicomReadError(
+                f"{folder}: holds no files, only subfolder(s) {subs[:5]}; point the manifest's "
+                "ct path at the folder that holds the series' DICOM files (folders are not "
+                "searched recursively)."
+            )
         raise DicomReadError(f"{folder}: the folder holds no files (empty DICOM series).")
     return files
 
@@ -180,7 +255,11 @@ def _group_by_series(files: list[Path], pixels: bool = False, n_threads: int = 1
 
 
 def read_dicom_series(
-    folder: str | os.PathLike, *, series_uid: str | None = None, n_threads: int = 1
+    folder: str | os.PathLike,
+    *,
+    series_uid: str | None = None,
+    n_threads: int = 1,
+    pixel_spacing=None,
 ) -> CTVolume:
     """Read one CT series from a folder of single-frame DICOM files.
 
@@ -198,6 +277,9 @@ def read_dicom_series(
     n_threads : int, default=1
         Threads reading the files (each file is read once, header and pixel data together);
         see ``benchmarks/io_dicom.py`` for 1 against 4 threads.
+    pixel_spacing : (row_mm, col_mm), default=None
+        Use this in-plane spacing instead of the files' PixelSpacing (needed when the files
+        have none).
 
     Returns
     -------
@@ -206,16 +288,34 @@ def read_dicom_series(
     Raises
     ------
     DicomReadError
-        (a ValueError) naming the file: non-DICOM or corrupt files, several series, non-CT
-        modality, duplicate slice positions, mismatched slice sizes, undecodable compression.
+        (a ValueError) naming the file: non-DICOM, corrupt or truncated files, several series,
+        non-CT modality, duplicate slice positions, mismatched slice sizes, undecodable
+        compression, missing or invalid PixelSpacing, a RescaleSlope of 0, a gantry-tilted
+        series.
+
+    Warns
+    -----
+    skhe.exceptions.DataWarning
+        Naming the folder or file: gaps and uneven spacing, no Modality tag, slices without
+        ImagePositionPatient (ordered by InstanceNumber).
     """
     folder = Path(folder)
     series = _group_by_series(_folder_files(folder), pixels=True, n_threads=n_threads)
+    no_pixels = [p for items in series.values() for p, ds in items if "PixelData" not in ds]
+    if no_pixels:
+        raise DicomReadError(
+            f"{no_pixels[0]}: no pixel data (truncated or damaged file?)"
+            + (f"; {len(no_pixels) - 1} more such file(s)" if len(no_pixels) > 1 else "")
+            + ". Remove or replace it."
+        )
     if series_uid is None:
         if len(series) > 1:
-            listing = "; ".join(f"{uid} ({len(fs)} files)" for uid, fs in series.items())
+            listing = "; ".join(
+                f"{uid} ({len(fs)} file(s), e.g. {fs[0][0].name})" for uid, fs in series.items()
+            )
             raise DicomReadError(
-                f"{folder}: holds {len(series)} series; pick one with series_uid=...: {listing}"
+                f"{folder}: holds {len(series)} series; pick one with series_uid=..., or move "
+                f"the other files out (a lone file with another UID may be damaged): {listing}"
             )
         series_uid = next(iter(series))
     elif series_uid not in series:
@@ -224,9 +324,12 @@ def read_dicom_series(
         )
     notes: list[str] = []
     keep = []
+    no_modality = []
     for path, ds in series[series_uid]:
-        modality = str(ds.get("Modality", ""))
-        if modality and modality != "CT":
+        modality = str(ds.get("Modality", "") or "")
+        if not modality:
+            no_modality.append(path)
+        elif modality != "CT":
             raise DicomReadError(f"{path}: modality is {modality!r}, not CT.")
         if _is_localizer(ds):
             notes.append(f"skipped localizer/scout image {path.name}")
@@ -244,7 +347,15 @@ def read_dicom_series(
     if len(shapes) > 1:
         by_shape = {s: next(p.name for p, a, _ in keep if a.shape == s) for s in shapes}
         raise DicomReadError(f"{folder}: slices differ in size: {by_shape}.")
+    if no_modality:
+        notes.append(f"no Modality tag in {len(no_modality)} file(s) (e.g. {no_modality[0].name})")
+        _warn(
+            f"{folder}: {len(no_modality)} file(s) without a Modality tag (e.g. "
+            f"{no_modality[0].name}); read as CT. Check that this is a CT series.",
+            folder,
+        )
     ref = keep[0][2]
+    row_mm, col_mm = _pixel_spacing(ref, keep[0][0], pixel_spacing)
     direction = _orientation(ref, keep[0][0])
     ipps = [ds.get("ImagePositionPatient") for _, _, ds in keep]
     if direction is not None and all(p is not None and len(p) == 3 for p in ipps):
@@ -257,6 +368,7 @@ def read_dicom_series(
                     "(mixed or tilted acquisitions)."
                 )
         z = pos3 @ direction[2]
+        _check_tilt(folder, pos3, z, direction)
     else:
         inst = [ds.get("InstanceNumber") for _, _, ds in keep]
         if any(i is None for i in inst):
@@ -264,11 +376,17 @@ def read_dicom_series(
             raise DicomReadError(
                 f"{bad}: neither ImagePositionPatient nor InstanceNumber; slice order unknown."
             )
-        notes.append("ImagePositionPatient missing: slices ordered by InstanceNumber")
-        warnings.warn(
-            f"{folder}: ImagePositionPatient missing; ordering slices by InstanceNumber.",
-            UserWarning,
-            stacklevel=2,
+        missing = [p.name for (p, _, _), q in zip(keep, ipps, strict=True) if q is None]
+        which = (
+            f"{len(missing)} file(s) without ImagePositionPatient ({', '.join(missing[:5])}"
+            f"{', ...' if len(missing) > 5 else ''})"
+            if missing
+            else "no ImageOrientationPatient"
+        )
+        notes.append(f"{which}: slices ordered by InstanceNumber")
+        _warn(
+            f"{folder}: {which}; slices ordered by InstanceNumber and spaced by SliceThickness.",
+            folder,
         )
         z = np.array([float(i) for i in inst]) * float(ref.get("SliceThickness", 1.0) or 1.0)
         direction = direction if direction is not None else np.eye(3)
@@ -298,10 +416,9 @@ def read_dicom_series(
     else:
         dz = float(ref.get("SliceThickness", 1.0) or 1.0)
     for note in notes:
-        if not note.startswith("ImagePositionPatient missing"):
-            warnings.warn(f"{folder}: {note}.", UserWarning, stacklevel=2)
-    ps = ref.get("PixelSpacing", [1.0, 1.0])
-    params = [_rescale_params(ds) for _, _, ds in keep]
+        if note.startswith(("gap of", "uneven slice")):
+            _warn(f"{folder}: {note}.", folder)
+    params = [_rescale_params(ds, path) for path, _, ds in keep]
     if len(set(params)) == 1:  # one slope/intercept for the series: convert in one pass
         hu = _to_hu(np.stack([arr for _, arr, _ in keep]), *params[0])
     else:
@@ -310,7 +427,7 @@ def read_dicom_series(
     meta["source_format"] = "dicom-series"
     return CTVolume(
         hu=hu,
-        spacing=(dz, float(ps[0]), float(ps[1])),
+        spacing=(dz, row_mm, col_mm),
         origin=pos3[order[0]],
         direction=direction,
         positions=z,
@@ -319,7 +436,7 @@ def read_dicom_series(
     )
 
 
-def read_dicom_multiframe(path: str | os.PathLike) -> CTVolume:
+def read_dicom_multiframe(path: str | os.PathLike, *, pixel_spacing=None) -> CTVolume:
     """Read a multi-frame (enhanced) CT DICOM file.
 
     Geometry comes from the per-frame and shared functional groups (PlanePositionSequence,
@@ -328,9 +445,11 @@ def read_dicom_multiframe(path: str | os.PathLike) -> CTVolume:
     """
     path = Path(path)
     arr, ds = _pixels(path)
-    modality = str(ds.get("Modality", ""))
+    modality = str(ds.get("Modality", "") or "")
     if modality and modality != "CT":
         raise DicomReadError(f"{path}: modality is {modality!r}, not CT.")
+    if not modality:
+        _warn(f"{path}: no Modality tag; read as CT. Check that this is a CT file.", path)
     if arr.ndim == 2:
         arr = arr[None]
     n = arr.shape[0]
@@ -350,12 +469,7 @@ def read_dicom_multiframe(path: str | os.PathLike) -> CTVolume:
     iop = (
         orient.ImageOrientationPatient if orient is not None else ds.get("ImageOrientationPatient")
     )
-    if iop is None:
-        direction = np.eye(3)
-    else:
-        row, col = np.array(iop[:3], float), np.array(iop[3:], float)
-        normal = np.cross(row, col)
-        direction = np.vstack([row, col, normal / np.linalg.norm(normal)])
+    direction = np.eye(3) if iop is None else _direction(iop, path)
     pos = []
     slopes, intercepts = [], []
     for i, fr in enumerate(frames):
@@ -363,10 +477,11 @@ def read_dicom_multiframe(path: str | os.PathLike) -> CTVolume:
         ipp = pp.ImagePositionPatient if pp is not None else None
         pos.append([float(v) for v in ipp] if ipp is not None else [0.0, 0.0, float(i)])
         tr = group(fr, "PixelValueTransformationSequence")
-        slopes.append(float(getattr(tr, "RescaleSlope", ds.get("RescaleSlope", 1.0)) or 1.0))
-        intercepts.append(
-            float(getattr(tr, "RescaleIntercept", ds.get("RescaleIntercept", 0.0)) or 0.0)
+        slope, intercept = _rescale_params(
+            tr if tr is not None and "RescaleSlope" in tr else ds, path
         )
+        slopes.append(slope)
+        intercepts.append(intercept)
     pos = np.array(pos)
     z = pos @ direction[2]
     order = np.argsort(z, kind="stable")
@@ -377,7 +492,8 @@ def read_dicom_multiframe(path: str | os.PathLike) -> CTVolume:
     hu = hu + np.array(intercepts)[order, None, None]
     hu = np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
     meas = group(frames[0], "PixelMeasuresSequence")
-    ps = getattr(meas, "PixelSpacing", None) or ds.get("PixelSpacing", [1.0, 1.0])
+    src = meas if meas is not None and "PixelSpacing" in meas else ds
+    ps = _pixel_spacing(src, path, pixel_spacing)
     dz = (
         float(np.median(np.diff(z)))
         if n > 1
@@ -385,4 +501,4 @@ def read_dicom_multiframe(path: str | os.PathLike) -> CTVolume:
     )
     meta = _safe_metadata(ds)
     meta["source_format"] = "dicom-multiframe"
-    return CTVolume(hu, (dz, float(ps[0]), float(ps[1])), pos[order[0]], direction, z, meta)
+    return CTVolume(hu, (dz, ps[0], ps[1]), pos[order[0]], direction, z, meta)

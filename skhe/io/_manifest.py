@@ -7,12 +7,35 @@ from pathlib import Path
 
 import pandas as pd
 
+from skhe.exceptions import DataError
+
 REQUIRED = ("patient_id", "ct")
 PATH_COLUMNS = ("ct", "mask")
 
 
-class ManifestError(ValueError):
+class ManifestError(DataError):
     """A manifest has problems; the message lists every bad row."""
+
+
+def _check_header(csv_path: Path, df: pd.DataFrame, required: list[str]) -> None:
+    cols = [str(c) for c in df.columns]
+    spaced = [c for c in cols if c != c.strip()]
+    if spaced:
+        raise ManifestError(
+            f"{csv_path}: column name(s) with leading/trailing spaces {spaced}; rename them "
+            f"(e.g. {spaced[0].strip()!r})."
+        )
+    missing = [c for c in required if c not in cols]
+    if not missing:
+        return
+    found = cols if len(cols) <= 12 else [*cols[:12], "..."]
+    hint = ""
+    if len(cols) == 1:
+        for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if sep in cols[0]:
+                hint = f" The file looks {name}-delimited: save it comma-separated (CSV)."
+                break
+    raise ManifestError(f"{csv_path}: missing required column(s) {missing}; found {found}.{hint}")
 
 
 def load_manifest(csv_path: str | os.PathLike, *, require_label: bool = False) -> pd.DataFrame:
@@ -43,14 +66,15 @@ def load_manifest(csv_path: str | os.PathLike, *, require_label: bool = False) -
         raise FileNotFoundError(f"{csv_path}: no such manifest.")
     try:
         df = pd.read_csv(csv_path, dtype={"patient_id": str, "ct": str, "mask": str})
+    except pd.errors.EmptyDataError as exc:
+        raise ManifestError(f"{csv_path}: the file is empty (no header, no rows).") from exc
     except Exception as exc:
         raise ManifestError(f"{csv_path}: not a readable CSV ({exc}).") from exc
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if require_label and "he" not in df.columns:
-        missing.append("he")
-    if missing:
-        raise ManifestError(f"{csv_path}: missing required column(s) {missing}.")
+    _check_header(csv_path, df, [*REQUIRED, *(["he"] if require_label else [])])
+    if len(df) == 0:
+        raise ManifestError(f"{csv_path}: has a header but no patient rows.")
     base = csv_path.parent
+    he_num = pd.to_numeric(df["he"], errors="coerce") if "he" in df.columns else None
     problems: list[str] = []
     dup = df["patient_id"].duplicated(keep=False) & df["patient_id"].notna()
     for i, row in df.iterrows():
@@ -73,18 +97,18 @@ def load_manifest(csv_path: str | os.PathLike, *, require_label: bool = False) -
             if not p.exists():
                 problems.append(f"line {line}: {col} path {str(val)!r} does not exist")
             df.at[i, col] = str(p.resolve())
-        if "he" in df.columns:
+        if he_num is not None:
             he = row["he"]
             if pd.isna(he):
                 if require_label:
                     problems.append(f"line {line}: missing he label")
-            elif he not in (0, 1, 0.0, 1.0, True, False):
+            elif he_num[i] not in (0.0, 1.0):
                 problems.append(f"line {line}: he must be 0 or 1, got {he!r}")
     if problems:
         shown = "\n  ".join(problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
         raise ManifestError(f"{csv_path}: {len(problems)} problem(s):\n  {shown}{more}")
-    if "he" in df.columns and df["he"].notna().all():
-        df["he"] = df["he"].astype(int)
+    if he_num is not None:
+        df["he"] = he_num.astype(int) if he_num.notna().all() else he_num
     df["patient_id"] = df["patient_id"].astype(str)
     return df.reset_index(drop=True)

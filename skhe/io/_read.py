@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from skhe.exceptions import DataError
 from skhe.io._dicom import DicomReadError, read_dicom_multiframe, read_dicom_series
-from skhe.io._volume import CTVolume
+from skhe.io._volume import CTVolume, ct_affine
 
 _NIFTI = (".nii", ".nii.gz")
 
@@ -80,7 +81,7 @@ def read_numpy(path: str | os.PathLike, *, spacing=None) -> CTVolume:
     return CTVolume(hu, spacing, metadata={"source_format": "numpy"})
 
 
-def read_ct(path, *, series_uid: str | None = None, spacing=None) -> CTVolume:
+def read_ct(path, *, series_uid: str | None = None, spacing=None, pixel_spacing=None) -> CTVolume:
     """Read a CT volume in Hounsfield units.
 
     Parameters
@@ -92,6 +93,8 @@ def read_ct(path, *, series_uid: str | None = None, spacing=None) -> CTVolume:
         For a folder holding several series.
     spacing : tuple (z, y, x), default=None
         For ``.npy`` input, which carries no spacing.
+    pixel_spacing : (row_mm, col_mm), default=None
+        For DICOM files without PixelSpacing (an error otherwise): the in-plane spacing to use.
 
     Returns
     -------
@@ -105,14 +108,14 @@ def read_ct(path, *, series_uid: str | None = None, spacing=None) -> CTVolume:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder.")
     if path.is_dir():
-        return read_dicom_series(path, series_uid=series_uid)
+        return read_dicom_series(path, series_uid=series_uid, pixel_spacing=pixel_spacing)
     suffix = _suffix(path)
     if suffix in _NIFTI:
         return read_nifti(path)
     if suffix in (".npy", ".npz"):
         return read_numpy(path, spacing=spacing)
     try:
-        return read_dicom_multiframe(path)
+        return read_dicom_multiframe(path, pixel_spacing=pixel_spacing)
     except DicomReadError:
         raise
     except Exception as exc:
@@ -151,7 +154,51 @@ def read_png_stack(paths) -> np.ndarray:
     return np.stack(out)
 
 
-def read_mask(path, *, like: CTVolume | None = None) -> np.ndarray:
+def _on_ct_grid(mask_xyz: np.ndarray, mask_affine, ct: CTVolume, where) -> np.ndarray:
+    """The NIfTI mask (x, y, z order) on the CT's voxel grid, or an error naming both.
+
+    The mask's affine and the CT's geometry (:func:`~skhe.io.ct_affine`) must place the mask's
+    voxels on the CT's voxels within half a voxel. Masks stored with flipped or permuted axes
+    (a converter's reorientation) are reordered losslessly; anything else is refused.
+    """
+    ct_aff = ct_affine(ct)
+    shape_ct = np.array(ct.hu.shape[::-1])  # (x, y, z)
+    t = np.linalg.inv(ct_aff) @ np.asarray(mask_affine, float)
+    lin = t[:3, :3]
+    perm = np.zeros((3, 3))
+    for a in range(3):
+        b = int(np.argmax(np.abs(lin[a])))
+        perm[a, b] = np.sign(lin[a, b])
+    n = np.array(mask_xyz.shape[:3])
+    if (np.abs(perm).sum(axis=0) == 1).all() and np.allclose(np.abs(perm).sum(axis=1), 1):
+        corners = np.array(np.meshgrid(*[[0, k - 1] for k in n], indexing="ij")).reshape(3, -1)
+        mapped = lin @ corners + t[:3, 3:4]
+        expected = perm @ corners
+        expected = expected + np.where(perm.sum(axis=1) < 0, n @ np.abs(perm).T - 1, 0)[:, None]
+        if np.abs(mapped - expected).max() < 0.5:
+            out = mask_xyz
+            order = [int(np.argmax(np.abs(perm[a]))) for a in range(3)]
+            out = np.transpose(out, order)
+            for a in range(3):
+                if perm[a, order[a]] < 0:
+                    out = np.flip(out, axis=a)
+            if tuple(out.shape) == tuple(shape_ct):
+                return np.ascontiguousarray(out)
+            raise DataError(
+                f"{where}: mask shape {tuple(out.shape[::-1])} does not match its CT "
+                f"{tuple(ct.hu.shape)} (a slice missing from the CT series or the mask?)."
+            )
+    origin_in_ct = t[:3, 3]
+    raise DataError(
+        f"{where}: the mask's NIfTI geometry does not match its CT: the mask's first voxel lies "
+        f"at CT voxel (x, y, z) = {np.round(origin_in_ct, 1).tolist()} and its axes map to "
+        f"{np.round(lin, 2).tolist()} (identity expected), so the mask would not lie on the "
+        "hematoma. Export the mask on the CT's grid (same series, same orientation), or pass "
+        "check_geometry=False to read_mask to use its voxel order as is."
+    )
+
+
+def read_mask(path, *, like: CTVolume | None = None, check_geometry: bool = True) -> np.ndarray:
     """Read a binary hematoma mask and check it against its CT.
 
     Parameters
@@ -159,7 +206,12 @@ def read_mask(path, *, like: CTVolume | None = None) -> np.ndarray:
     path : path or ndarray
         NIfTI, ``.npy``/``.npz`` (key ``mask``), a folder of PNG slices, or an array.
     like : CTVolume, default=None
-        When given, the mask must have the CT's shape.
+        When given, the mask must have the CT's shape; a NIfTI mask must also lie on the CT's
+        voxel grid in patient coordinates (its affine against the CT's DICOM or NIfTI geometry,
+        half a voxel of tolerance). Axes stored flipped or permuted are reordered to the CT's;
+        any other mismatch is a :class:`~skhe.exceptions.DataError`.
+    check_geometry : bool, default=True
+        False skips the NIfTI affine check and takes the mask's voxel order as the CT's.
 
     Returns
     -------
@@ -175,7 +227,10 @@ def read_mask(path, *, like: CTVolume | None = None) -> np.ndarray:
         if where.is_dir():
             mask = read_png_stack(where)
         elif suffix in _NIFTI:
-            mask = _nifti_array(where)[0]
+            mask, affine, _ = _nifti_array(where)
+            if check_geometry and like is not None and ct_affine(like) is not None:
+                xyz = _on_ct_grid(np.transpose(mask, (2, 1, 0)), affine, like, where)
+                mask = np.transpose(xyz, (2, 1, 0))
         elif suffix == ".npz":
             with np.load(where) as z:
                 mask = z["mask"] if "mask" in z else z[next(iter(z))]

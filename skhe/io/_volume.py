@@ -78,3 +78,37 @@ class CTVolume:
             f"CTVolume(shape={self.shape}, spacing={tuple(round(s, 3) for s in self.spacing)}, "
             f"HU range=[{int(self.hu.min())}, {int(self.hu.max())}])"
         )
+
+
+#: LPS (DICOM patient coordinates) to RAS (NIfTI's).
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def grid_affine(spacing, origin, direction) -> np.ndarray:
+    """4x4 affine from voxel index (x=col, y=row, z=slice) to the coordinates of ``origin``.
+
+    Parameters
+    ----------
+    spacing : (z, y, x) in mm
+    origin : (3,) position of voxel (0, 0, 0)
+    direction : (3, 3) rows: the unit vectors of the column, row and slice index axes
+    """
+    sp = np.asarray(spacing, float)[::-1]
+    aff = np.eye(4)
+    aff[:3, :3] = np.asarray(direction, float).T * sp
+    aff[:3, 3] = np.asarray(origin, float)
+    return aff
+
+
+def ct_affine(vol: CTVolume) -> np.ndarray | None:
+    """The CT's NIfTI-style affine (voxel (x, y, z) index -> RAS mm), or None without geometry.
+
+    DICOM volumes keep LPS patient coordinates (converted here, as dcm2niix does), NIfTI volumes
+    RAS; NumPy and PNG input carry no patient geometry (None).
+    """
+    fmt = str(vol.metadata.get("source_format", ""))
+    if fmt.startswith("dicom"):
+        return LPS_TO_RAS @ grid_affine(vol.spacing, vol.origin, vol.direction)
+    if fmt == "nifti":
+        return grid_affine(vol.spacing, vol.origin, vol.direction)
+    return None

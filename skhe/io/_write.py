@@ -121,14 +121,36 @@ def write_dicom_series(
 
 
 def write_nifti(
-    array: np.ndarray, path: str | os.PathLike, *, spacing=(5.0, 0.5, 0.5), dtype=np.uint8
+    array: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    spacing=(5.0, 0.5, 0.5),
+    dtype=np.uint8,
+    like=None,
 ) -> Path:
-    """Write a (slices, rows, cols) array as NIfTI (stored as (x, y, z) with the spacing)."""
+    """Write a (slices, rows, cols) array as NIfTI (stored as (x, y, z)).
+
+    Parameters
+    ----------
+    array : ndarray of shape (slices, rows, cols)
+    path : path
+    spacing : (z, y, x) in mm, default=(5.0, 0.5, 0.5)
+        Used for a diagonal affine when ``like`` is not given.
+    dtype : numpy dtype, default=uint8
+    like : CTVolume, default=None
+        Write the array on this CT's grid: the affine is the CT's
+        (:func:`~skhe.io.ct_affine`), as a mask drawn on that CT needs.
+    """
     import nibabel as nib
+
+    from skhe.io._volume import ct_affine
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    affine = np.diag([float(spacing[2]), float(spacing[1]), float(spacing[0]), 1.0])
+    affine = ct_affine(like) if like is not None else None
+    if affine is None:
+        sp = like.spacing if like is not None else spacing
+        affine = np.diag([float(sp[2]), float(sp[1]), float(sp[0]), 1.0])
     data = np.transpose(np.asarray(array).astype(dtype), (2, 1, 0))
     nib.save(nib.Nifti1Image(data, affine), str(path))
     return path

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from skhe._version import __version__
+from skhe.exceptions import ModelVersionWarning
 from skhe.preprocessing import SliceAugmenter, resize
 
 #: Parameters that may change between an interrupted run and its resumption.
@@ -520,7 +521,7 @@ class DeepEstimatorMixin(abc.ABC):
             warnings.warn(
                 f"{path} was saved by skhe {config.get('skhe_version')}; this is skhe "
                 f"{__version__}. Check its predictions before relying on them.",
-                UserWarning,
+                ModelVersionWarning,
                 stacklevel=2,
             )
         est = cls(**{**config["params"], "pretrained": False})

@@ -16,6 +16,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from skhe.exceptions import DataWarning
 from skhe.neural._classifier import SliceClassifier
 from skhe.neural._joint import segment_and_score, shares_encoder
 from skhe.neural._multitask import MultiTaskHEModel
@@ -451,10 +452,12 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             return float(np.sum(w * d["dl_score"]) / w.sum()), d
         if warn:
             warnings.warn(
-                f"NDLScorer: patient {name}: no hematoma slice found (no slice above the "
-                f"classifier threshold {self.slice_threshold_:.3g} with segmented area); using "
-                "the mean DL score of all its slices.",
-                UserWarning,
+                DataWarning(
+                    f"NDLScorer: patient {name}: no hematoma slice found (no slice above the "
+                    f"classifier threshold {self.slice_threshold_:.3g} with segmented area); "
+                    "using the mean DL score of all its slices.",
+                    patient=str(name),
+                ),
                 stacklevel=4,  # _pool <- _raw_scores <- transform <- caller
             )
         if d["dl_score"].isna().any():  # gated, and the selected slices have no area

@@ -87,6 +87,9 @@ class Evaluation:
         Likelihood-ratio test of the nDL score in Integrated-to-HE (training patients).
     methods : dict
         Configuration, versions, seeds and timings, for the methods block.
+    data_quality : dict
+        ``"warnings"``: list of ``{"patient", "source", "message"}`` (skhe's data warnings seen
+        during the run); ``"imputed"``: column -> number of values imputed.
     """
 
     design: str
@@ -98,6 +101,7 @@ class Evaluation:
     comparisons: pd.DataFrame
     ndl_lrt: LRTResult | None
     methods: dict = field(default_factory=dict)
+    data_quality: dict = field(default_factory=dict)
 
 
 def _statistics(name, model, y, prob, pred, threshold, seconds) -> ModelEvaluation:
@@ -156,16 +160,12 @@ def _ndl_lrt(models: dict[str, ModelEvaluation], X, y):
 
 def _fit(model, X, y):
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        fitted = clone(model).fit(X, y)
+    fitted = clone(model).fit(X, y)
     return fitted, time.perf_counter() - t0
 
 
 def _predict(model, X) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return model.predict_proba(X)[:, 1]
+    return model.predict_proba(X)[:, 1]
 
 
 def evaluate_holdout(

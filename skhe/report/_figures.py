@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from skhe.exceptions import DataWarning
 from skhe.report._evaluation import Evaluation
 
 COLORS = {"Image-to-HE": "#1f77b4", "Clinical-to-HE": "#2ca02c", "Integrated-to-HE": "#d62728"}
@@ -133,7 +134,8 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
             row["ct"].iloc[0], None, image_size=ndl.image_size, hu_window=ndl.hu_window
         )
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+            # re-scoring a test patient for its picture: its data warnings were shown already
+            warnings.simplefilter("ignore", DataWarning)
             table = ndl.slice_table(row.drop(columns=["mask"], errors="ignore"))
         k = int(
             table["weight"].idxmax() if table["weight"].max() > 0 else table["dl_score"].idxmax()

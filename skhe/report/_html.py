@@ -161,6 +161,38 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _data_warnings_table(ev: Evaluation) -> pd.DataFrame:
+    """One row per data warning: patient (blank when not attributable) and message."""
+    rows = (ev.data_quality or {}).get("warnings", [])
+    return pd.DataFrame(rows, columns=["patient", "source", "message"])
+
+
+def _data_quality_display(ev: Evaluation, warnings_table: pd.DataFrame) -> str:
+    parts = []
+    imputed = (ev.data_quality or {}).get("imputed", {})
+    if imputed:
+        parts.append(
+            "<p>Missing clinical values imputed from the training patients (median; most "
+            "frequent level for categories): "
+            + ", ".join(f"{html.escape(str(c))} {n}" for c, n in imputed.items())
+            + ".</p>"
+        )
+    if warnings_table.empty:
+        parts.append("<p>No data warnings: every input passed skhe's checks.</p>")
+        return "\n".join(parts)
+    who = warnings_table["patient"].replace("", "(not attributed to a patient)")
+    counts = who.value_counts().rename_axis("patient").reset_index(name="warnings")
+    n_patients = warnings_table.loc[warnings_table["patient"] != "", "patient"].nunique()
+    parts += [
+        f"<p>{len(warnings_table)} warning(s) about the input data, for {n_patients} "
+        "patient(s). Check these inputs before relying on the results "
+        "(tables/data_warnings.csv lists them all).</p>",
+        _html_table(counts),
+        _html_table(warnings_table[["patient", "message"]]),
+    ]
+    return "\n".join(parts)
+
+
 def build_report(ev: Evaluation, *, title: str = "Hematoma expansion prediction") -> dict:
     """The report's pieces: ``html`` (str), ``tables`` (name -> DataFrame), ``figures``
     (name -> PNG bytes)."""
@@ -171,6 +203,7 @@ def build_report(ev: Evaluation, *, title: str = "Hematoma expansion prediction"
         "model_fit": _tables.model_fit_table(ev),
         "model_comparison_delong": ev.comparisons,
         "predictions": _tables.predictions_table(ev),
+        "data_warnings": _data_warnings_table(ev),
     }
     figs = {
         "roc": (_figures.roc_figure(ev), "ROC curves of the three models on the test patients."),
@@ -228,6 +261,8 @@ def build_report(ev: Evaluation, *, title: str = "Hematoma expansion prediction"
             _img(figures["gradcam"], captions["gradcam"], "gradcam"),
         ]
     body += [
+        "<h2>Data warnings</h2>",
+        _data_quality_display(ev, tables["data_warnings"]),
         "<h2>Methods and reproducibility</h2>",
         "<pre>" + html.escape(json.dumps(ev.methods, indent=1, default=str)) + "</pre>",
     ]
@@ -247,6 +282,7 @@ def write_report(
     overwrite: bool = False,
     title: str = "Hematoma expansion prediction",
     extra_files: dict | None = None,
+    inputs=(),
 ) -> Path:
     """Write ``report.html``, ``tables/*.csv``, ``figures/*.png`` and ``methods.json``.
 
@@ -261,6 +297,8 @@ def write_report(
     title : str
     extra_files : dict of str -> path, optional
         Files to move into the folder (e.g. the run's log).
+    inputs : sequence of paths, default=()
+        The run's inputs; ``out_dir`` must not be, hold or lie in one.
 
     Returns
     -------
@@ -270,7 +308,7 @@ def write_report(
     import shutil
 
     parts = build_report(ev, title=title)
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out_dir, overwrite=overwrite, inputs=inputs) as tmp:
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
         for name, df in parts["tables"].items():
