@@ -48,7 +48,6 @@ from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import read_ct, read_mask
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
 from skhe.neural._joint import shares_encoder
-from skhe.neural._volumes import clear_volume_cache
 from skhe.preprocessing import resize, window
 from skhe.presets import get_preset
 
@@ -209,7 +208,7 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         # frozen nets: fit only sets the normalization (on the small training patients)
         X_train = pd.DataFrame({"ct": [str(work / f"{name}-train" / c) for c in train.ct]})
         scorer.fit(X_train, np.arange(len(X_train)) % 2)
-        clear_volume_cache()  # the optimized path reads the DICOM files too
+        scorer._slices().clear()  # the optimized path reads the DICOM files too
         print(f"[{name}] optimized path (NDLScorer.transform)", flush=True)
         runs = {}  # predict batch -> the repeats' seconds
         for batch in args.predict_batches or [None]:  # None: the library's default
@@ -217,7 +216,7 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
                 est.set_params(predict_batch_size=batch)
             timings = []
             for _ in range(args.repeats):
-                clear_volume_cache()
+                scorer._slices().clear()
                 _sync(device)
                 t0 = time.perf_counter()
                 fast = scorer.transform(X)[:, 0]
@@ -237,7 +236,7 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
             scorer.transform(X)
             _sync(device)
             cached.append(time.perf_counter() - t0)
-        clear_volume_cache()
+        scorer._slices().clear()
         t0 = time.perf_counter()
         for c in cts:
             vol = read_ct(c)

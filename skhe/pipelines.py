@@ -10,13 +10,25 @@ fitted odds ratios at ``pipeline.named_steps["logistic"].odds_ratios_``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC, make_clinical_preprocessor
 from skhe.linear_model import ForwardSelectingLogisticRegression
-from skhe.neural import NDLScorer
+
+if TYPE_CHECKING:  # the image models need torch; a clinical-only user never imports it
+    from skhe.neural import NDLScorer
+
+#: Step names of the HE pipelines (``pipeline.named_steps[LOGISTIC]``), and the branch names of
+#: the image pipelines' ColumnTransformer (``named_steps[FEATURES].named_transformers_[IMAGE]``).
+PREPROCESS = "preprocess"
+INPUTS = "inputs"
+FEATURES = "features"
+LOGISTIC = "logistic"
+IMAGE = "image"
+CLINICAL = "clinical"
 
 
 def image_columns(X) -> list[str]:
@@ -72,13 +84,13 @@ def make_clinical_to_he(
     return Pipeline(
         [
             (
-                "preprocess",
+                PREPROCESS,
                 make_clinical_preprocessor(
                     numeric, categorical, impute=impute, exclude=exclude, ranges=ranges
                 ),
             ),
             (
-                "logistic",
+                LOGISTIC,
                 ForwardSelectingLogisticRegression(
                     screen_p=screen_p, p_enter=p_enter, p_remove=p_remove
                 ),
@@ -87,12 +99,20 @@ def make_clinical_to_he(
     )
 
 
+def _default_ndl(ndl):
+    if ndl is not None:
+        return ndl
+    from skhe.neural import NDLScorer
+
+    return NDLScorer()
+
+
 def _image_pipeline(branches: list, logistic) -> Pipeline:
     """inputs (empty mask column when absent) -> ColumnTransformer(branches) -> logistic."""
     features = ColumnTransformer(
         branches, remainder="drop", verbose_feature_names_out=False
     ).set_output(transform="pandas")
-    return Pipeline([("inputs", _inputs_step()), ("features", features), ("logistic", logistic)])
+    return Pipeline([(INPUTS, _inputs_step()), (FEATURES, features), (LOGISTIC, logistic)])
 
 
 def make_image_to_he(ndl: NDLScorer | None = None) -> Pipeline:
@@ -109,17 +129,9 @@ def make_image_to_he(ndl: NDLScorer | None = None) -> Pipeline:
         Steps ``"inputs"`` (adds an empty ``mask`` column for patients without masks),
         ``"features"`` (ColumnTransformer with the ``"image"`` branch) and ``"logistic"``.
     """
-    features = ColumnTransformer(
-        [("image", ndl if ndl is not None else NDLScorer(), image_columns)],
-        remainder="drop",
-        verbose_feature_names_out=False,
-    ).set_output(transform="pandas")
-    return Pipeline(
-        [
-            ("inputs", _inputs_step()),
-            ("features", features),
-            ("logistic", ForwardSelectingLogisticRegression(screen_p=None, force=["ndl_score"])),
-        ]
+    return _image_pipeline(
+        [(IMAGE, _default_ndl(ndl), image_columns)],
+        ForwardSelectingLogisticRegression(screen_p=None, force=["ndl_score"]),
     )
 
 
@@ -153,25 +165,14 @@ def make_integrated_to_he(
         if k not in exclude
     }
     clinical = make_clinical_preprocessor(numeric, categorical, impute=impute, ranges=ranges)
-    features = ColumnTransformer(
+    return _image_pipeline(
         [
-            ("image", ndl if ndl is not None else NDLScorer(), image_columns),
-            ("clinical", clinical, [*numeric, *categorical]),
+            (IMAGE, _default_ndl(ndl), image_columns),
+            (CLINICAL, clinical, [*numeric, *categorical]),
         ],
-        remainder="drop",
-        verbose_feature_names_out=False,
-    ).set_output(transform="pandas")
-    return Pipeline(
-        [
-            ("inputs", _inputs_step()),
-            ("features", features),
-            (
-                "logistic",
-                ForwardSelectingLogisticRegression(
-                    screen_p=screen_p, p_enter=p_enter, p_remove=p_remove, force=["ndl_score"]
-                ),
-            ),
-        ]
+        ForwardSelectingLogisticRegression(
+            screen_p=screen_p, p_enter=p_enter, p_remove=p_remove, force=["ndl_score"]
+        ),
     )
 
 
@@ -200,11 +201,11 @@ def ndl_likelihood_ratio_test(integrated: Pipeline, X, y):
 
     from skhe.metrics import likelihood_ratio_test
 
-    logistic = integrated.named_steps["logistic"]
+    logistic = integrated.named_steps[LOGISTIC]
     check_is_fitted(logistic)
     clinical = [f for f in logistic.selected_features_ if f != "ndl_score"]
-    prepared = integrated.named_steps["inputs"].transform(X)
-    design = integrated.named_steps["features"].named_transformers_["clinical"].transform(prepared)
+    prepared = integrated.named_steps[INPUTS].transform(X)
+    design = integrated.named_steps[FEATURES].named_transformers_[CLINICAL].transform(prepared)
     restricted = ForwardSelectingLogisticRegression(
         screen_p=None,
         p_enter=1e-300,

@@ -116,6 +116,7 @@ def make_ndl_scorer(
     device: str = "auto",
     random_state: int | None = 0,
     memory=None,
+    slice_cache=None,
     verbose: int = 0,
 ) -> NDLScorer:
     """An unfitted :class:`NDLScorer` with the networks of a preset.
@@ -127,6 +128,8 @@ def make_ndl_scorer(
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     random_state : int or None, default=0
     memory : str, path or joblib.Memory, optional
+        See :class:`NDLScorer`.
+    slice_cache : None, int or PatientSliceCache, optional
         See :class:`NDLScorer`.
     verbose : int, default=0
 
@@ -143,6 +146,7 @@ def make_ndl_scorer(
         image_size=p.image_size,
         cv=p.cv,
         memory=memory,
+        slice_cache=slice_cache,
         random_state=random_state,
         verbose=verbose,
     )

@@ -178,31 +178,24 @@ def manifest_dir(tmp_path):
     return tmp_path
 
 
-def test_semicolon_manifest_says_what_was_found(manifest_dir):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("patient_id;ct;he\nP1;ct;1\n", r"found \['patient_id;ct;he'\].*semicolon-delimited"),
+        ("patient_id,ct,he \nP1,ct,1\n", r"leading/trailing spaces \['he '\]"),
+        ("patient_id,ct,he\n", "has a header but no patient rows"),
+        ("", "the file is empty"),
+        (
+            "patient_id,ct,he\nP1,ct,1\nP2,ct,yes\nP3,ct,0\n",
+            r"1 problem\(s\):\n  line 3: he must be 0 or 1, got 'yes'$",
+        ),
+    ],
+    ids=["semicolons", "spaced-header", "header-only", "empty", "bad-label-one-row"],
+)
+def test_manifest_problems_say_what_was_found(manifest_dir, text, message):
     f = manifest_dir / "m.csv"
-    f.write_text("patient_id;ct;he\nP1;ct;1\n")
-    with pytest.raises(ManifestError, match=r"found \['patient_id;ct;he'\].*semicolon-delimited"):
-        load_manifest(f, require_label=True)
-
-
-def test_header_with_trailing_space_is_named(manifest_dir):
-    f = manifest_dir / "m.csv"
-    f.write_text("patient_id,ct,he \nP1,ct,1\n")
-    with pytest.raises(ManifestError, match=r"leading/trailing spaces \['he '\]"):
-        load_manifest(f, require_label=True)
-
-
-def test_header_only_manifest(manifest_dir):
-    f = manifest_dir / "m.csv"
-    f.write_text("patient_id,ct,he\n")
-    with pytest.raises(ManifestError, match="has a header but no patient rows"):
-        load_manifest(f, require_label=True)
-
-
-def test_invalid_label_flags_only_its_row(manifest_dir):
-    f = manifest_dir / "m.csv"
-    f.write_text("patient_id,ct,he\nP1,ct,1\nP2,ct,yes\nP3,ct,0\n")
-    with pytest.raises(ManifestError, match=r"1 problem\(s\):\n  line 3: he must be 0 or 1, got"):
+    f.write_text(text)
+    with pytest.raises(ManifestError, match=message):
         load_manifest(f, require_label=True)
 
 

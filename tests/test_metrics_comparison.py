@@ -46,3 +46,17 @@ def test_lrt_rejects_non_nested_and_different_rows(data):
         likelihood_ratio_test(ma, other)
     with pytest.raises(TypeError, match="fitted"):
         likelihood_ratio_test("model", ma)
+
+
+def test_lrt_between_a_statsmodels_result_and_a_model_fit_on_a_dataframe(data):
+    """One fingerprint for both: a DataFrame's index does not make the rows 'different'."""
+    X, y = data
+    Xi = X.set_axis(np.arange(1000, 1000 + len(X)))  # an index that is not 0..n-1
+    full = ForwardSelectingLogisticRegression(force=["a", "b", "c"]).fit(Xi, y)
+    small = sm.Logit(y, sm.add_constant(X[["a"]])).fit(disp=0)
+    r = likelihood_ratio_test(small, full)
+    f1 = sm.Logit(y, sm.add_constant(X)).fit(disp=0)
+    assert r.statistic == pytest.approx(2 * (f1.llf - small.llf), rel=1e-8)
+    flipped = sm.Logit(1 - y, sm.add_constant(X[["a"]])).fit(disp=0)
+    with pytest.raises(ValueError, match="same rows"):
+        likelihood_ratio_test(flipped, full)

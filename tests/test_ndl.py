@@ -20,13 +20,13 @@ from skhe.io import load_manifest
 from skhe.metrics import SCORERS, likelihood_ratio_test
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
 from skhe.neural._joint import segment_and_score, shares_encoder
-from skhe.neural._volumes import load_patient_slices
 from skhe.pipelines import (
     make_clinical_to_he,
     make_image_to_he,
     make_integrated_to_he,
     ndl_likelihood_ratio_test,
 )
+from skhe.preprocessing import PatientSliceCache, read_patient
 
 SIZE = 48
 COMMON = dict(image_size=SIZE, batch_size=32, random_state=0, augment=False)
@@ -203,7 +203,7 @@ def test_shared_encoder_pass_gives_what_the_two_networks_give(fitted, cohort, mo
     assert shares_encoder(seg, he, SIZE)
     assert not shares_encoder(seg, he, SIZE * 2)  # other slice size: separate passes
     x = np.concatenate(
-        [load_patient_slices(p, None, image_size=SIZE).images for p in cohort["ct"].iloc[:3]]
+        [read_patient(p, None, image_size=SIZE).images for p in cohort["ct"].iloc[:3]]
     ).astype(np.float32)
     area, dl = segment_and_score(seg, he, x)
     np.testing.assert_allclose(area, seg.predict_proba(x).reshape(len(x), -1).sum(1), rtol=1e-5)
@@ -276,9 +276,28 @@ def test_ndl_likelihood_ratio_test_matches_statsmodels(fitted, cohort):
 
 
 def test_cv_folds_do_not_reread_dicom(fitted, cohort, monkeypatch):
-    import skhe.neural._volumes as volumes
+    """A shared PatientSliceCache: the clones cross_validate makes read each patient once."""
+    import skhe.preprocessing._patients as patients
 
+    X, y = cohort.iloc[:20], cohort["he"].iloc[:20]
+    scorer = frozen_copy(fitted).set_params(slice_cache=PatientSliceCache())
+    first = scorer.fit(X, y).transform(X)
     calls = []
-    monkeypatch.setattr(volumes, "read_ct", lambda *a, **k: calls.append(a) or None)
-    frozen_copy(fitted).fit(cohort.iloc[:20], cohort["he"].iloc[:20]).transform(cohort.iloc[:20])
-    assert calls == []  # every volume came from the in-process cache
+    monkeypatch.setattr(patients, "read_ct", lambda *a, **k: calls.append(a) or None)
+    again = clone(scorer).fit(X, y).transform(X)
+    assert calls == []  # every volume came from the shared cache
+    np.testing.assert_array_equal(first, again)
+    assert len(scorer.slice_cache) == 20
+
+
+def test_scorers_do_not_share_slices_unless_told(fitted, cohort, monkeypatch):
+    """No process-wide state: a new scorer reads the files again (their own cache)."""
+    import skhe.preprocessing._patients as patients
+
+    X, y = cohort.iloc[:4], cohort["he"].iloc[:4]
+    frozen_copy(fitted).fit(X, y)
+    reads = []
+    original = patients.read_ct
+    monkeypatch.setattr(patients, "read_ct", lambda *a, **k: reads.append(a) or original(*a, **k))
+    frozen_copy(fitted).fit(X, y)
+    assert len(reads) == 4

@@ -32,6 +32,11 @@ def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
+def _fit_clinical(manifest, out, *extra) -> int:
+    args = ["fit", "--manifest", str(manifest), "--model", "clinical", "--out", str(out)]
+    return main([*args, "--quiet", *extra])
+
+
 def _one_error_line(capsys) -> str:
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1, err
@@ -43,20 +48,7 @@ def test_overwrite_never_deletes_the_inputs(cohort, capsys):
     before = _files(cohort)
     manifest = cohort / "manifest.csv"
     for out in (cohort, cohort / "manifest.csv", cohort / "SYN0001" / "ct", cohort.parent):
-        code = main(
-            [
-                "fit",
-                "--manifest",
-                str(manifest),
-                "--model",
-                "clinical",
-                "--out",
-                str(out),
-                "--overwrite",
-                "--quiet",
-            ]
-        )
-        assert code == 2
+        assert _fit_clinical(manifest, out, "--overwrite") == 2
         assert "input" in _one_error_line(capsys)
         assert _files(cohort) == before
 
@@ -95,21 +87,7 @@ def test_atomic_output_dir_checks_inputs_and_marker(tmp_path):
 @pytest.fixture(scope="module")
 def clinical_model(cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("m") / "model"
-    assert (
-        main(
-            [
-                "fit",
-                "--manifest",
-                str(cohort / "manifest.csv"),
-                "--model",
-                "clinical",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert _fit_clinical(cohort / "manifest.csv", out) == 0
     return out
 
 
@@ -181,18 +159,7 @@ def test_unwritable_output_is_one_line_and_nothing_half_written(
 
     monkeypatch.setattr(skhe.persistence, "save_file", full, raising=False)
     monkeypatch.setattr("safetensors.torch.save_file", full)
-    code = main(
-        [
-            "fit",
-            "--manifest",
-            str(cohort / "manifest.csv"),
-            "--model",
-            "clinical",
-            "--out",
-            str(tmp_path / "model"),
-            "--quiet",
-        ]
-    )
+    code = _fit_clinical(cohort / "manifest.csv", tmp_path / "model")
     assert code == 2
     line = _one_error_line(capsys)
     assert text in line

@@ -29,6 +29,7 @@ from skhe.cli._runtime import (
     run_log,
     staging_log,
 )
+from skhe.pipelines import FEATURES, LOGISTIC
 
 PREDICTIONS_HEADER = "patient_id,probability,prediction"
 CV_TABLE_HEADER = "model,metric,mean,sd,folds"
@@ -80,11 +81,13 @@ def _evaluate_and_report(
     args, kinds, out: Path, log: RunLog, run, *, title, methods, synthetic, imputed, inputs=()
 ):
     """Shared by demo and evaluate: build the models, run ``run(models)``, write the report."""
+    from skhe.preprocessing import PatientSliceCache
     from skhe.presets import get_preset
     from skhe.report import methods_info, write_report
 
     preset = get_preset(args.preset)
     cache = Path(tempfile.mkdtemp(prefix="skhe-ndl-cache-"))
+    slices = PatientSliceCache()  # the run's models and folds read each CT once
     try:
         models = {
             NAMES[k]: build_model(
@@ -93,6 +96,7 @@ def _evaluate_and_report(
                 seed=args.seed,
                 device=args.device,
                 memory=cache,
+                slice_cache=slices,
                 verbose=0 if args.quiet else 1,
             )
             for k in kinds
@@ -293,7 +297,7 @@ def run_fit(args: argparse.Namespace) -> int:
         model.fit(df, df["he"])
         prob = model.predict_proba(df)[:, 1]
         threshold = float(youden_threshold(df["he"], prob))
-        lr = model.named_steps["logistic"]
+        lr = model.named_steps[LOGISTIC]
         LOGGER.info(
             "fit in %.1f s; selected: %s",
             time.perf_counter() - t0,
@@ -369,6 +373,7 @@ def run_cv(args: argparse.Namespace) -> int:
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
     from skhe.metrics import SCORERS
+    from skhe.preprocessing import PatientSliceCache
 
     kinds = parse_models(args.models)
     df = _manifest(args.manifest, label=True)
@@ -387,9 +392,15 @@ def run_cv(args: argparse.Namespace) -> int:
         with run_log(log_dir / "skhe.log", args.quiet) as log:
             _prepare_cohort(df, kinds, args.manifest, log)
             folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
+            slices = PatientSliceCache()  # the folds read each CT once
             for kind in kinds:
                 model = build_model(
-                    kind, preset=args.preset, seed=args.seed, device=args.device, memory=cache
+                    kind,
+                    preset=args.preset,
+                    seed=args.seed,
+                    device=args.device,
+                    memory=cache,
+                    slice_cache=slices,
                 )
                 LOGGER.info("cross-validating %s (%d folds) ...", NAMES[kind], args.cv)
                 res = cross_validate(
@@ -451,11 +462,11 @@ def _check_kind(model, kind: str, model_path) -> None:
     from skhe.neural import NDLScorer
 
     steps = getattr(model, "named_steps", {})
-    features = steps.get("features")
+    features = steps.get(FEATURES)
     has_image = features is not None and any(
         isinstance(t, NDLScorer) for _, t, _ in getattr(features, "transformers_", [])
     )
-    if has_image != (kind in ("image", "integrated")) or "logistic" not in steps:
+    if has_image != (kind in ("image", "integrated")) or LOGISTIC not in steps:
         raise CommandError(
             f"{model_path}: the model file says it is a {kind!r} model but holds "
             f"{'an image' if has_image else 'a clinical'} pipeline; the file is damaged or was "

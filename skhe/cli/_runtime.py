@@ -171,8 +171,14 @@ def parse_models(text: str) -> list[str]:
     return kinds
 
 
-def build_model(kind: str, *, preset: str, seed: int, device: str, memory=None, verbose=0):
-    """The unfitted Image-, Clinical- or Integrated-to-HE pipeline of the command line."""
+def build_model(
+    kind: str, *, preset: str, seed: int, device: str, memory=None, slice_cache=None, verbose=0
+):
+    """The unfitted Image-, Clinical- or Integrated-to-HE pipeline of the command line.
+
+    ``slice_cache`` (a PatientSliceCache) lets the run's image models and their CV folds read
+    each CT once.
+    """
     from skhe.pipelines import make_clinical_to_he, make_image_to_he, make_integrated_to_he
     from skhe.presets import make_ndl_scorer
 
@@ -180,7 +186,14 @@ def build_model(kind: str, *, preset: str, seed: int, device: str, memory=None, 
         raise CommandError(f"unknown model {kind!r}; choose from {', '.join(KINDS)}.")
     if kind == "clinical":
         return make_clinical_to_he()
-    ndl = make_ndl_scorer(preset, device=device, random_state=seed, memory=memory, verbose=verbose)
+    ndl = make_ndl_scorer(
+        preset,
+        device=device,
+        random_state=seed,
+        memory=memory,
+        slice_cache=slice_cache,
+        verbose=verbose,
+    )
     return make_image_to_he(ndl) if kind == "image" else make_integrated_to_he(ndl)
 
 

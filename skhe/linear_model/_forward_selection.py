@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import typing
 import warnings
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from skhe.linear_model._logit import LogitFit, design, fit_logit, lr_p, wald_p
-from skhe.utils import binary_target, column_names
+from skhe.utils import binary_target, column_names, outcome_fingerprint
 
 _PROBLEM_TEXT = {
     "separation": "perfect or quasi-perfect separation (it predicts the outcome almost exactly)",
@@ -125,8 +124,8 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
     odds_ratios_ : DataFrame
         Indexed by selected feature: ``odds_ratio``, ``ci_low``, ``ci_high``, ``p_value``.
     train_fingerprint_ : str
-        Hash of the training outcome vector (and index), used to check that two models compared by
-        a likelihood-ratio test were fit on the same rows.
+        :func:`skhe.utils.outcome_fingerprint` of the training outcome, used to check that two
+        models compared by a likelihood-ratio test were fit on the same rows.
 
     Examples
     --------
@@ -275,7 +274,6 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
                 f"p_remove ({self.p_remove}) must be >= p_enter ({self.p_enter}), or selection "
                 "could cycle."
             )
-        index = X.index if isinstance(X, pd.DataFrame) else None
         Xdf = self._check_X(X, reset=True)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -382,10 +380,10 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
                 ", ".join(selected), final.problem, "falling back to the intercept-only model"
             )
             cols, final = [], null
-        self._set_fitted(final.result, cols, Xdf, y01, index)
+        self._set_fitted(final.result, cols, Xdf, y01)
         return self
 
-    def _set_fitted(self, res, cols: list[str], Xdf: pd.DataFrame, y01, index) -> None:
+    def _set_fitted(self, res, cols: list[str], Xdf: pd.DataFrame, y01) -> None:
         names = list(Xdf.columns)
         params = res.params
         self.selected_features_ = np.array(cols, dtype=object)
@@ -410,10 +408,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         self.bic_ = float(res.bic)
         self.n_obs_ = int(res.nobs)
         self.n_iter_ = np.array([int(res.mle_retvals.get("iterations", 1))])
-        h = hashlib.sha1(np.ascontiguousarray(y01, dtype=np.int8).tobytes())
-        if index is not None:
-            h.update(pd.util.hash_pandas_object(pd.Index(index), index=False).to_numpy().tobytes())
-        self.train_fingerprint_ = h.hexdigest()
+        self.train_fingerprint_ = outcome_fingerprint(y01)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res.remove_data()

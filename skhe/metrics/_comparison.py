@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
+
+from skhe.utils import outcome_fingerprint
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def _describe(model, label: str):
         endog = getattr(getattr(model, "model", None), "endog", None)
         fp = None
         if endog is not None and np.size(endog) == model.nobs:
-            fp = hashlib.sha1(np.ascontiguousarray(endog, dtype=np.int8).tobytes()).hexdigest()
+            fp = outcome_fingerprint(endog)
         return float(model.llf), float(model.aic), names, int(model.nobs), fp
     raise TypeError(
         f"{label} must be a fitted ForwardSelectingLogisticRegression (or a Pipeline ending in "

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from skhe.linear_model._logit import design, fit_logit, lr_p
+from skhe.linear_model import design, fit_logit, lr_p
 from skhe.utils import binary_target
 
 _COLUMNS = [

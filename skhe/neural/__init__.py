@@ -4,12 +4,10 @@ from skhe.neural._classifier import SliceClassifier
 from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._ndl import NDLScorer
 from skhe.neural._segmenter import HematomaSegmenter
-from skhe.neural._volumes import clear_volume_cache
 
 __all__ = [
     "HematomaSegmenter",
     "MultiTaskHEModel",
     "NDLScorer",
     "SliceClassifier",
-    "clear_volume_cache",
 ]

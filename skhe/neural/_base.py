@@ -186,13 +186,31 @@ def resolve_device(device: str) -> str:
     return str(device)
 
 
-def seed_everything(seed: int | None) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Run a fit reproducibly without touching the caller's random state.
+
+    Network initialisation and dropout draw from torch's global generator (timm and smp build
+    their modules with it), so the fit runs inside ``torch.random.fork_rng`` seeded with
+    ``seed``; Python's and NumPy's global generators are seeded too, for libraries that use
+    them, and every generator is given back in the state the caller left it. The data loaders
+    shuffle with their own ``torch.Generator``. None: no seeding at all.
+    """
     if seed is None:
+        yield
         return
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds libraries that use the global state
-    torch.manual_seed(seed)
+    py_state = random.getstate()
+    np_state = np.random.get_state()  # noqa: NPY002 - restored below
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            random.seed(seed)
+            np.random.seed(seed % 2**32)  # noqa: NPY002 - restored below
+            torch.manual_seed(seed)
+            yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)  # noqa: NPY002
 
 
 class DeepEstimatorMixin(abc.ABC):
@@ -223,6 +241,14 @@ class DeepEstimatorMixin(abc.ABC):
         if self.channels_last == "auto":
             return str(device).startswith("cuda") or not training
         return bool(self.channels_last)
+
+    def _for_inference(self, module: torch.nn.Module, device: str) -> torch.nn.Module:
+        """``module`` on ``device`` in eval mode and the inference memory format: done once when
+        the model is fit or loaded, so predicting never changes the fitted module."""
+        module = module.to(device)
+        if self._channels_last(str(device), training=False):
+            module = module.to(memory_format=torch.channels_last)
+        return module.eval()
 
     # ------------------------------------------------------------------ data
     def _prepare_images(self, X) -> np.ndarray:
@@ -325,18 +351,17 @@ class DeepEstimatorMixin(abc.ABC):
             device = str(accelerator.device)
         else:
             device = resolve_device(self.device)
-        seed_everything(self.random_state)
-        net = self._make_net(train_ds, valid_ds, device, accelerator)
-        if init_net is not None:
-            init_net(net)
-        with torch_threads(self.n_threads):
-            resumed = self.checkpoint_dir is not None and self._resume(net, train_ds)
-            if not resumed:
-                net.fit(train_ds, None)
-        if self.bn_recalibration and _has_batchnorm(net.module_):
-            self._recalibrate_bn(net, train_ds, device)
-        self.module_ = net.module_
-        self.module_.eval()
+        with seeded(self.random_state):
+            net = self._make_net(train_ds, valid_ds, device, accelerator)
+            if init_net is not None:
+                init_net(net)
+            with torch_threads(self.n_threads):
+                resumed = self.checkpoint_dir is not None and self._resume(net, train_ds)
+                if not resumed:
+                    net.fit(train_ds, None)
+            if self.bn_recalibration and _has_batchnorm(net.module_):
+                self._recalibrate_bn(net, train_ds, device)
+        self.module_ = self._for_inference(net.module_, device)
         self.device_ = device
         self.history_ = [
             {k: v for k, v in epoch.items() if k != "batches"} for epoch in net.history
@@ -415,13 +440,11 @@ class DeepEstimatorMixin(abc.ABC):
         module = self.module_
         device = next(module.parameters()).device
         cl = self._channels_last(str(device), training=False)
-        if cl:
-            module.to(memory_format=torch.channels_last)
         bs = self._predict_batch(str(device), images.shape[-2] * images.shape[-1])
         amp = self._amp_dtype(str(device))
         out = []
         n_batches = -(-len(images) // bs)
-        module.eval()
+        module.eval()  # a no-op unless something switched it to training mode
         with torch_threads(self.n_threads), torch.inference_mode():
             for start in tqdm(
                 range(0, len(images), bs),
@@ -452,14 +475,13 @@ class DeepEstimatorMixin(abc.ABC):
         weights = state.pop("_module_state", None)
         self.__dict__.update(state)
         if weights is not None:
-            module = self._build_module(False)
+            with torch.random.fork_rng(devices=[]):  # building draws random weights
+                module = self._build_module(False)
             module.load_state_dict(weights)
             device = getattr(self, "device_", "cpu")
             if str(device).startswith("cuda") and not torch.cuda.is_available():
                 self.device_ = "cpu"
-            module.to(self.device_)
-            module.eval()
-            self.module_ = module
+            self.module_ = self._for_inference(module, self.device_)
 
     def _fitted_config(self) -> dict:
         """Fitted attributes (besides the weights) that a saved model needs."""
@@ -526,10 +548,11 @@ class DeepEstimatorMixin(abc.ABC):
             )
         est = cls(**{**config["params"], "pretrained": False})
         est.pretrained = config["params"].get("pretrained", False)
-        module = est._build_module(False)
+        with torch.random.fork_rng(devices=[]):  # building draws random weights
+            module = est._build_module(False)
         load_model(module, str(weights))
         dev = resolve_device(device)
-        est.module_ = module.to(dev).eval()
+        est.module_ = est._for_inference(module, dev)
         est.device_ = dev
         est._set_fitted_config(config["fitted"])
         return est

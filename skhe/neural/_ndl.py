@@ -21,7 +21,8 @@ from skhe.neural._classifier import SliceClassifier
 from skhe.neural._joint import segment_and_score, shares_encoder
 from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._segmenter import HematomaSegmenter
-from skhe.neural._volumes import load_patient_slices
+from skhe.preprocessing import PatientSliceCache, has_mask
+from skhe.preprocessing._patients import DEFAULT_CACHE_BYTES
 from skhe.utils import binary_target, unwrap_frozen
 
 _EPS = 1e-4
@@ -87,6 +88,12 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         in-sample scores (only sensible with frozen, independently trained sub-estimators).
     patient_column : str, default="patient_id"
         Column naming patients in warnings and slice tables (row index when absent).
+    slice_cache : None, int or PatientSliceCache, default=None
+        Where preprocessed patients are kept between ``fit``, its cross-fitting folds and
+        ``transform``, so each CT is read once. None: a cache of up to 4 GiB owned by this
+        scorer; an int: the same with that many bytes; a
+        :class:`~skhe.preprocessing.PatientSliceCache`: that one, shared by the clones that
+        ``cross_validate`` and ``GridSearchCV`` make (so folds never re-read a patient).
     memory : str, path or joblib.Memory, default=None
         Cache of fitted scorers (as ``Pipeline(memory=...)``): a second ``fit`` of an identically
         configured scorer on the same patients and labels loads the fitted networks instead of
@@ -111,7 +118,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
     """
 
     # a cache folder belongs to the machine that fit the scorer (skhe.persistence saves None)
-    _not_persisted = ("memory",)
+    _not_persisted = ("memory", "slice_cache", "_slice_cache")
 
     def __init__(
         self,
@@ -125,6 +132,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         normalize=True,
         cv=3,
         patient_column="patient_id",
+        slice_cache=None,
         memory=None,
         random_state=None,
         verbose=0,
@@ -138,6 +146,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.cv = cv
         self.patient_column = patient_column
+        self.slice_cache = slice_cache
         self.memory = memory
         self.random_state = random_state
         self.verbose = verbose
@@ -154,6 +163,22 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         if len(X) == 0:
             raise ValueError("NDLScorer: X has no patients.")
         return X
+
+    def _slices(self) -> PatientSliceCache:
+        """The cache of preprocessed patients: the one given, else this scorer's own."""
+        cache = self.slice_cache
+        if isinstance(cache, PatientSliceCache):
+            return cache
+        if cache is not None and (isinstance(cache, bool) or not isinstance(cache, int)):
+            raise ValueError(
+                "slice_cache must be None, a number of bytes or a PatientSliceCache; got "
+                f"{cache!r}."
+            )
+        size = DEFAULT_CACHE_BYTES if cache is None else int(cache)
+        own = getattr(self, "_slice_cache", None)
+        if own is None or own.max_bytes != size:
+            own = self._slice_cache = PatientSliceCache(size)
+        return own
 
     def _names(self, X: pd.DataFrame) -> list[str]:
         if self.patient_column in X.columns:
@@ -187,15 +212,14 @@ class NDLScorer(TransformerMixin, BaseEstimator):
             )
         ):
             mask = getattr(row, "mask", None)
-            if isinstance(mask, float) and np.isnan(mask):
-                mask = None
+            mask = mask if has_mask(mask) else None
             if need_masks and mask is None:
                 raise ValueError(
                     f"patient {name}: no hematoma mask; fitting NDLScorer's sub-estimators needs "
                     "a 'mask' for every training patient (or pass them fitted in FrozenEstimator)."
                 )
             try:
-                ps = load_patient_slices(
+                ps = self._slices().get(
                     row.ct, mask, image_size=self.image_size, hu_window=self.hu_window
                 )
             except (ValueError, FileNotFoundError) as exc:

@@ -21,46 +21,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from skhe.io import CTVolume, read_ct, read_mask
-from skhe.preprocessing._arrays import resize, window
+from skhe.preprocessing._hashing import content_hash, stat_signature
+from skhe.preprocessing._patients import has_mask, preprocess_patient
 
 CACHE_FORMAT = 1
 _DTYPES = {"uint8": np.uint8, "float16": np.float16}
-
-
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [path]
-
-
-def _stat_signature(path) -> str:
-    if path is None or isinstance(path, (CTVolume, np.ndarray)):
-        return ""
-    h = hashlib.sha256()
-    for f in _files(Path(path)):
-        st = f.stat()
-        h.update(f"{f.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def content_hash(source) -> str:
-    """SHA-256 of a file's or folder's bytes (or of an in-memory volume/mask)."""
-    h = hashlib.sha256()
-    if source is None:
-        h.update(b"none")
-    elif isinstance(source, CTVolume):
-        h.update(np.ascontiguousarray(source.hu).tobytes())
-        h.update(repr(source.spacing).encode())
-    elif isinstance(source, np.ndarray):
-        h.update(np.ascontiguousarray(source).tobytes())
-        h.update(repr(source.shape).encode())
-    else:
-        for f in _files(Path(source)):
-            h.update(f.name.encode())
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -165,11 +130,11 @@ class SliceCache:
             return False
         if isinstance(ct, (CTVolume, np.ndarray)) or isinstance(mask, np.ndarray):
             return e.key == self._key(ct, mask)
-        if e.stat == _stat_signature(ct) and e.mask_stat == _stat_signature(mask):
+        if e.stat == stat_signature(ct) and e.mask_stat == stat_signature(mask):
             return True
         key = self._key(ct, mask)  # stat changed: compare contents before rebuilding
         if key == e.key:
-            e.stat, e.mask_stat = _stat_signature(ct), _stat_signature(mask)
+            e.stat, e.mask_stat = stat_signature(ct), stat_signature(mask)
             self._save_index()
             return True
         return False
@@ -200,24 +165,23 @@ class SliceCache:
             return self._index[patient]
         vol = volume if volume is not None else read_ct(ct)
         m = read_mask(mask, like=vol) if mask is not None else None
-        img = resize(window(vol.hu, *self.window), self.size)
+        ps = preprocess_patient(vol, m, image_size=self.size, hu_window=self.window)
+        img = ps.images
         if self.dtype == "uint8":
             stored = np.rint(img * 255.0).astype(np.uint8)
         else:
             stored = img.astype(np.float16)
         key = self._key(ct, mask)
         _atomic_save(self.dir / f"{key}.img.npy", stored)
-        if m is not None:
-            _atomic_save(self.dir / f"{key}.mask.npy", resize(m, self.size, mask=True))
-        h, w = vol.hu.shape[1:]
-        scale = max(h, w) / self.size
+        if ps.masks is not None:
+            _atomic_save(self.dir / f"{key}.mask.npy", ps.masks)
         entry = CacheEntry(
             key=key,
             n_slices=int(stored.shape[0]),
-            spacing=(vol.spacing[0], vol.spacing[1] * scale, vol.spacing[2] * scale),
-            has_mask=m is not None,
-            stat=_stat_signature(ct),
-            mask_stat=_stat_signature(mask),
+            spacing=ps.spacing,
+            has_mask=ps.masks is not None,
+            stat=stat_signature(ct),
+            mask_stat=stat_signature(mask),
         )
         old = self._index.get(patient)
         self._index[patient] = entry
@@ -238,8 +202,7 @@ class SliceCache:
         rows = cohort.to_dict("records") if hasattr(cohort, "to_dict") else list(cohort)
         for row in tqdm(rows, desc="caching slices", disable=not progress, unit="patient"):
             mask = row.get(mask_column)
-            mask = None if mask is None or (isinstance(mask, float) and np.isnan(mask)) else mask
-            self.add(row["patient_id"], row[ct_column], mask)
+            self.add(row["patient_id"], row[ct_column], mask if has_mask(mask) else None)
         return self
 
     # ------------------------------------------------------------------ reading

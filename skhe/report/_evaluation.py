@@ -23,6 +23,7 @@ from skhe.metrics import (
     roc_auc_ci,
     youden_threshold,
 )
+from skhe.pipelines import CLINICAL, FEATURES, IMAGE, LOGISTIC
 from skhe.utils import binary_target
 
 
@@ -60,11 +61,11 @@ class ModelEvaluation:
     @property
     def odds_ratios(self) -> pd.DataFrame:
         """The fitted logistic model's odds ratios (95% Wald CI, p)."""
-        return self.model.named_steps["logistic"].odds_ratios_
+        return self.model.named_steps[LOGISTIC].odds_ratios_
 
     @property
     def aic(self) -> float:
-        return float(self.model.named_steps["logistic"].aic_)
+        return float(self.model.named_steps[LOGISTIC].aic_)
 
 
 @dataclass
@@ -150,8 +151,8 @@ def _ndl_lrt(models: dict[str, ModelEvaluation], X, y):
 
     for ev in models.values():
         steps = ev.model.named_steps
-        feats = steps.get("features")
-        if feats is not None and {"image", "clinical"} <= set(feats.named_transformers_):
+        feats = steps.get(FEATURES)
+        if feats is not None and {IMAGE, CLINICAL} <= set(feats.named_transformers_):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return ndl_likelihood_ratio_test(ev.model, X, y)

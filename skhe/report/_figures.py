@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from skhe.exceptions import DataWarning
+from skhe.pipelines import FEATURES, IMAGE
 from skhe.report._evaluation import Evaluation
 
 COLORS = {"Image-to-HE": "#1f77b4", "Clinical-to-HE": "#2ca02c", "Integrated-to-HE": "#d62728"}
@@ -92,9 +93,9 @@ def image_model(ev: Evaluation):
         m = ev.models.get(name)
         if m is None:
             continue
-        feats = m.model.named_steps.get("features")
-        if feats is not None and "image" in getattr(feats, "named_transformers_", {}):
-            return name, feats.named_transformers_["image"]
+        feats = m.model.named_steps.get(FEATURES)
+        if feats is not None and IMAGE in getattr(feats, "named_transformers_", {}):
+            return name, feats.named_transformers_[IMAGE]
     return None, None
 
 
@@ -118,7 +119,7 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
     Returns None when no model has an image branch or no patient was called positive.
     """
     from skhe.explain import grad_cam, overlay
-    from skhe.neural._volumes import load_patient_slices
+    from skhe.preprocessing import read_patient
 
     name, ndl = image_model(ev)
     cases = gradcam_cases(ev, per_group)
@@ -130,7 +131,7 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
     )
     for ax, case in zip(axes[0], cases, strict=True):
         row = tested.iloc[[case["index"]]]
-        ps = load_patient_slices(
+        ps = read_patient(
             row["ct"].iloc[0], None, image_size=ndl.image_size, hu_window=ndl.hu_window
         )
         with warnings.catch_warnings():

@@ -7,6 +7,7 @@ import pandas as pd
 
 from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC
 from skhe.metrics import univariable_analysis
+from skhe.pipelines import LOGISTIC
 from skhe.report._evaluation import Evaluation
 
 
@@ -75,7 +76,7 @@ def model_fit_table(ev: Evaluation) -> pd.DataFrame:
     """AIC, log-likelihood and size of each fitted logistic model (training patients)."""
     rows = []
     for name, m in ev.models.items():
-        lr = m.model.named_steps["logistic"]
+        lr = m.model.named_steps[LOGISTIC]
         rows.append(
             {
                 "model": name,

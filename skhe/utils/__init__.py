@@ -1,7 +1,12 @@
 """Small shared helpers (validation of targets and tables, atomic output folders)."""
 
 from skhe.utils._atomic import MARKER, atomic_output_dir, check_not_input, check_output_dir
-from skhe.utils._validation import binary_target, column_names, unwrap_frozen
+from skhe.utils._validation import (
+    binary_target,
+    column_names,
+    outcome_fingerprint,
+    unwrap_frozen,
+)
 
 __all__ = [
     "MARKER",
@@ -10,5 +15,6 @@ __all__ = [
     "check_not_input",
     "check_output_dir",
     "column_names",
+    "outcome_fingerprint",
     "unwrap_frozen",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 from sklearn.frozen import FrozenEstimator
@@ -73,3 +75,13 @@ def column_names(X) -> list[str]:
 def unwrap_frozen(est):
     """The estimator inside a ``sklearn.frozen.FrozenEstimator``, else ``est`` itself."""
     return est.estimator if isinstance(est, FrozenEstimator) else est
+
+
+def outcome_fingerprint(y01) -> str:
+    """Fingerprint of a 0/1 outcome vector in row order: what "fit on the same rows" compares.
+
+    The one definition used by :class:`~skhe.linear_model.ForwardSelectingLogisticRegression`
+    (``train_fingerprint_``) and by :func:`~skhe.metrics.likelihood_ratio_test` for statsmodels
+    results, so the two can be compared whether the model was fit on an array or a DataFrame.
+    """
+    return hashlib.sha1(np.ascontiguousarray(np.asarray(y01), dtype=np.int8).tobytes()).hexdigest()
