@@ -47,7 +47,6 @@ from skhe.datasets import make_synthetic_cohort
 from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import read_ct, read_mask
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
-from skhe.neural._joint import shares_encoder
 from skhe.preprocessing import resize, window
 from skhe.presets import get_preset
 
@@ -163,7 +162,7 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         "he_model": flops_per_slice(hem.module_, preset.image_size, device),
         "encoder": flops_per_slice(seg.module_.encoder, preset.image_size, device),
     }
-    shared = shares_encoder(seg, hem, preset.image_size)
+    shared = seg.shares_encoder_with(hem) and seg.image_size == preset.image_size
     cts = [str(work / f"{name}-test" / c) for c in test.ct]
     n_slices = int(sum(read_ct(c).hu.shape[0] for c in cts))
     hem_frac = float(

@@ -124,7 +124,7 @@ def loader_speed(cache_dir: Path, size: int, train_size: int, workers: int, n: i
     import torch
 
     from skhe.neural import SliceClassifier
-    from skhe.neural._base import dataset_input
+    from skhe.neural._datasets import dataset_input
     from skhe.preprocessing import SliceCache, SliceDataset
 
     ds = SliceDataset(SliceCache(cache_dir, size=size))

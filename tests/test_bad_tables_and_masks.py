@@ -83,7 +83,7 @@ def test_mask_shifted_against_the_ct_is_refused(ct_and_mask, tmp_path):
 
 
 def test_empty_mask_with_a_baseline_volume_warns_naming_the_patient(tmp_path):
-    from skhe.cli._runtime import check_mask_volumes
+    from skhe.cli._checks import check_mask_volumes
 
     make_synthetic_cohort(
         4, tmp_path / "c", image_size=32, n_slices=(4, 5), random_state=0, progress=False

@@ -3,7 +3,8 @@
 Checks an estimator cannot pass are listed in ``EXPECTED_FAILED_CHECKS`` with a one-sentence reason.
 """
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import pytest
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 
 from skhe.linear_model import ForwardSelectingLogisticRegression
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
@@ -96,15 +97,38 @@ def _expected_failed_checks(estimator):
 TINY = dict(image_size=16, max_epochs=1, batch_size=4, augment=False, random_state=0)
 
 
-@parametrize_with_checks(
-    [
-        ForwardSelectingLogisticRegression(),
-        SliceClassifier("test_resnet", **TINY),
-        HematomaSegmenter("tu-test_resnet", decoder_channels=(8, 8, 8, 8, 8), **TINY),
-        MultiTaskHEModel("tu-test_resnet", decoder_channels=(8, 8, 8, 8, 8), **TINY),
-        NDLScorer(image_size=16, random_state=0),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-)
+ESTIMATORS = [
+    ForwardSelectingLogisticRegression(),
+    SliceClassifier("test_resnet", **TINY),
+    HematomaSegmenter("tu-test_resnet", decoder_channels=(8, 8, 8, 8, 8), **TINY),
+    MultiTaskHEModel("tu-test_resnet", decoder_channels=(8, 8, 8, 8, 8), **TINY),
+    NDLScorer(image_size=16, random_state=0),
+]
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_parameters_are_validated_like_sklearn(estimator):
+    """Every parameter has a constraint; a bad type or value fails fit with sklearn's message."""
+    check_param_validation(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("early_stopping", True, "patience in epochs"),
+        ("mixed_precision", "fp8", "'mixed_precision' parameter"),
+        ("channels_last", "yes", "'channels_last' parameter"),
+        ("device", "gpu0", "cuda:N"),
+    ],
+)
+def test_deep_parameters_fail_at_fit_on_any_device(param, value, message):
+    import numpy as np
+
+    X = np.zeros((4, 1, 16, 16), np.float32)
+    with pytest.raises(ValueError, match=message):
+        SliceClassifier("test_resnet", **TINY).set_params(**{param: value}).fit(X, [0, 1, 0, 1])

@@ -342,7 +342,7 @@ def test_uneven_spacing_is_reported(tmp_path, hu):
 
 @pytest.mark.parametrize("unsigned", [True, False])
 def test_native_pixel_fast_path_equals_pydicom(tmp_path, hu, unsigned):
-    from skhe.io._dicom import _native_pixels
+    from skhe.io._dicom_elements import _native_pixels
 
     write_dicom_series(hu, tmp_path, unsigned=unsigned, intercept=-1024.0 if unsigned else 0.0)
     for f in sorted(tmp_path.iterdir()):
@@ -353,7 +353,7 @@ def test_native_pixel_fast_path_equals_pydicom(tmp_path, hu, unsigned):
 
 
 def test_twelve_bit_storage_goes_to_pydicom(tmp_path):
-    from skhe.io._dicom import _native_pixels
+    from skhe.io._dicom_elements import _native_pixels
 
     data = np.random.default_rng(2).integers(-1024, 2000, size=(4, 16, 16)).astype(np.int16)
     write_dicom_series(data, tmp_path, unsigned=False, intercept=0.0)  # stored = HU, 12-bit range

@@ -13,13 +13,11 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
-import skhe.neural._ndl as ndl_module
 from skhe.datasets import make_synthetic_cohort
 from skhe.exceptions import small_model_warnings_ignored
 from skhe.io import load_manifest
 from skhe.metrics import SCORERS, likelihood_ratio_test
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
-from skhe.neural._joint import segment_and_score, shares_encoder
 from skhe.pipelines import (
     make_clinical_to_he,
     make_image_to_he,
@@ -112,18 +110,18 @@ def test_transform_scores_only_selected_slices_and_matches_the_full_table(
     full = table.groupby("patient", sort=False)["ndl_score"].first().to_numpy()
     seen = []
     seg_cls = type(fitted.segmenter_)
-    original, joint = seg_cls.predict_proba, ndl_module.segment_and_score
+    original, joint = seg_cls.predict_proba, seg_cls.area_and_he_score
 
     def counting(self, images):
         seen.append(len(images))
         return original(self, images)
 
-    def counting_joint(seg, he, images):
+    def counting_joint(self, he, images):
         seen.append(len(images))
-        return joint(seg, he, images)
+        return joint(self, he, images)
 
     monkeypatch.setattr(seg_cls, "predict_proba", counting)
-    monkeypatch.setattr(ndl_module, "segment_and_score", counting_joint)
+    monkeypatch.setattr(seg_cls, "area_and_he_score", counting_joint)
     gated = fitted.transform(X)[:, 0]
     np.testing.assert_allclose(gated, full, rtol=1e-5, atol=1e-6)
     per_patient = table.groupby("patient", sort=False).agg(
@@ -154,7 +152,7 @@ def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, coho
     assert len(calls) == 1  # the default chunk holds these six patients: one classifier pass
     n_slices = calls[0]
     calls.clear()
-    monkeypatch.setattr(ndl_module, "_CHUNK_PIXELS", 2 * SIZE * SIZE)  # any patient fills one
+    monkeypatch.setattr(fitted, "chunk_pixels", 2 * SIZE * SIZE)  # any patient fills one
     alone = fitted.transform(X)[:, 0]
     assert len(calls) == len(X) and sum(calls) == n_slices
     np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
@@ -200,17 +198,19 @@ def test_he_model_starts_from_the_segmenter_and_keeps_its_encoder(fitted):
 def test_shared_encoder_pass_gives_what_the_two_networks_give(fitted, cohort, monkeypatch):
 
     seg, he = fitted.segmenter_, fitted.he_model_
-    assert shares_encoder(seg, he, SIZE)
-    assert not shares_encoder(seg, he, SIZE * 2)  # other slice size: separate passes
+    assert seg.shares_encoder_with(he) and fitted.shared_encoder_  # decided once, at fit
+    other = clone(he).set_params(image_size=SIZE * 2)
+    other.__dict__.update({k: v for k, v in he.__dict__.items() if k.endswith("_")})
+    assert not seg.shares_encoder_with(other)  # other slice size: separate passes
     x = np.concatenate(
         [read_patient(p, None, image_size=SIZE).images for p in cohort["ct"].iloc[:3]]
     ).astype(np.float32)
-    area, dl = segment_and_score(seg, he, x)
+    area, dl = seg.area_and_he_score(he, x)
     np.testing.assert_allclose(area, seg.predict_proba(x).reshape(len(x), -1).sum(1), rtol=1e-5)
     np.testing.assert_allclose(dl, he.predict_proba(x)[:, 1], rtol=1e-6, atol=1e-7)
     assert area.max() > 1  # something was segmented
     shared = fitted.transform(cohort.iloc[:8])
-    monkeypatch.setattr(ndl_module, "shares_encoder", lambda *a: False)
+    monkeypatch.setattr(fitted, "shared_encoder_", False)
     separate = fitted.transform(cohort.iloc[:8])
     np.testing.assert_allclose(shared, separate, rtol=1e-5, atol=1e-6)
 
@@ -295,9 +295,26 @@ def test_scorers_do_not_share_slices_unless_told(fitted, cohort, monkeypatch):
     import skhe.preprocessing._patients as patients
 
     X, y = cohort.iloc[:4], cohort["he"].iloc[:4]
-    frozen_copy(fitted).fit(X, y)
+    frozen_copy(fitted).set_params(slice_threshold=0.5).fit(X, y)
     reads = []
     original = patients.read_ct
     monkeypatch.setattr(patients, "read_ct", lambda *a, **k: reads.append(a) or original(*a, **k))
-    frozen_copy(fitted).fit(X, y)
+    frozen_copy(fitted).set_params(slice_threshold=0.5).fit(X, y)
     assert len(reads) == 4
+
+
+def test_ndl_formula_against_a_hand_computation():
+    from scipy.special import logit
+
+    from skhe.neural import ndl_from_pooled, ndl_normalization, pool_slice_scores
+
+    # two selected slices (areas 30 and 10 mm^2), one unselected with no score
+    assert pool_slice_scores([30.0, 10.0, 0.0], [0.8, 0.4, np.nan]) == pytest.approx(0.7)
+    assert pool_slice_scores([0.0, 0.0], [0.3, 0.5]) is None
+    train = np.array([0.2, 0.5, 0.7, 0.9])
+    center, scale = ndl_normalization(train)
+    lo = logit(train)
+    assert center == pytest.approx(lo.mean()) and scale == pytest.approx(lo.std(ddof=1))
+    z = ndl_from_pooled(train, center, scale)
+    assert z.mean() == pytest.approx(0, abs=1e-12) and z.std(ddof=1) == pytest.approx(1)
+    assert np.isfinite(ndl_from_pooled([0.0, 1.0], center, scale)).all()  # clipped, never inf

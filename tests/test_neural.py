@@ -126,14 +126,18 @@ def test_clone_params_pickle_and_save_load(fitted_clf, fitted_seg, data, tmp_pat
                 again.predict_proba(X[64:]), est.predict_proba(X[64:]), atol=1e-6
             )
         path = est.save(tmp_path / type(est).__name__)
-        assert {p.name for p in path.iterdir()} == {"config.json", "weights.safetensors"}
+        assert {p.name for p in path.iterdir()} == {
+            "skhe-model.json",
+            "arrays.safetensors",
+            ".skhe-output",
+        }
         loaded = type(est).load(path, device="cpu")
         np.testing.assert_allclose(
             loaded.predict_proba(X[64:]), est.predict_proba(X[64:]), atol=1e-6
         )
     with pytest.raises(ValueError, match="not a HematomaSegmenter"):
         HematomaSegmenter.load(tmp_path / "SliceClassifier")
-    cfg = tmp_path / "SliceClassifier" / "config.json"
+    cfg = tmp_path / "SliceClassifier" / "skhe-model.json"
     cfg.write_text(cfg.read_text().replace('"skhe_version": "', '"skhe_version": "0.0.0-'))
     with pytest.warns(UserWarning, match="saved by skhe 0.0.0"):
         SliceClassifier.load(tmp_path / "SliceClassifier")

@@ -121,3 +121,14 @@ def test_clinical_users_never_load_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_validation_arrays_are_shared_by_clones_not_copied():
+    from skhe.neural import ValidationData
+
+    X, y = _blobs()
+    val = ValidationData(X[:8], y[:8])
+    clf = _clf(random_state=0, validation_data=val, early_stopping=1)
+    assert clone(clf).validation_data is val  # no copy of the arrays per fold or candidate
+    fitted = clf.fit(X[8:], y[8:])
+    assert "valid_loss" in fitted.history_[0]

@@ -240,7 +240,7 @@ def test_sigterm_cleans_up_like_sigint(tmp_path):
             "--preset",
             "tiny",
             "--n-patients",
-            "40",
+            "160",
             "--out",
             str(out),
             "--quiet",
@@ -249,12 +249,13 @@ def test_sigterm_cleans_up_like_sigint(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(p.name.startswith("skhe-") for p in tmp.iterdir()):
-        time.sleep(0.1)
-    time.sleep(2.0)  # inside the fit
+    deadline = time.time() + 180  # the networks' cache folder appears when fitting starts
+    while time.time() < deadline and not list(tmp.glob("skhe-ndl-cache-*")):
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)
     created = [p for p in tmp.iterdir() if p.name.startswith("skhe-")]
-    assert created and all((p.stat().st_mode & 0o777) == 0o700 for p in created)
+    assert len(created) == 2  # the synthetic cohort and the networks' cache
+    assert all((p.stat().st_mode & 0o777) == 0o700 for p in created)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -12,41 +11,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skhe.cli._checks import (
+    CV_TABLE_HEADER,
+    PREDICTIONS_HEADER,
+    check_clinical_columns,
+    check_clinical_values_in,
+    check_folds,
+    check_kind,
+    check_masks,
+    check_output_file,
+    input_paths,
+    model_threshold,
+    prepare_cohort,
+    write_csv_atomically,
+)
 from skhe.cli._runtime import (
     LOGGER,
     NAMES,
     CommandError,
     RunLog,
     build_model,
-    check_clinical_columns,
-    check_clinical_values_in,
-    check_folds,
-    check_mask_volumes,
-    check_masks,
-    check_output_file,
-    input_paths,
     parse_models,
     run_log,
     staging_log,
 )
-from skhe.pipelines import FEATURES, LOGISTIC
-
-PREDICTIONS_HEADER = "patient_id,probability,prediction"
-CV_TABLE_HEADER = "model,metric,mean,sd,folds"
-
-
-def _log_imputation(missing: dict[str, int], n: int) -> None:
-    for col, k in missing.items():
-        LOGGER.info("imputing %d missing value(s) of %r (of %d patients)", k, col, n)
-
-
-def _prepare_cohort(df, kinds, where: str, log: RunLog) -> dict[str, int]:
-    """Checks that need the run's log: data warnings per patient, imputation counts."""
-    log.add_patients(df)
-    check_mask_volumes(df, kinds)
-    missing = check_clinical_values_in(df, kinds, where)
-    _log_imputation(missing, len(df))
-    return missing
+from skhe.pipelines import LOGISTIC
 
 
 def _pct(r, n: str) -> str:
@@ -144,8 +133,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from skhe.datasets import make_synthetic_cohort
     from skhe.io import load_manifest
+    from skhe.model_selection import evaluate_holdout
     from skhe.presets import get_preset
-    from skhe.report import evaluate_holdout
     from skhe.utils import check_output_dir
 
     out = check_output_dir(args.out, args.overwrite)
@@ -174,7 +163,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 progress=not args.quiet,
             )
             df = load_manifest(data / "cohort" / "manifest.csv", require_label=True)
-            imputed = _prepare_cohort(df, list(NAMES), "synthetic cohort", log)
+            imputed = prepare_cohort(df, list(NAMES), "synthetic cohort", log)
             train, test = train_test_split(
                 df, test_size=args.test_size, stratify=df["he"], random_state=args.seed
             )
@@ -217,7 +206,7 @@ def _manifest(path, *, label: bool, where: str = "--manifest"):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Fit and evaluate the chosen models on a cohort; write the report."""
-    from skhe.report import evaluate_cv, evaluate_holdout
+    from skhe.model_selection import evaluate_cv, evaluate_holdout
     from skhe.utils import check_output_dir
 
     kinds = parse_models(args.models)
@@ -236,9 +225,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, args.overwrite, inputs=inputs)
     with staging_log(out, args.quiet) as log:
         LOGGER.info("skhe evaluate: %d patients, models %s", len(df), ", ".join(kinds))
-        imputed = _prepare_cohort(df, kinds, args.manifest, log)
+        imputed = prepare_cohort(df, kinds, args.manifest, log)
         if test is not None:
-            _prepare_cohort(test, kinds, args.test_manifest, log)
+            prepare_cohort(test, kinds, args.test_manifest, log)
         if test is not None:
             design = f"training manifest ({len(df)}) and test manifest ({len(test)})"
 
@@ -285,7 +274,7 @@ def run_fit(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, args.overwrite, inputs=inputs)
     with staging_log(out, args.quiet) as log:
         LOGGER.info("skhe fit: %s on %d patients (preset %s)", NAMES[kind], len(df), args.preset)
-        _prepare_cohort(df, kinds, args.manifest, log)
+        prepare_cohort(df, kinds, args.manifest, log)
         model = build_model(
             kind,
             preset=args.preset,
@@ -338,7 +327,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from skhe.persistence import load_model, read_model_info
 
     info = read_model_info(args.model)
-    thr = _model_threshold(info, args.model)
+    thr = model_threshold(info, args.model)
     kind = info.get("kind") or "clinical"
     df = _manifest(args.manifest, label=False)
     check_clinical_columns(df, [kind], args.manifest)
@@ -354,7 +343,7 @@ def run_predict(args: argparse.Namespace) -> int:
         log.add_patients(df)
         check_clinical_values_in(df, [kind], args.manifest)
         model = load_model(args.model)
-        _check_kind(model, kind, args.model)
+        check_kind(model, kind, args.model)
         prob = model.predict_proba(df.drop(columns=["he"], errors="ignore"))[:, 1]
         res = pd.DataFrame(
             {
@@ -363,16 +352,14 @@ def run_predict(args: argparse.Namespace) -> int:
                 "prediction": (prob >= thr).astype(int),
             }
         )
-        _write_csv_atomically(res, out)
+        write_csv_atomically(res, out)
         LOGGER.info("predictions (threshold %.3f) written to %s", thr, out)
     return 0
 
 
 def run_cv(args: argparse.Namespace) -> int:
     """cross_validate of the chosen models with skhe.metrics.SCORERS: mean and SD per metric."""
-    from sklearn.model_selection import StratifiedKFold, cross_validate
-
-    from skhe.metrics import SCORERS
+    from skhe.model_selection import cross_validate_models
     from skhe.preprocessing import PatientSliceCache
 
     kinds = parse_models(args.models)
@@ -387,14 +374,12 @@ def run_cv(args: argparse.Namespace) -> int:
     log_dir = out.parent if out is not None else Path.cwd()
     log_dir.mkdir(parents=True, exist_ok=True)
     cache = Path(tempfile.mkdtemp(prefix="skhe-ndl-cache-"))
-    rows = []
     try:
         with run_log(log_dir / "skhe.log", args.quiet) as log:
-            _prepare_cohort(df, kinds, args.manifest, log)
-            folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.seed)
+            prepare_cohort(df, kinds, args.manifest, log)
             slices = PatientSliceCache()  # the folds read each CT once
-            for kind in kinds:
-                model = build_model(
+            models = {
+                NAMES[kind]: build_model(
                     kind,
                     preset=args.preset,
                     seed=args.seed,
@@ -402,73 +387,17 @@ def run_cv(args: argparse.Namespace) -> int:
                     memory=cache,
                     slice_cache=slices,
                 )
-                LOGGER.info("cross-validating %s (%d folds) ...", NAMES[kind], args.cv)
-                res = cross_validate(
-                    model, df, df["he"], cv=folds, scoring=SCORERS, error_score="raise"
-                )
-                for key, vals in res.items():
-                    metric = key.removeprefix("test_")
-                    rows.append(
-                        {
-                            "model": NAMES[kind],
-                            "metric": metric,
-                            "mean": float(np.mean(vals)),
-                            "sd": float(np.std(vals, ddof=1)),
-                            "folds": args.cv,
-                        }
-                    )
-            table = pd.DataFrame(rows)
+                for kind in kinds
+            }
+            LOGGER.info("cross-validating %s (%d folds) ...", ", ".join(models), args.cv)
+            table = cross_validate_models(models, df, cv=args.cv, random_state=args.seed)
             wide = table.pivot(index="metric", columns="model", values="mean").round(3)
             sd = table.pivot(index="metric", columns="model", values="sd").round(3)
             shown = wide.astype(str) + " ± " + sd.astype(str)
             LOGGER.info("\n%s", shown[[NAMES[k] for k in kinds]].to_string())
             if out is not None:
-                _write_csv_atomically(table, out)
+                write_csv_atomically(table, out)
                 LOGGER.info("table written to %s", out)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return 0
-
-
-def _write_csv_atomically(table: pd.DataFrame, out: Path) -> None:
-    """Write ``table`` to ``out`` through a temporary sibling: complete, or not at all."""
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _model_threshold(info: dict, model_path) -> float:
-    """The saved decision threshold: a number in [0, 1], else a clear error."""
-    raw = (info.get("metadata") or {}).get("threshold", 0.5)
-    try:
-        thr = float(raw)
-    except (TypeError, ValueError):
-        thr = float("nan")
-    if isinstance(raw, bool) or not (0.0 <= thr <= 1.0):
-        raise CommandError(
-            f"{model_path}: the model's decision threshold {raw!r} is not a probability between "
-            "0 and 1; the model file is damaged or was edited. Refit it with 'skhe fit'."
-        )
-    return thr
-
-
-def _check_kind(model, kind: str, model_path) -> None:
-    """The model file's kind must match what it holds (no image networks in a clinical model)."""
-    from skhe.neural import NDLScorer
-
-    steps = getattr(model, "named_steps", {})
-    features = steps.get(FEATURES)
-    has_image = features is not None and any(
-        isinstance(t, NDLScorer) for _, t, _ in getattr(features, "transformers_", [])
-    )
-    if has_image != (kind in ("image", "integrated")) or LOGISTIC not in steps:
-        raise CommandError(
-            f"{model_path}: the model file says it is a {kind!r} model but holds "
-            f"{'an image' if has_image else 'a clinical'} pipeline; the file is damaged or was "
-            "assembled from two models. Refit it with 'skhe fit'."
-        )

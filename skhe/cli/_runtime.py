@@ -6,15 +6,12 @@ import argparse
 import contextlib
 import logging
 import os
-import re
 import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from skhe.exceptions import DataWarning, SkheWarning
 
@@ -197,52 +194,14 @@ def build_model(
     return make_image_to_he(ndl) if kind == "image" else make_integrated_to_he(ndl)
 
 
-def check_clinical_columns(df, kinds: list[str], where: str) -> None:
-    """Every clinical column the clinical models need is in the manifest (else name them)."""
-    from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC
-
-    if "clinical" in kinds:
-        need = [*PAPER_NUMERIC, *PAPER_CATEGORICAL]
-    elif "integrated" in kinds:  # leaves the baseline volume out, as the paper
-        need = [c for c in [*PAPER_NUMERIC, *PAPER_CATEGORICAL] if c != "baseline_volume"]
-    else:
-        return
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise CommandError(
-            f"{where}: missing clinical column(s) {missing} needed by the clinical models "
-            "(see docs/user-guide.md, 'Manifest')."
-        )
-
-
-def check_masks(df, kinds: list[str], where: str) -> None:
-    """Image models need a hematoma mask for every training patient."""
-    if not any(k in kinds for k in ("image", "integrated")):
-        return
-    if "mask" not in df.columns:
-        raise CommandError(
-            f"{where}: no 'mask' column; training the image models needs a hematoma mask "
-            "(NIfTI) for every patient."
-        )
-    empty = df.loc[df["mask"].isna(), "patient_id"].tolist()
-    if empty:
-        raise CommandError(
-            f"{where}: no mask for patient(s) {empty[:10]}{' ...' if len(empty) > 10 else ''}; "
-            "training the image models needs one for every patient."
-        )
-
-
-_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
-
-
 def device_arg(text: str) -> str:
     """argparse type of ``--device``: auto, cpu, cuda, cuda:N or mps."""
-    if not _DEVICE.match(text):
-        raise argparse.ArgumentTypeError(
-            f"invalid device {text!r}; use auto (a GPU when there is one), cpu, cuda, cuda:N "
-            "(N = GPU index, e.g. cuda:0) or mps"
-        )
-    return text
+    from skhe.utils import check_device
+
+    try:
+        return check_device(text, f"invalid device {text!r}; --device")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def folds_arg(text: str) -> int:
@@ -254,101 +213,3 @@ def folds_arg(text: str) -> int:
     if k < 2:
         raise argparse.ArgumentTypeError(f"--cv needs at least 2 folds; got {k}")
     return k
-
-
-def check_folds(df, k: int, where: str) -> None:
-    """Stratified k-fold needs at least k patients with and k without HE."""
-    y = df["he"].to_numpy()
-    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
-    if min(n_pos, n_neg) < k:
-        few = "HE" if n_pos < n_neg else "non-HE"
-        raise CommandError(
-            f"{where}: too few {few} patients for {k}-fold cross-validation ({n_pos} with HE, "
-            f"{n_neg} without; each fold needs both); use --cv {max(2, min(n_pos, n_neg))} or "
-            "fewer, or a larger cohort."
-        )
-
-
-def check_clinical_values_in(df, kinds: list[str], where: str) -> dict[str, int]:
-    """Check the manifest's clinical values (naming CSV line and patient); return missing counts.
-
-    Returns
-    -------
-    dict
-        Column -> number of missing values that the models will impute (median / most frequent).
-    """
-    from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC, check_clinical_values
-
-    if not any(k in kinds for k in ("clinical", "integrated")):
-        return {}
-    numeric = [c for c in PAPER_NUMERIC if c in df.columns]
-    cats = {c: v[0] for c, v in PAPER_CATEGORICAL.items() if c in df.columns}
-    rows = [f"line {i + 2} (patient {pid})" for i, pid in enumerate(df["patient_id"])]
-    try:
-        check_clinical_values(df, numeric, cats, allow_missing=True, row_names=rows)
-    except ValueError as exc:
-        raise CommandError(f"{where}: {exc}") from exc
-    missing = {c: int(df[c].isna().sum()) for c in [*numeric, *cats] if df[c].isna().any()}
-    return missing
-
-
-def check_mask_volumes(df, kinds: list[str], min_volume_ml: float = 1.0) -> None:
-    """Warn (DataWarning, per patient) when a mask is empty but ``baseline_volume`` is not."""
-    from skhe.io import read_mask
-
-    if not any(k in kinds for k in ("image", "integrated")):
-        return
-    if "mask" not in df.columns or "baseline_volume" not in df.columns:
-        return
-    for pid, path, vol in zip(df["patient_id"], df["mask"], df["baseline_volume"], strict=True):
-        if not isinstance(path, str) or not np.isfinite(vol) or vol < min_volume_ml:
-            continue
-        if not read_mask(path).any():
-            warnings.warn(
-                DataWarning(
-                    f"patient {pid}: the hematoma mask {Path(path).name} is empty, but the "
-                    f"baseline volume is {vol:g} mL; the image models learn from this patient "
-                    "as if it had no hematoma. Check the mask.",
-                    source=path,
-                    patient=pid,
-                ),
-                stacklevel=2,
-            )
-
-
-def input_paths(df, *extra) -> list:
-    """Every path a run reads: the manifest's CT and mask paths, plus ``extra``."""
-    paths = [*extra]
-    for col in ("ct", "mask"):
-        if df is not None and col in df.columns:
-            paths += [p for p in df[col] if isinstance(p, str) and p]
-    return paths
-
-
-def check_output_file(out: Path, overwrite: bool, inputs, header: str) -> Path:
-    """An output CSV: not a folder, not an input, parent not a file; replaced only when it is
-    skhe's own (its first line is ``header``) and ``overwrite``."""
-    from skhe.utils import check_not_input
-
-    out = Path(out)
-    check_not_input(out, inputs)
-    if out.is_dir():
-        raise CommandError(f"--out {out} is a folder; give the path of the CSV file to write.")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise CommandError(f"--out {out}: {parent} is a file, not a folder.")
-            break
-    if out.exists():
-        if not overwrite:
-            raise CommandError(f"{out} exists; use --overwrite to replace it.")
-        try:
-            first = out.open(encoding="utf-8").readline().strip()
-        except (OSError, UnicodeDecodeError):
-            first = ""
-        if first != header:
-            raise CommandError(
-                f"refusing to replace {out}: it is not a table skhe wrote (its first line is "
-                f"not {header!r}). Choose another --out. Nothing was changed."
-            )
-    return out

@@ -9,24 +9,20 @@ After ``fit`` the trained torch module is kept as ``module_`` and the per-epoch 
 from __future__ import annotations
 
 import abc
-import contextlib
 import json
 import os
-import random
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
-from skorch import NeuralNet
 from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from skhe._version import __version__
-from skhe.exceptions import ModelVersionWarning
+from skhe.neural._datasets import _ArrayDataset
+from skhe.neural._net import _accelerated_net_class, _SkheNet, make_accelerator
+from skhe.neural._torch_runtime import resolve_device, seeded, torch_threads
 from skhe.preprocessing import SliceAugmenter, resize
 
 #: Parameters that may change between an interrupted run and its resumption.
@@ -43,178 +39,13 @@ _RESUMABLE = {
 }
 #: Pixels per inference batch on a CPU (bigger batches of big slices fall out of the caches).
 _CPU_BATCH_PIXELS = 2**18
-#: Parameters never written to a saved model's config.
-_NOT_SAVED = {"validation_data", "checkpoint_dir"}
-
-
-class _ArrayDataset(Dataset):
-    """(image, target) pairs from arrays, with optional joint augmentation of image and mask."""
-
-    def __init__(self, images: np.ndarray, targets: np.ndarray, augment=None):
-        self.images = images
-        self.targets = targets
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i):
-        img, tgt = self.images[i], self.targets[i]
-        if self.augment is not None:
-            is_mask = np.ndim(tgt) == 3
-            a, m = self.augment(img[0], tgt[0] if is_mask else None)
-            img = np.repeat(a[None], img.shape[0], axis=0) if img.shape[0] > 1 else a[None]
-            if is_mask:
-                tgt = m[None].astype(np.float32)
-        return torch.from_numpy(np.ascontiguousarray(img)), torch.as_tensor(tgt)
-
-
-class _SliceDatasetAdapter(Dataset):
-    """A skhe ``SliceDataset`` seen at the estimator's image size and channel count."""
-
-    def __init__(self, dataset, image_size: int, in_chans: int):
-        self.dataset = dataset
-        self.image_size = int(image_size)
-        self.in_chans = int(in_chans)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        import torch.nn.functional as F
-
-        x, t = self.dataset[i]
-        size = (self.image_size, self.image_size)
-        if tuple(x.shape[-2:]) != size:
-            x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
-            x = x.clamp(0, 1)
-            if t.ndim == 3:
-                t = (
-                    F.interpolate(t[None], size=size, mode="bilinear", align_corners=False)[0]
-                    >= 0.5
-                ).float()
-        if self.in_chans != x.shape[0]:
-            x = x.repeat(self.in_chans, 1, 1)
-        return x, t
-
-
-def dataset_input(est, X, target: str):
-    """Adapter for a skhe ``SliceDataset`` passed as X (None when X is an array)."""
-    from skhe.preprocessing import SliceDataset
-
-    if not isinstance(X, SliceDataset):
-        return None
-    if X.target != target:
-        raise ValueError(
-            f"{type(est).__name__} needs a SliceDataset with target={target!r}; got "
-            f"target={X.target!r}."
-        )
-    return _SliceDatasetAdapter(X, est.image_size, est.in_chans)
-
-
-class _SkheNet(NeuralNet):
-    """skorch NeuralNet with autocast (mixed precision) and channels_last in the forward pass."""
-
-    def __init__(self, *args, amp_dtype=None, channels_last=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.amp_dtype = amp_dtype
-        self.channels_last = channels_last
-
-    def infer(self, x, **fit_params):
-        if self.device is not None:  # None: Accelerate places the batches
-            x = x.to(self.device, non_blocking=True)
-        if self.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
-        with torch.autocast(
-            device_type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
-        ):
-            out = self.module_(x, **fit_params)
-        if isinstance(out, dict):
-            return {k: v.float() for k, v in out.items()}
-        return out.float()
-
-
-def _accelerated_net_class():
-    """``_SkheNet`` with skorch's Accelerate integration (imported only when asked for)."""
-    from skorch.hf import AccelerateMixin
-
-    class _AcceleratedSkheNet(AccelerateMixin, _SkheNet):
-        pass
-
-    return _AcceleratedSkheNet
-
-
-def make_accelerator(accelerate):
-    """An ``accelerate.Accelerator`` from the estimators' ``accelerate`` parameter (or None)."""
-    if accelerate is None or accelerate is False:
-        return None
-    if accelerate is not True and not isinstance(accelerate, dict):
-        raise ValueError(
-            "accelerate must be None, True or a dict of accelerate.Accelerator arguments; got "
-            f"{accelerate!r}."
-        )
-    try:
-        from accelerate import Accelerator
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "accelerate=... needs the 'accelerate' package: pip install 'skhe[distributed]'."
-        ) from exc
-    return Accelerator(**({} if accelerate is True else accelerate))
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Temporarily set torch's intra-op thread count (None leaves it alone)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is present, else ``"cpu"``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} requested but CUDA is not available here.")
-    return str(device)
-
-
-@contextlib.contextmanager
-def seeded(seed: int | None):
-    """Run a fit reproducibly without touching the caller's random state.
-
-    Network initialisation and dropout draw from torch's global generator (timm and smp build
-    their modules with it), so the fit runs inside ``torch.random.fork_rng`` seeded with
-    ``seed``; Python's and NumPy's global generators are seeded too, for libraries that use
-    them, and every generator is given back in the state the caller left it. The data loaders
-    shuffle with their own ``torch.Generator``. None: no seeding at all.
-    """
-    if seed is None:
-        yield
-        return
-    py_state = random.getstate()
-    np_state = np.random.get_state()  # noqa: NPY002 - restored below
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    try:
-        with torch.random.fork_rng(devices=devices):
-            random.seed(seed)
-            np.random.seed(seed % 2**32)  # noqa: NPY002 - restored below
-            torch.manual_seed(seed)
-            yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)  # noqa: NPY002
 
 
 class DeepEstimatorMixin(abc.ABC):
     """fit/predict plumbing shared by SliceClassifier, HematomaSegmenter and MultiTaskHEModel."""
+
+    # the model format saves weights and fitted attributes, not the caller's data or folders
+    _not_persisted = ("validation_data", "checkpoint_dir")
 
     @abc.abstractmethod
     def _build_module(self, pretrained) -> torch.nn.Module:
@@ -483,78 +314,61 @@ class DeepEstimatorMixin(abc.ABC):
                 self.device_ = "cpu"
             self.module_ = self._for_inference(module, self.device_)
 
-    def _fitted_config(self) -> dict:
-        """Fitted attributes (besides the weights) that a saved model needs."""
-        out = {"input_shape_": list(self.input_shape_)}
-        if hasattr(self, "classes_"):
-            out["classes_"] = np.asarray(self.classes_).tolist()
-        return out
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save the fitted estimator to the folder ``path`` in skhe's model format.
 
-    def _set_fitted_config(self, cfg: dict) -> None:
-        self.input_shape_ = tuple(cfg["input_shape_"])
-        if "classes_" in cfg:
-            self.classes_ = np.asarray(cfg["classes_"])
-        self.history_, self.n_epochs_ = [], 0
+        The same format as :func:`skhe.persistence.save_model` (JSON + safetensors, never
+        pickle): a model file cannot run code when loaded. ``validation_data`` and
+        ``checkpoint_dir`` are not saved (they load as None).
 
-    def _saved_params(self) -> dict:
-        params = {k: v for k, v in self.get_params(deep=False).items() if k not in _NOT_SAVED}
-        try:
-            json.dumps(params)
-        except TypeError as exc:
-            bad = [k for k, v in params.items() if not _jsonable(v)]
-            raise ValueError(f"cannot save parameters {bad}: not JSON-serializable.") from exc
-        return params
+        Parameters
+        ----------
+        path : path
+        overwrite : bool, default=False
+            Replace a folder skhe wrote before.
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Save weights (safetensors) and a JSON config to the folder ``path``.
-
-        No pickle is involved, so loading never executes code from the file.
+        Returns
+        -------
+        Path
         """
-        from safetensors.torch import save_model
+        from skhe.persistence import save_model
 
         check_is_fitted(self)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        config = {
-            "estimator": type(self).__name__,
-            "skhe_version": __version__,
-            "params": self._saved_params(),
-            "fitted": self._fitted_config(),
-        }
-        save_model(self.module_, str(path / "weights.safetensors"))
-        (path / "config.json").write_text(json.dumps(config, indent=1))
-        return path
+        return save_model(self, path, kind=type(self).__name__, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str = "auto"):
-        """Load a model written by :meth:`save` (weights via safetensors, config via JSON)."""
-        from safetensors.torch import load_model
+        """Load an estimator written by :meth:`save` (or :func:`skhe.persistence.save_model`).
+
+        Parameters
+        ----------
+        path : path
+        device : str, default="auto"
+            Where the network goes: "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N".
+
+        Returns
+        -------
+        estimator of this class
+
+        Warns
+        -----
+        skhe.exceptions.ModelVersionWarning
+            When the model was saved by another skhe version.
+        """
+        from skhe.persistence import load_model
 
         path = Path(path)
-        cfg_file, weights = path / "config.json", path / "weights.safetensors"
-        if not cfg_file.is_file() or not weights.is_file():
-            raise FileNotFoundError(
-                f"{path}: not a saved skhe model (config.json/weights missing)."
+        if (path / "config.json").is_file() and (path / "weights.safetensors").is_file():
+            raise ValueError(
+                f"{path}: saved in the two-file format of earlier skhe development versions; "
+                "re-fit and save it with this version (one format: skhe.persistence)."
             )
-        config = json.loads(cfg_file.read_text())
-        if config.get("estimator") != cls.__name__:
-            raise ValueError(f"{path} holds a {config.get('estimator')}, not a {cls.__name__}.")
-        if config.get("skhe_version") != __version__:
-            warnings.warn(
-                f"{path} was saved by skhe {config.get('skhe_version')}; this is skhe "
-                f"{__version__}. Check its predictions before relying on them.",
-                ModelVersionWarning,
-                stacklevel=2,
-            )
-        est = cls(**{**config["params"], "pretrained": False})
-        est.pretrained = config["params"].get("pretrained", False)
-        with torch.random.fork_rng(devices=[]):  # building draws random weights
-            module = est._build_module(False)
-        load_model(module, str(weights))
-        dev = resolve_device(device)
-        est.module_ = est._for_inference(module, dev)
-        est.device_ = dev
-        est._set_fitted_config(config["fitted"])
+        est = load_model(path)
+        if type(est) is not cls:
+            raise ValueError(f"{path} holds a {type(est).__name__}, not a {cls.__name__}.")
+        device = resolve_device(device)
+        est.module_ = est._for_inference(est.module_, device)
+        est.device_ = device
         return est
 
 
@@ -565,46 +379,3 @@ def _lone_last_batch(n: int, batch_size: int) -> bool:
 
 def _has_batchnorm(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
-def _jsonable(v) -> bool:
-    try:
-        json.dumps(v)
-        return True
-    except TypeError:
-        return False
-
-
-def make_datasets(
-    images, targets, augment, validation_data, prepare_valid, random_state, stratify=None
-):
-    """Training and (explicit) validation datasets; a float ``validation_data`` is a fraction."""
-    valid_ds = None
-    if validation_data is None:
-        train = _ArrayDataset(images, targets, augment)
-    elif isinstance(validation_data, float):
-        if not 0 < validation_data < 1:
-            raise ValueError(
-                f"validation_data as a fraction must be in (0, 1); got {validation_data}"
-            )
-        from sklearn.model_selection import train_test_split
-
-        idx_tr, idx_va = train_test_split(
-            np.arange(len(images)),
-            test_size=validation_data,
-            random_state=random_state,
-            stratify=stratify,
-        )
-        train = _ArrayDataset(images[idx_tr], targets[idx_tr], augment)
-        valid_ds = _ArrayDataset(images[idx_va], targets[idx_va], None)
-    else:
-        try:
-            Xv, yv = validation_data
-        except (TypeError, ValueError):
-            raise ValueError(
-                "validation_data must be None, a fraction, or (X_val, y_val)."
-            ) from None
-        vi, vt = prepare_valid(Xv, yv)
-        train = _ArrayDataset(images, targets, augment)
-        valid_ds = _ArrayDataset(vi, vt, None)
-    return train, valid_ds

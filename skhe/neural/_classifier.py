@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import roc_auc_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from skhe.neural._base import DeepEstimatorMixin, dataset_input, make_datasets
+from skhe.neural._base import DeepEstimatorMixin
+from skhe.neural._binary import BinaryProbaMixin
+from skhe.neural._datasets import dataset_input, make_datasets
+from skhe.neural._params import CLASSIFIER_CONSTRAINTS, check_deep_params
 from skhe.nn import SliceClassifierNet
 from skhe.utils import binary_target
 
 
-class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
+class SliceClassifier(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Per-slice hematoma classifier: a timm backbone with one logit, BCE-with-logits loss.
 
     Defaults are the paper's: SEResNeXt-50 (``seresnext50_32x4d``), 512 x 512 slices windowed to
@@ -36,9 +40,10 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     augment : bool or dict, default=True
         The paper's shift/scale/rotate augmentation (:class:`skhe.preprocessing.SliceAugmenter`);
         a dict passes its arguments.
-    validation_data : None, float or (X_val, y_val), default=None
+    validation_data : None, float, ValidationData or (X_val, y_val), default=None
         Explicit validation data, or a stratified fraction of the training slices. None: no
-        validation split (never a silent one).
+        validation split (never a silent one). Wrap large arrays in
+        :class:`~skhe.neural.ValidationData` so that ``clone`` shares them instead of copying.
     early_stopping : int or None, default=None
         Patience in epochs (monitors the validation loss, or the training loss without
         validation); the best weights are restored.
@@ -89,6 +94,8 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     device_ : str
     input_shape_ : tuple (C, H, W) seen in fit (before resizing).
     """
+
+    _parameter_constraints: typing.ClassVar[dict] = CLASSIFIER_CONSTRAINTS
 
     def __init__(
         self,
@@ -183,6 +190,7 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        check_deep_params(self)
         lazy = dataset_input(self, X, "label")
         if lazy is not None:
             labels = X.labels
@@ -224,18 +232,3 @@ class SliceClassifier(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         images = self._prepare_images(X)
         return torch.cat(self._forward(images)).float().cpu().numpy()
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Probabilities, shape (n, 2), columns ordered as ``classes_``."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X).astype(np.float64)))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted labels (positive when the probability is >= ``threshold``)."""
-        p = self.predict_proba(X)[:, 1]
-        return self.classes_[(p >= self.threshold).astype(int)]
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """ROC AUC of the slice probabilities."""
-        y01, _ = binary_target(y, pos_label=self.classes_[1], name="y")
-        return float(roc_auc_score(y01, self.predict_proba(X)[:, 1], sample_weight=sample_weight))

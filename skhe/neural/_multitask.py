@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Dataset
 
 from skhe.neural._base import DeepEstimatorMixin
+from skhe.neural._binary import BinaryProbaMixin
+from skhe.neural._params import MULTITASK_CONSTRAINTS, check_deep_params
 from skhe.neural._validation import check_images, check_masks
 from skhe.nn import MultiTaskHELoss, MultiTaskHENet
 from skhe.utils import binary_target
@@ -37,7 +40,7 @@ class _MultiTaskDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)), target
 
 
-class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
+class MultiTaskHEModel(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Per-slice HE classifier sharing a U-Net encoder with hematoma segmentation.
 
     Trained with :class:`skhe.nn.MultiTaskHELoss` (segmentation + HE + consistency; the formula is
@@ -63,6 +66,8 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
     early_stopping, checkpoint_dir, validation_data
         Accepted for interface symmetry; validation is not supported for this model (None only).
     """
+
+    _parameter_constraints: typing.ClassVar[dict] = MULTITASK_CONSTRAINTS
 
     def __init__(
         self,
@@ -171,6 +176,7 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        check_deep_params(self)
         if y is None:
             raise ValueError("MultiTaskHEModel requires y to be passed, but the target y is None.")
         if self.validation_data is not None:
@@ -214,18 +220,3 @@ class MultiTaskHEModel(DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         images = self._prepare_images(X)
         return torch.cat(self._forward(images, lambda m, x: m(x)["he"].float().cpu())).numpy()
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Per-slice DL score as probabilities, shape (n, 2)."""
-        p = 1 / (1 + np.exp(-self.decision_function(X).astype(np.float64)))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        """Per-slice HE call at ``threshold``."""
-        p = self.predict_proba(X)[:, 1]
-        return self.classes_[(p >= self.threshold).astype(int)]
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """ROC AUC of the slice DL scores."""
-        y01, _ = binary_target(y, pos_label=self.classes_[1], name="y")
-        return float(roc_auc_score(y01, self.predict_proba(X)[:, 1], sample_weight=sample_weight))

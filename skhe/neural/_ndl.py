@@ -3,44 +3,27 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import os
-import time
+import typing
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from scipy.special import logit
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
 
 from skhe.exceptions import DataWarning
-from skhe.neural._classifier import SliceClassifier
-from skhe.neural._joint import segment_and_score, shares_encoder
-from skhe.neural._multitask import MultiTaskHEModel
-from skhe.neural._segmenter import HematomaSegmenter
-from skhe.preprocessing import PatientSliceCache, has_mask
-from skhe.preprocessing._patients import DEFAULT_CACHE_BYTES
+from skhe.neural._ndl_inputs import NDLInputsMixin
+from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
+from skhe.neural._ndl_training import NDLTrainingMixin
+from skhe.preprocessing import PatientSliceCache
 from skhe.utils import binary_target, unwrap_frozen
-
-_EPS = 1e-4
-# patients are scored in groups of about this many slice pixels (256 MB as float32): 256 slices
-# at 512x512, 16,384 at 64x64
-_CHUNK_PIXELS = 2**26
-_LOG = logging.getLogger("skhe")
+from skhe.utils._compat import HasMethods, Interval, StrOptions, validate_params
 
 
-def _progress(message: str) -> None:
-    """Report a step: to the ``skhe`` logger when something listens to it, else to stdout."""
-    if _LOG.hasHandlers() and _LOG.isEnabledFor(logging.INFO):
-        _LOG.info(message)
-    else:
-        print(message, flush=True)
-
-
-class NDLScorer(TransformerMixin, BaseEstimator):
+class NDLScorer(NDLInputsMixin, NDLTrainingMixin, TransformerMixin, BaseEstimator):
     """Patient-level nDL score from the CT: slice classifier + segmenter + multi-task HE head.
 
     For each patient: the :class:`SliceClassifier` picks the hematoma slices (probability >=
@@ -54,7 +37,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
 
     .. math:: \\mathrm{nDL} = (\\mathrm{logit}(\\bar p) - \\mu_{train}) / \\sigma_{train}
 
-    so a logistic regression reports an odds ratio per SD of nDL. A patient with no selected
+    so a logistic regression reports an odds ratio per SD of nDL (the formula as pure functions:
+    :mod:`skhe.neural._ndl_score`, exported as :func:`pool_slice_scores`,
+    :func:`ndl_normalization` and :func:`ndl_from_pooled`). A patient with no selected
     slice or no segmented area gets :math:`\\bar p` = the unweighted mean DL score of all its
     slices, and a warning naming the patient (never NaN).
 
@@ -88,6 +73,10 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         in-sample scores (only sensible with frozen, independently trained sub-estimators).
     patient_column : str, default="patient_id"
         Column naming patients in warnings and slice tables (row index when absent).
+    chunk_pixels : int, default=2**26
+        ``transform`` scores patients in groups of about this many slice pixels (256 MB as
+        float32: 256 slices at 512 x 512, 16,384 at 64 x 64), so memory stays bounded while the
+        networks see full batches across patients.
     slice_cache : None, int or PatientSliceCache, default=None
         Where preprocessed patients are kept between ``fit``, its cross-fitting folds and
         ``transform``, so each CT is read once. None: a cache of up to 4 GiB owned by this
@@ -117,6 +106,23 @@ class NDLScorer(TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
     """
 
+    _parameter_constraints: typing.ClassVar[dict] = {
+        "classifier": [None, HasMethods(["fit", "predict_proba"])],
+        "segmenter": [None, HasMethods(["fit", "predict_proba"])],
+        "he_model": [None, HasMethods(["fit", "predict_proba"])],
+        "image_size": [Interval(Integral, 8, None, closed="left")],
+        "hu_window": [tuple, list],
+        "slice_threshold": [StrOptions({"youden"}), Interval(Real, 0, 1, closed="both")],
+        "normalize": ["boolean"],
+        "cv": [None, Interval(Integral, 2, None, closed="left")],
+        "patient_column": [str],
+        "chunk_pixels": [Interval(Integral, 1, None, closed="left")],
+        "slice_cache": [None, Interval(Integral, 0, None, closed="left"), PatientSliceCache],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
+        "random_state": [None, Interval(Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
     # a cache folder belongs to the machine that fit the scorer (skhe.persistence saves None)
     _not_persisted = ("memory", "slice_cache", "_slice_cache")
 
@@ -132,6 +138,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         normalize=True,
         cv=3,
         patient_column="patient_id",
+        chunk_pixels=2**26,
         slice_cache=None,
         memory=None,
         random_state=None,
@@ -146,114 +153,13 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.cv = cv
         self.patient_column = patient_column
+        self.chunk_pixels = chunk_pixels
         self.slice_cache = slice_cache
         self.memory = memory
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ helpers
-    def _check_frame(self, X) -> pd.DataFrame:
-        if not isinstance(X, pd.DataFrame):
-            raise ValueError(
-                "NDLScorer takes a patient DataFrame with a 'ct' column (paths to DICOM folders, "
-                f"NIfTI or .npz files), got {type(X).__name__}."
-            )
-        if "ct" not in X.columns:
-            raise ValueError(f"NDLScorer: X has no 'ct' column (columns: {list(X.columns)}).")
-        if len(X) == 0:
-            raise ValueError("NDLScorer: X has no patients.")
-        return X
-
-    def _slices(self) -> PatientSliceCache:
-        """The cache of preprocessed patients: the one given, else this scorer's own."""
-        cache = self.slice_cache
-        if isinstance(cache, PatientSliceCache):
-            return cache
-        if cache is not None and (isinstance(cache, bool) or not isinstance(cache, int)):
-            raise ValueError(
-                "slice_cache must be None, a number of bytes or a PatientSliceCache; got "
-                f"{cache!r}."
-            )
-        size = DEFAULT_CACHE_BYTES if cache is None else int(cache)
-        own = getattr(self, "_slice_cache", None)
-        if own is None or own.max_bytes != size:
-            own = self._slice_cache = PatientSliceCache(size)
-        return own
-
-    def _names(self, X: pd.DataFrame) -> list[str]:
-        if self.patient_column in X.columns:
-            return [str(v) for v in X[self.patient_column]]
-        return [f"row {i}" for i in X.index]
-
-    def _patients(self, X: pd.DataFrame, need_masks: bool) -> list:
-        """Preprocessed slices of every patient of ``X`` (all held in memory)."""
-        pats = []
-        for _, _, chunk in self._patient_chunks(X, need_masks, chunked=False):
-            pats += chunk
-        return pats
-
-    def _patient_chunks(self, X: pd.DataFrame, need_masks: bool, chunked: bool = True):
-        """Yield ``(positions, names, slices)`` for consecutive groups of patients of ``X``.
-
-        A group closes once it holds ``_CHUNK_PIXELS`` slice pixels (``chunked=False``: one
-        group of all), so scoring holds a bounded number of slices in memory and the networks
-        still see full batches across patients.
-        """
-        max_pixels = _CHUNK_PIXELS if chunked else None
-        names = self._names(X)
-        rows = list(X.itertuples(index=False))
-        pos, chunk_names, chunk, pixels = [], [], [], 0
-        for i, (name, row) in enumerate(
-            tqdm(
-                list(zip(names, rows, strict=True)),
-                desc="reading CT",
-                disable=not self.verbose or len(rows) < 20,
-                unit="patient",
-            )
-        ):
-            mask = getattr(row, "mask", None)
-            mask = mask if has_mask(mask) else None
-            if need_masks and mask is None:
-                raise ValueError(
-                    f"patient {name}: no hematoma mask; fitting NDLScorer's sub-estimators needs "
-                    "a 'mask' for every training patient (or pass them fitted in FrozenEstimator)."
-                )
-            try:
-                ps = self._slices().get(
-                    row.ct, mask, image_size=self.image_size, hu_window=self.hu_window
-                )
-            except (ValueError, FileNotFoundError) as exc:
-                raise type(exc)(f"patient {name}: {exc}") from exc
-            pos.append(i)
-            chunk_names.append(name)
-            chunk.append(ps)
-            pixels += ps.images.size
-            if max_pixels is not None and pixels >= max_pixels:
-                yield pos, chunk_names, chunk
-                pos, chunk_names, chunk, pixels = [], [], [], 0
-        if chunk:
-            yield pos, chunk_names, chunk
-
-    def _set_slice_threshold(self, images, slice_labels) -> None:
-        if not isinstance(self.slice_threshold, str):
-            self.slice_threshold_ = float(self.slice_threshold)
-            return
-        if self.slice_threshold != "youden":
-            raise ValueError(
-                f"slice_threshold must be 'youden' or a number; got {self.slice_threshold!r}."
-            )
-        from skhe.metrics import youden_threshold
-
-        p = self.classifier_.predict_proba(images)[:, 1]
-        self.slice_threshold_ = float(youden_threshold(np.asarray(slice_labels), p))
-
-    @staticmethod
-    def _fit_or_frozen(est, default, *args, **kwargs):
-        if isinstance(est, FrozenEstimator):
-            check_is_fitted(est.estimator)
-            return est
-        return clone(est if est is not None else default).fit(*args, **kwargs)
-
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
         """Fit the sub-estimators on all training patients and the nDL normalization.
@@ -281,6 +187,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_patients, 1) (a DataFrame with ``set_output``)
         """
+        validate_params(self)
         if y is None:
             raise ValueError("NDLScorer requires y to be passed, but the target y is None.")
         X = self._check_frame(X)
@@ -319,106 +226,10 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         raw_train = oof
         if raw_train is None:  # in-sample scores, only when there is no cross-fitting
             raw_train = self._raw_scores(X, warn=False)[0]
-        lo = logit(np.clip(raw_train, _EPS, 1 - _EPS))
-        self.center_ = float(lo.mean())
-        self.scale_ = float(lo.std(ddof=1)) if len(lo) > 1 and lo.std(ddof=1) > 0 else 1.0
+        self.center_, self.scale_ = ndl_normalization(raw_train)
         self.oof_scores_ = None if oof is None else self._normalize(oof)
         # sklearn's set_output wraps it (DataFrame with column "ndl_score")
         return self._normalize(raw_train)[:, None]
-
-    def _fit_step(self, stage: str, what: str, est, default, X, *args, **kwargs):
-        """``_fit_or_frozen`` on the slices ``X``, reporting the step and its time when verbose."""
-        if not self.verbose:
-            return self._fit_or_frozen(est, default, X, *args, **kwargs)
-        _progress(f"NDLScorer ({stage}): {what} on {len(X)} slices ...")
-        t0 = time.perf_counter()
-        out = self._fit_or_frozen(est, default, X, *args, **kwargs)
-        _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
-        return out
-
-    def _fit_networks(self, X, y, stage: str = "fit") -> None:
-        """Fit the sub-estimators (and the slice threshold) on the patients ``X``."""
-        X = self._check_frame(X)
-        y01, self.classes_ = binary_target(y, name="y")
-        if len(y01) != len(X):
-            raise ValueError(f"X has {len(X)} patients but y has {len(y01)} labels.")
-        self.n_features_in_ = X.shape[1]
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        frozen = all(
-            isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
-        )
-        pats = self._patients(X, need_masks=not frozen)
-        if not frozen:
-            images = np.concatenate([p.images for p in pats]).astype(np.float32)
-            masks = np.concatenate([p.masks for p in pats])
-            slice_lab = (masks.reshape(len(masks), -1).max(axis=1) > 0).astype(int)
-            he_slice = np.concatenate([np.full(len(p.images), y01[i]) for i, p in enumerate(pats)])
-            if slice_lab.min() == slice_lab.max():
-                raise ValueError(
-                    "training masks: every slice is "
-                    f"{'a hematoma' if slice_lab[0] else 'empty'} slice; the "
-                    "slice classifier needs both."
-                )
-            rng = np.random.default_rng(self.random_state)
-            pos = np.flatnonzero(slice_lab == 1)
-            neg = np.flatnonzero(slice_lab == 0)
-            sel = np.sort(
-                np.concatenate([pos, rng.choice(neg, size=min(len(neg), len(pos)), replace=False)])
-            )
-            rs = self.random_state
-            self.classifier_ = self._fit_step(
-                stage,
-                "slice classifier",
-                self.classifier,
-                SliceClassifier(image_size=self.image_size, random_state=rs),
-                images,
-                slice_lab,
-            )
-            self._set_slice_threshold(images, slice_lab)
-            self.segmenter_ = self._fit_step(
-                stage,
-                "hematoma segmenter",
-                self.segmenter,
-                HematomaSegmenter(image_size=self.image_size, random_state=rs),
-                images[sel],
-                masks[sel],
-            )
-            seg = unwrap_frozen(self.segmenter_)
-            default_he = MultiTaskHEModel(
-                seg.encoder,
-                decoder_channels=seg.decoder_channels,
-                image_size=self.image_size,
-                random_state=rs,
-            )
-            he = self.he_model if self.he_model is not None else default_he
-            kwargs = {"masks": masks[sel]}
-            if (
-                not isinstance(he, FrozenEstimator)
-                and he.encoder == seg.encoder
-                and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
-            ):
-                kwargs["unet_state"] = seg.module_.state_dict()
-            self.he_model_ = self._fit_step(
-                stage, "HE model", he, None, images[sel], he_slice[sel], **kwargs
-            )
-        else:
-            self.classifier_, self.segmenter_, self.he_model_ = (
-                self.classifier,
-                self.segmenter,
-                self.he_model,
-            )
-            if isinstance(self.slice_threshold, str):
-                masks_known = [p.masks for p in pats if p.masks is not None]
-                if len(masks_known) != len(pats):
-                    raise ValueError(
-                        "slice_threshold='youden' needs masks for the training patients; give a "
-                        "number instead when the sub-estimators are frozen and masks absent."
-                    )
-                images = np.concatenate([p.images for p in pats]).astype(np.float32)
-                masks = np.concatenate(masks_known)
-                self._set_slice_threshold(images, masks.reshape(len(masks), -1).max(axis=1))
-            else:
-                self.slice_threshold_ = float(self.slice_threshold)
 
     # ------------------------------------------------------------------ scoring
     def _slice_details(self, pats: list, gate: bool = False) -> list[pd.DataFrame]:
@@ -445,8 +256,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         dl = np.full(len(imgs), np.nan)
         if run.any():
             sub = imgs[run]
-            if shares_encoder(self.segmenter_, self.he_model_, sub.shape[-1]):
-                area[run], dl[run] = segment_and_score(self.segmenter_, self.he_model_, sub)
+            if self._shared_encoder():
+                seg = unwrap_frozen(self.segmenter_)
+                area[run], dl[run] = seg.area_and_he_score(self.he_model_, sub)
             else:
                 area[run] = self.segmenter_.predict_proba(sub).reshape(len(sub), -1).sum(axis=1)
                 dl[run] = self.he_model_.predict_proba(sub)[:, 1]
@@ -471,9 +283,9 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         self, name: str, ps, d: pd.DataFrame, warn: bool = True
     ) -> tuple[float, pd.DataFrame]:
         """The patient's raw score from its slice details ``d`` (and ``d``, rescored if needed)."""
-        w = d["weight"].to_numpy()
-        if w.sum() > 0:
-            return float(np.sum(w * d["dl_score"]) / w.sum()), d
+        pooled = pool_slice_scores(d["weight"], d["dl_score"])
+        if pooled is not None:
+            return pooled, d
         if warn:
             warnings.warn(
                 DataWarning(
@@ -502,8 +314,7 @@ class NDLScorer(TransformerMixin, BaseEstimator):
         return raw, details
 
     def _normalize(self, raw: np.ndarray) -> np.ndarray:
-        lo = logit(np.clip(raw, _EPS, 1 - _EPS))
-        return (lo - self.center_) / self.scale_ if self.normalize else lo
+        return ndl_from_pooled(raw, self.center_, self.scale_, normalize=self.normalize)
 
     def transform(self, X) -> np.ndarray:
         """nDL score per patient, shape (n_patients, 1) (a DataFrame with ``set_output``)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -9,7 +11,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from skhe.metrics import dice_coefficient
-from skhe.neural._base import DeepEstimatorMixin, dataset_input, make_datasets
+from skhe.neural._base import DeepEstimatorMixin
+from skhe.neural._datasets import dataset_input, make_datasets
+from skhe.neural._params import SEGMENTER_CONSTRAINTS, check_deep_params
 from skhe.neural._validation import check_masks
 from skhe.nn import DiceBCELoss, build_unet
 
@@ -41,6 +45,8 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
     module_, history_, n_epochs_, device_, input_shape_
         As in :class:`SliceClassifier`.
     """
+
+    _parameter_constraints: typing.ClassVar[dict] = SEGMENTER_CONSTRAINTS
 
     def __init__(
         self,
@@ -144,6 +150,7 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        check_deep_params(self)
         lazy = dataset_input(self, X, "mask")
         if lazy is not None:
             if self.validation_data is not None and not isinstance(self.validation_data, type(X)):
@@ -217,6 +224,54 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
             return (f.mean(dim=(2, 3)) if pooled else f).cpu()
 
         return torch.cat(self._forward(images, run)).numpy()
+
+    def shares_encoder_with(self, he_model) -> bool:
+        """Whether ``he_model`` (a fitted :class:`MultiTaskHEModel`) can share this segmenter's
+        encoder pass: same slice size, channels, device and precision, and its U-Net encoder
+        equal to this one tensor for tensor (weights and BatchNorm statistics), so the shared
+        pass gives exactly what the two networks give separately."""
+        from skhe.neural._multitask import MultiTaskHEModel
+        from skhe.utils import unwrap_frozen
+
+        he = unwrap_frozen(he_model)
+        if not isinstance(he, MultiTaskHEModel) or not hasattr(self, "module_"):
+            return False
+        if not hasattr(he, "module_"):
+            return False
+        if not (self.image_size == he.image_size and self.in_chans == he.in_chans):
+            return False
+        device = next(self.module_.parameters()).device
+        if next(he.module_.parameters()).device != device:
+            return False
+        if self._amp_dtype(str(device)) != he._amp_dtype(str(device)):
+            return False
+        a = self.module_.encoder.state_dict()
+        b = he.module_.unet.encoder.state_dict()
+        return a.keys() == b.keys() and all(
+            a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a
+        )
+
+    def area_and_he_score(self, he_model, X) -> tuple[np.ndarray, np.ndarray]:
+        """Expected hematoma area (pixels) and ``he_model``'s HE probability per slice, in one
+        encoder pass (valid only when :meth:`shares_encoder_with` holds).
+
+        Equal to ``self.predict_proba(X).sum((1, 2))`` and ``he_model.predict_proba(X)[:, 1]``.
+        """
+        from scipy.special import expit
+
+        from skhe.nn import SegmentAndScore
+        from skhe.utils import unwrap_frozen
+
+        check_is_fitted(self)
+        joint = SegmentAndScore(self.module_, unwrap_frozen(he_model).module_).eval()
+        out = self._forward(
+            self._prepare_images(X),
+            lambda _, x: tuple(t.cpu() for t in joint(x)),
+            desc="segmenting and scoring",
+        )
+        area = torch.cat([a for a, _ in out]).numpy()
+        logit = torch.cat([s for _, s in out]).numpy().astype(np.float64)
+        return area, expit(logit)
 
     def score(self, X, y, sample_weight=None) -> float:
         """Dice coefficient of the predicted masks over all pixels of all slices."""

@@ -9,13 +9,19 @@ from skhe.nn._builders import (
     load_state_dict_file,
 )
 from skhe.nn._losses import DiceBCELoss, soft_dice
-from skhe.nn._multitask import MultiTaskHELoss, MultiTaskHENet, hematoma_descriptors
+from skhe.nn._multitask import (
+    MultiTaskHELoss,
+    MultiTaskHENet,
+    SegmentAndScore,
+    hematoma_descriptors,
+)
 
 __all__ = [
     "DiceBCELoss",
     "MultiTaskHELoss",
     "MultiTaskHENet",
     "PretrainedWeightsError",
+    "SegmentAndScore",
     "SliceClassifierNet",
     "build_unet",
     "hematoma_descriptors",

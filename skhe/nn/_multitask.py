@@ -114,6 +114,26 @@ class MultiTaskHENet(nn.Module):
         return {"seg": seg, "he": he.reshape(-1)}
 
 
+class SegmentAndScore(nn.Module):
+    """One encoder pass for a segmentation U-Net and a :class:`MultiTaskHENet` sharing its encoder.
+
+    ``forward(x)`` returns the expected hematoma area per slice (the sum of the U-Net's pixel
+    probabilities, in pixels) and the HE network's logit: what the two networks give
+    separately when the HE network's encoder equals the U-Net's, at the cost of one encoder.
+    """
+
+    def __init__(self, unet: nn.Module, he_net: MultiTaskHENet):
+        super().__init__()
+        self.unet = unet
+        self.he_net = he_net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.unet.encoder(x)
+        prob = torch.sigmoid(self.unet.segmentation_head(self.unet.decoder(feats)).float())
+        logit = self.he_net(x, feats=feats)["he"].float()
+        return prob.sum(dim=(1, 2, 3)).double(), logit
+
+
 def hematoma_descriptors(x: torch.Tensor, prob: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Density mean/SD inside a soft mask, its compactness and log size: (n, 4).
 

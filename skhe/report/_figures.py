@@ -12,8 +12,8 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from skhe.exceptions import DataWarning
+from skhe.model_selection import Evaluation
 from skhe.pipelines import FEATURES, IMAGE
-from skhe.report._evaluation import Evaluation
 
 COLORS = {"Image-to-HE": "#1f77b4", "Clinical-to-HE": "#2ca02c", "Integrated-to-HE": "#d62728"}
 

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from skhe.model_selection import Evaluation
 from skhe.report import _figures, _tables
-from skhe.report._evaluation import Evaluation
 from skhe.utils import atomic_output_dir
 
 _CSS = """

@@ -7,8 +7,8 @@ import pandas as pd
 
 from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC
 from skhe.metrics import univariable_analysis
+from skhe.model_selection import Evaluation
 from skhe.pipelines import LOGISTIC
-from skhe.report._evaluation import Evaluation
 
 
 def table1(ev: Evaluation, numeric=None, categorical=None) -> pd.DataFrame:

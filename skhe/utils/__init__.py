@@ -3,6 +3,7 @@
 from skhe.utils._atomic import MARKER, atomic_output_dir, check_not_input, check_output_dir
 from skhe.utils._validation import (
     binary_target,
+    check_device,
     column_names,
     outcome_fingerprint,
     unwrap_frozen,
@@ -12,6 +13,7 @@ __all__ = [
     "MARKER",
     "atomic_output_dir",
     "binary_target",
+    "check_device",
     "check_not_input",
     "check_output_dir",
     "column_names",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -85,3 +86,16 @@ def outcome_fingerprint(y01) -> str:
     results, so the two can be compared whether the model was fit on an array or a DataFrame.
     """
     return hashlib.sha1(np.ascontiguousarray(np.asarray(y01), dtype=np.int8).tobytes()).hexdigest()
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+def check_device(device, what: str = "device") -> str:
+    """``device`` if it is auto, cpu, cuda, cuda:N or mps; else a ValueError listing them."""
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise ValueError(
+            f"{what} must be auto (a GPU when there is one), cpu, cuda, cuda:N (N = GPU index, "
+            f"e.g. cuda:0) or mps. Got {device!r} instead."
+        )
+    return device

@@ -1,4 +1,8 @@
-"""Fit and evaluate HE models the way the paper does: held-out test split or cross-validation."""
+"""Fit and evaluate HE models the way the paper does: held-out test split or cross-validation.
+
+Everything that fits a model for an evaluation lives here (the report only renders what this
+returns, and the command line's ``evaluate``/``cv``/``demo`` call these functions).
+"""
 
 from __future__ import annotations
 
@@ -251,13 +255,7 @@ def evaluate_cv(
 
     y, _ = binary_target(_outcome(patients, outcome, "the"), name=outcome)
     k = int(cv)
-    if k < 2:
-        raise ValueError(f"cv must be at least 2; got {cv}.")
-    if np.bincount(y, minlength=2).min() < k:
-        raise ValueError(
-            f"cv={k} needs at least {k} patients of each {outcome} class; "
-            f"got {np.bincount(y, minlength=2).tolist()}."
-        )
+    _check_folds(y, k, outcome)
     folds = list(StratifiedKFold(k, shuffle=True, random_state=random_state).split(patients, y))
     split = np.empty(len(patients), dtype=object)
     for i, (_, te) in enumerate(folds):
@@ -302,3 +300,66 @@ def _ids(df: pd.DataFrame, column: str) -> np.ndarray:
     if column in df.columns:
         return df[column].astype(str).to_numpy()
     return np.array([f"row {i}" for i in range(len(df))])
+
+
+def cross_validate_models(
+    models: dict,
+    patients: pd.DataFrame,
+    *,
+    cv: int = 5,
+    outcome: str = "he",
+    random_state: int | None = 0,
+    scoring=None,
+) -> pd.DataFrame:
+    """``sklearn.model_selection.cross_validate`` of each model on the same stratified folds.
+
+    Parameters
+    ----------
+    models : dict of str -> unfitted estimator
+    patients : DataFrame
+    cv : int, default=5
+    outcome : str, default="he"
+    random_state : int or None, default=0
+    scoring : dict, default=None
+        Default :data:`skhe.metrics.SCORERS`.
+
+    Returns
+    -------
+    DataFrame
+        Long format: ``model``, ``metric``, ``mean``, ``sd`` (ddof=1) over the folds, ``folds``.
+        Each fold's threshold-dependent metrics use that fold's own predictions (the scorers'
+        rule), unlike :func:`evaluate_cv`, whose thresholds come from the training folds.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    from skhe.metrics import SCORERS
+
+    y, _ = binary_target(_outcome(patients, outcome, "the"), name=outcome)
+    _check_folds(y, int(cv), outcome)
+    folds = StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
+    rows = []
+    for name, model in models.items():
+        res = cross_validate(
+            model, patients, y, cv=folds, scoring=scoring or SCORERS, error_score="raise"
+        )
+        for key, vals in res.items():
+            rows.append(
+                {
+                    "model": name,
+                    "metric": key.removeprefix("test_"),
+                    "mean": float(np.mean(vals)),
+                    "sd": float(np.std(vals, ddof=1)),
+                    "folds": int(cv),
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "metric", "mean", "sd", "folds"])
+
+
+def _check_folds(y: np.ndarray, k: int, outcome: str) -> None:
+    if k < 2:
+        raise ValueError(f"cv must be at least 2; got {k}.")
+    if np.bincount(y, minlength=2).min() < k:
+        raise ValueError(
+            f"cv={k} needs at least {k} patients of each {outcome} class; "
+            f"got {np.bincount(y, minlength=2).tolist()}."
+        )

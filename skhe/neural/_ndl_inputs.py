@@ -1,0 +1,95 @@
+"""NDLScorer's input side: the patient table, the slice cache, and reading patients in chunks."""
+
+from __future__ import annotations
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from skhe.preprocessing import PatientSliceCache, has_mask
+from skhe.preprocessing._patients import DEFAULT_CACHE_BYTES
+
+
+class NDLInputsMixin:
+    """Reads an NDLScorer's patients (``ct``/``mask`` columns) through its slice cache."""
+
+    def _check_frame(self, X) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise ValueError(
+                "NDLScorer takes a patient DataFrame with a 'ct' column (paths to DICOM folders, "
+                f"NIfTI or .npz files), got {type(X).__name__}."
+            )
+        if "ct" not in X.columns:
+            raise ValueError(f"NDLScorer: X has no 'ct' column (columns: {list(X.columns)}).")
+        if len(X) == 0:
+            raise ValueError("NDLScorer: X has no patients.")
+        return X
+
+    def _slices(self) -> PatientSliceCache:
+        """The cache of preprocessed patients: the one given, else this scorer's own."""
+        cache = self.slice_cache
+        if isinstance(cache, PatientSliceCache):
+            return cache
+        if cache is not None and (isinstance(cache, bool) or not isinstance(cache, int)):
+            raise ValueError(
+                "slice_cache must be None, a number of bytes or a PatientSliceCache; got "
+                f"{cache!r}."
+            )
+        size = DEFAULT_CACHE_BYTES if cache is None else int(cache)
+        own = getattr(self, "_slice_cache", None)
+        if own is None or own.max_bytes != size:
+            own = self._slice_cache = PatientSliceCache(size)
+        return own
+
+    def _names(self, X: pd.DataFrame) -> list[str]:
+        if self.patient_column in X.columns:
+            return [str(v) for v in X[self.patient_column]]
+        return [f"row {i}" for i in X.index]
+
+    def _patients(self, X: pd.DataFrame, need_masks: bool) -> list:
+        """Preprocessed slices of every patient of ``X`` (all held in memory)."""
+        pats = []
+        for _, _, chunk in self._patient_chunks(X, need_masks, chunked=False):
+            pats += chunk
+        return pats
+
+    def _patient_chunks(self, X: pd.DataFrame, need_masks: bool, chunked: bool = True):
+        """Yield ``(positions, names, slices)`` for consecutive groups of patients of ``X``.
+
+        A group closes once it holds ``chunk_pixels`` slice pixels (``chunked=False``: one
+        group of all), so scoring holds a bounded number of slices in memory and the networks
+        still see full batches across patients.
+        """
+        max_pixels = int(self.chunk_pixels) if chunked else None
+        names = self._names(X)
+        rows = list(X.itertuples(index=False))
+        pos, chunk_names, chunk, pixels = [], [], [], 0
+        for i, (name, row) in enumerate(
+            tqdm(
+                list(zip(names, rows, strict=True)),
+                desc="reading CT",
+                disable=not self.verbose or len(rows) < 20,
+                unit="patient",
+            )
+        ):
+            mask = getattr(row, "mask", None)
+            mask = mask if has_mask(mask) else None
+            if need_masks and mask is None:
+                raise ValueError(
+                    f"patient {name}: no hematoma mask; fitting NDLScorer's sub-estimators needs "
+                    "a 'mask' for every training patient (or pass them fitted in FrozenEstimator)."
+                )
+            try:
+                ps = self._slices().get(
+                    row.ct, mask, image_size=self.image_size, hu_window=self.hu_window
+                )
+            except (ValueError, FileNotFoundError) as exc:
+                raise type(exc)(f"patient {name}: {exc}") from exc
+            pos.append(i)
+            chunk_names.append(name)
+            chunk.append(ps)
+            pixels += ps.images.size
+            if max_pixels is not None and pixels >= max_pixels:
+                yield pos, chunk_names, chunk
+                pos, chunk_names, chunk, pixels = [], [], [], 0
+        if chunk:
+            yield pos, chunk_names, chunk

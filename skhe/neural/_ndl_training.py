@@ -1,0 +1,160 @@
+"""NDLScorer's training side: the three networks on the training patients' slices, the slice
+threshold, and whether scoring can share one encoder pass."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from skhe.neural._classifier import SliceClassifier
+from skhe.neural._multitask import MultiTaskHEModel
+from skhe.neural._segmenter import HematomaSegmenter
+from skhe.utils import binary_target, unwrap_frozen
+
+_LOG = logging.getLogger("skhe")
+
+
+def _progress(message: str) -> None:
+    """Report a step: to the ``skhe`` logger when something listens to it, else to stdout."""
+    if _LOG.hasHandlers() and _LOG.isEnabledFor(logging.INFO):
+        _LOG.info(message)
+    else:
+        print(message, flush=True)
+
+
+class NDLTrainingMixin:
+    """Fits an NDLScorer's classifier, segmenter and HE model (or takes them frozen)."""
+
+    def _set_slice_threshold(self, images, slice_labels) -> None:
+        if not isinstance(self.slice_threshold, str):
+            self.slice_threshold_ = float(self.slice_threshold)
+            return
+        if self.slice_threshold != "youden":
+            raise ValueError(
+                f"slice_threshold must be 'youden' or a number; got {self.slice_threshold!r}."
+            )
+        from skhe.metrics import youden_threshold
+
+        p = self.classifier_.predict_proba(images)[:, 1]
+        self.slice_threshold_ = float(youden_threshold(np.asarray(slice_labels), p))
+
+    @staticmethod
+    def _fit_or_frozen(est, default, *args, **kwargs):
+        if isinstance(est, FrozenEstimator):
+            check_is_fitted(est.estimator)
+            return est
+        return clone(est if est is not None else default).fit(*args, **kwargs)
+
+    def _fit_step(self, stage: str, what: str, est, default, X, *args, **kwargs):
+        """``_fit_or_frozen`` on the slices ``X``, reporting the step and its time when verbose."""
+        if not self.verbose:
+            return self._fit_or_frozen(est, default, X, *args, **kwargs)
+        _progress(f"NDLScorer ({stage}): {what} on {len(X)} slices ...")
+        t0 = time.perf_counter()
+        out = self._fit_or_frozen(est, default, X, *args, **kwargs)
+        _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
+        return out
+
+    def _fit_networks(self, X, y, stage: str = "fit") -> None:
+        """Fit the sub-estimators (and the slice threshold) on the patients ``X``."""
+        X = self._check_frame(X)
+        y01, self.classes_ = binary_target(y, name="y")
+        if len(y01) != len(X):
+            raise ValueError(f"X has {len(X)} patients but y has {len(y01)} labels.")
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        frozen = all(
+            isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
+        )
+        pats = self._patients(X, need_masks=not frozen)
+        if not frozen:
+            images = np.concatenate([p.images for p in pats]).astype(np.float32)
+            masks = np.concatenate([p.masks for p in pats])
+            slice_lab = (masks.reshape(len(masks), -1).max(axis=1) > 0).astype(int)
+            he_slice = np.concatenate([np.full(len(p.images), y01[i]) for i, p in enumerate(pats)])
+            if slice_lab.min() == slice_lab.max():
+                raise ValueError(
+                    "training masks: every slice is "
+                    f"{'a hematoma' if slice_lab[0] else 'empty'} slice; the "
+                    "slice classifier needs both."
+                )
+            rng = np.random.default_rng(self.random_state)
+            pos = np.flatnonzero(slice_lab == 1)
+            neg = np.flatnonzero(slice_lab == 0)
+            sel = np.sort(
+                np.concatenate([pos, rng.choice(neg, size=min(len(neg), len(pos)), replace=False)])
+            )
+            rs = self.random_state
+            self.classifier_ = self._fit_step(
+                stage,
+                "slice classifier",
+                self.classifier,
+                SliceClassifier(image_size=self.image_size, random_state=rs),
+                images,
+                slice_lab,
+            )
+            self._set_slice_threshold(images, slice_lab)
+            self.segmenter_ = self._fit_step(
+                stage,
+                "hematoma segmenter",
+                self.segmenter,
+                HematomaSegmenter(image_size=self.image_size, random_state=rs),
+                images[sel],
+                masks[sel],
+            )
+            seg = unwrap_frozen(self.segmenter_)
+            default_he = MultiTaskHEModel(
+                seg.encoder,
+                decoder_channels=seg.decoder_channels,
+                image_size=self.image_size,
+                random_state=rs,
+            )
+            he = self.he_model if self.he_model is not None else default_he
+            kwargs = {"masks": masks[sel]}
+            if (
+                not isinstance(he, FrozenEstimator)
+                and he.encoder == seg.encoder
+                and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
+            ):
+                kwargs["unet_state"] = seg.module_.state_dict()
+            self.he_model_ = self._fit_step(
+                stage, "HE model", he, None, images[sel], he_slice[sel], **kwargs
+            )
+        else:
+            self.classifier_, self.segmenter_, self.he_model_ = (
+                self.classifier,
+                self.segmenter,
+                self.he_model,
+            )
+            if isinstance(self.slice_threshold, str):
+                masks_known = [p.masks for p in pats if p.masks is not None]
+                if len(masks_known) != len(pats):
+                    raise ValueError(
+                        "slice_threshold='youden' needs masks for the training patients; give a "
+                        "number instead when the sub-estimators are frozen and masks absent."
+                    )
+                images = np.concatenate([p.images for p in pats]).astype(np.float32)
+                masks = np.concatenate(masks_known)
+                self._set_slice_threshold(images, masks.reshape(len(masks), -1).max(axis=1))
+            else:
+                self.slice_threshold_ = float(self.slice_threshold)
+        self._decide_shared_encoder()
+
+    def _decide_shared_encoder(self) -> None:
+        """Whether scoring runs one encoder pass for the segmenter and the HE model."""
+        seg = unwrap_frozen(self.segmenter_)
+        self.shared_encoder_ = bool(
+            isinstance(seg, HematomaSegmenter)
+            and seg.image_size == self.image_size
+            and seg.shares_encoder_with(self.he_model_)
+        )
+
+    def _shared_encoder(self) -> bool:
+        if not hasattr(self, "shared_encoder_"):  # a model saved before the attribute existed
+            self._decide_shared_encoder()
+        return self.shared_encoder_

@@ -1,0 +1,90 @@
+"""Parameter constraints of the deep estimators, checked at the start of every ``fit``."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+from skhe.neural._datasets import ValidationData
+from skhe.utils._compat import HasMethods, Interval, Options, RealNotInt, StrOptions
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+_NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+_SEED = Interval(Integral, 0, None, closed="left")
+
+#: Shared by SliceClassifier, HematomaSegmenter and MultiTaskHEModel.
+DEEP_CONSTRAINTS: dict = {
+    "pretrained": ["boolean", str, os.PathLike],
+    "in_chans": [Options(Integral, {1, 3})],
+    "image_size": [Interval(Integral, 8, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [_NON_NEGATIVE],
+    "batch_size": [_POSITIVE_INT],
+    "max_epochs": [_POSITIVE_INT],
+    "augment": ["boolean", dict],
+    "validation_data": [
+        None,
+        Interval(RealNotInt, 0, 1, closed="neither"),
+        tuple,
+        list,
+        ValidationData,
+        HasMethods(["__getitem__", "__len__"]),
+    ],
+    "early_stopping": [None, _POSITIVE_INT],
+    "checkpoint_dir": [None, str, os.PathLike],
+    "device": [str],  # auto, cpu, cuda, cuda:N or mps: checked by check_deep_params
+    "mixed_precision": [StrOptions({"auto", "bf16", "fp16"}), "boolean"],
+    "channels_last": [StrOptions({"auto"}), "boolean"],
+    "n_threads": [None, _POSITIVE_INT],
+    "num_workers": [Interval(Integral, 0, None, closed="left")],
+    "predict_batch_size": [None, _POSITIVE_INT],
+    "threshold": [Interval(Real, 0, 1, closed="both")],
+    "bn_recalibration": ["boolean"],
+    "random_state": [None, _SEED],
+    "verbose": ["verbose"],
+    "net_kwargs": [None, dict],
+    "accelerate": [None, "boolean", dict],
+}
+
+_UNET = {
+    "encoder": [str],
+    "decoder_channels": [tuple, list],
+}
+
+CLASSIFIER_CONSTRAINTS = {**DEEP_CONSTRAINTS, "backbone": [str]}
+SEGMENTER_CONSTRAINTS = {
+    **DEEP_CONSTRAINTS,
+    **_UNET,
+    "dice_weight": [_NON_NEGATIVE],
+    "bce_weight": [_NON_NEGATIVE],
+}
+MULTITASK_CONSTRAINTS = {
+    **DEEP_CONSTRAINTS,
+    **_UNET,
+    "consistency_weight": [_NON_NEGATIVE],
+    "he_weight": [_NON_NEGATIVE],
+    "seg_weight": [_NON_NEGATIVE],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "freeze_encoder": ["boolean"],
+    "hidden": [_POSITIVE_INT],
+    "image_features": [_POSITIVE_INT],
+}
+
+
+def check_deep_params(estimator) -> None:
+    """``_parameter_constraints`` plus what constraints cannot say, with the same wording."""
+    from skhe.utils._compat import InvalidParameterError, validate_params
+
+    validate_params(estimator)
+    name = type(estimator).__name__
+    if isinstance(estimator.early_stopping, bool):
+        raise InvalidParameterError(
+            f"The 'early_stopping' parameter of {name} must be None or a patience in epochs "
+            f"(an int >= 1). Got {estimator.early_stopping!r} instead."
+        )
+    from skhe.utils import check_device
+
+    try:
+        check_device(estimator.device, f"The 'device' parameter of {name}")
+    except ValueError as exc:
+        raise InvalidParameterError(str(exc)) from None
