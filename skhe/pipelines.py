@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # the image models need torch; a clinical-only user never imp
 
 #: Step names of the HE pipelines (``pipeline.named_steps[LOGISTIC]``), and the branch names of
 #: the image pipelines' ColumnTransformer (``named_steps[FEATURES].named_transformers_[IMAGE]``).
-PREPROCESS = "preprocess"
 INPUTS = "inputs"
 FEATURES = "features"
 LOGISTIC = "logistic"
@@ -32,8 +31,9 @@ CLINICAL = "clinical"
 
 
 def image_columns(X) -> list[str]:
-    """The image columns present in ``X`` (``ct`` and, when there, ``mask``)."""
-    return [c for c in ("ct", "mask") if c in X.columns]
+    """The columns the image branch reads: ``ct``, and ``mask`` and ``patient_id`` when there
+    (so NDLScorer's warnings name the patient, not a row of the fold)."""
+    return [c for c in ("ct", "mask", "patient_id") if c in X.columns]
 
 
 def with_mask_column(X):
@@ -59,6 +59,7 @@ def make_clinical_to_he(
     screen_p: float | None = 0.05,
     p_enter: float = 0.05,
     p_remove: float | None = None,
+    threshold: float | str = 0.5,
 ) -> Pipeline:
     """Clinical-to-HE: clinical preprocessing + univariable screening + forward selection.
 
@@ -73,18 +74,20 @@ def make_clinical_to_he(
     impute : {"median", "mean", None}, default="median"
         Missing laboratory values are imputed from the training data; None makes any missing value
         an error instead. Rows are never dropped.
-    screen_p, p_enter, p_remove
-        See :class:`skhe.linear_model.ForwardSelectingLogisticRegression`.
+    screen_p, p_enter, p_remove, threshold
+        See :class:`skhe.linear_model.ForwardSelectingLogisticRegression` (``threshold``: the
+        decision threshold of ``predict``, a probability or ``"youden"``).
 
     Returns
     -------
     Pipeline
-        Steps ``"preprocess"`` and ``"logistic"``.
+        Steps ``"features"`` (the clinical ColumnTransformer) and ``"logistic"``, named as in the
+        image pipelines (so ``features__...`` and ``logistic__...`` grid-search all three).
     """
     return Pipeline(
         [
             (
-                PREPROCESS,
+                FEATURES,
                 make_clinical_preprocessor(
                     numeric, categorical, impute=impute, exclude=exclude, ranges=ranges
                 ),
@@ -92,7 +95,7 @@ def make_clinical_to_he(
             (
                 LOGISTIC,
                 ForwardSelectingLogisticRegression(
-                    screen_p=screen_p, p_enter=p_enter, p_remove=p_remove
+                    screen_p=screen_p, p_enter=p_enter, p_remove=p_remove, threshold=threshold
                 ),
             ),
         ]
@@ -115,13 +118,16 @@ def _image_pipeline(branches: list, logistic) -> Pipeline:
     return Pipeline([(INPUTS, _inputs_step()), (FEATURES, features), (LOGISTIC, logistic)])
 
 
-def make_image_to_he(ndl: NDLScorer | None = None) -> Pipeline:
+def make_image_to_he(ndl: NDLScorer | None = None, *, threshold: float | str = 0.5) -> Pipeline:
     """Image-to-HE: the nDL score alone in a logistic model (forced in, as in the paper).
 
     Parameters
     ----------
     ndl : NDLScorer, default=None
         Default ``NDLScorer()`` (the paper's networks at 512 px; pass a configured one).
+    threshold : float or "youden", default=0.5
+        Decision threshold of ``predict``
+        (:class:`~skhe.linear_model.ForwardSelectingLogisticRegression`).
 
     Returns
     -------
@@ -131,7 +137,7 @@ def make_image_to_he(ndl: NDLScorer | None = None) -> Pipeline:
     """
     return _image_pipeline(
         [(IMAGE, _default_ndl(ndl), image_columns)],
-        ForwardSelectingLogisticRegression(screen_p=None, force=["ndl_score"]),
+        ForwardSelectingLogisticRegression(screen_p=None, force=["ndl_score"], threshold=threshold),
     )
 
 
@@ -146,11 +152,13 @@ def make_integrated_to_he(
     screen_p: float | None = 0.05,
     p_enter: float = 0.05,
     p_remove: float | None = None,
+    threshold: float | str = 0.5,
 ) -> Pipeline:
     """Integrated-to-HE: nDL score (forced in) plus forward-selected clinical variables.
 
     As in the paper, the initial hematoma volume is left out of the clinical candidates when the
-    nDL score is in the model (``exclude``).
+    nDL score is in the model (``exclude``). The other parameters are those of
+    :func:`make_clinical_to_he`.
 
     Returns
     -------
@@ -171,7 +179,11 @@ def make_integrated_to_he(
             (CLINICAL, clinical, [*numeric, *categorical]),
         ],
         ForwardSelectingLogisticRegression(
-            screen_p=screen_p, p_enter=p_enter, p_remove=p_remove, force=["ndl_score"]
+            screen_p=screen_p,
+            p_enter=p_enter,
+            p_remove=p_remove,
+            force=["ndl_score"],
+            threshold=threshold,
         ),
     )
 

@@ -215,3 +215,12 @@ def test_cli_names_line_and_patient_and_logs_imputation(tmp_path, capsys):
     log = (tmp_path / "model" / "fit.log").read_text()
     n_missing = int(df["fibrinogen"].isna().sum())
     assert n_missing > 0 and f"imputing {n_missing} missing value(s) of 'fibrinogen'" in log
+
+
+def test_clinical_model_needs_no_image_columns(tmp_path):
+    """skhe fit --model clinical on a table without ct/mask columns (it reads no image)."""
+    df = make_clinical_cohort(120, random_state=2)
+    df.to_csv(tmp_path / "clinical.csv", index=False)
+    args = ["fit", "--manifest", str(tmp_path / "clinical.csv"), "--quiet"]
+    assert main([*args, "--model", "clinical", "--out", str(tmp_path / "m")]) == 0
+    assert main([*args, "--model", "image", "--out", str(tmp_path / "m2")]) == 2

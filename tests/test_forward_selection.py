@@ -37,7 +37,7 @@ def test_clinical_pipeline_recovers_the_true_predictors(cohort):
 def test_final_model_equals_a_direct_statsmodels_fit(cohort):
     model = make_clinical_to_he().fit(cohort, cohort["he"])
     lr = model.named_steps["logistic"]
-    Xt = model.named_steps["preprocess"].transform(cohort)
+    Xt = model.named_steps["features"].transform(cohort)
     cols = list(lr.selected_features_)
     ref = sm.Logit(cohort["he"].to_numpy(), sm.add_constant(Xt[cols])).fit(disp=0)
     np.testing.assert_allclose(lr.odds_ratios_["odds_ratio"], np.exp(ref.params[cols]), rtol=1e-6)

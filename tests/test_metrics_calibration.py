@@ -74,3 +74,19 @@ def test_net_benefit_by_hand():
     assert (nb["treat_none"] == 0).all()
     with pytest.raises(ValueError, match="thresholds"):
         net_benefit(y, p, [0.0, 0.5])
+
+
+def test_statistics_accept_predict_proba_output():
+    """calibration(y, model.predict_proba(X)) works as sklearn's scorers do (positive column)."""
+    from skhe.metrics import net_benefit, roc_auc_ci, youden_threshold
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 48)
+    p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.15, 48), 0.01, 0.99)
+    two = np.column_stack([1 - p, p])
+    assert calibration(y, two).brier == pytest.approx(calibration(y, p).brier)
+    assert roc_auc_ci(y, two).auc == pytest.approx(roc_auc_ci(y, p).auc)
+    assert youden_threshold(y, two) == pytest.approx(youden_threshold(y, p))
+    assert net_benefit(y, two).equals(net_benefit(y, p))
+    with pytest.raises(ValueError, match=r"one score per sample \(n,\) or predict_proba"):
+        calibration(y, np.ones((48, 3)) / 3)

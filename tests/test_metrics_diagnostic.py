@@ -57,3 +57,21 @@ def test_undefined_ppv_warns_and_is_nan():
 def test_bad_threshold(threshold):
     with pytest.raises(ValueError, match="threshold"):
         diagnostic_performance([0, 1], [0.1, 0.9], threshold=threshold)
+
+
+def test_youden_scorers_match_and_warn_only_about_themselves():
+    import warnings
+
+    from skhe.metrics import diagnostic_performance
+    from skhe.metrics._scorers import youden_sensitivity, youden_specificity
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 80)
+    p = rng.random(80) * 0.5 + 0.4 * y
+    d = diagnostic_performance(y, p)
+    assert youden_sensitivity(y, p) == pytest.approx(d.sensitivity)
+    assert youden_specificity(y, p) == pytest.approx(d.specificity)
+    tied = np.full(6, 0.5)  # every patient called positive: NPV undefined, sensitivity is not
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert youden_sensitivity([0, 1, 0, 1, 1, 0], tied) == 1.0

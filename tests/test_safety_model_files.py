@@ -37,8 +37,9 @@ def clinical(tmp_path_factory):
     df = make_clinical_cohort(120, random_state=0)
     (d / "ct").mkdir()  # the clinical model reads no image; the manifest still names one
     df["ct"] = "ct"
-    model = make_clinical_to_he().fit(df, df["he"])
-    save_model(model, d / "model", kind="clinical", metadata={"threshold": 0.3})
+    model = make_clinical_to_he(threshold="youden").fit(df, df["he"])
+    thr = model.named_steps["logistic"].threshold_
+    save_model(model, d / "model", kind="clinical", metadata={"threshold": thr})
     manifest = d / "manifest.csv"
     df.to_csv(manifest, index=False)
     return d / "model", manifest, df
@@ -250,3 +251,46 @@ def test_allow_list_covers_what_skhe_saves():
     names = allowed_names()
     assert exported and all(f"{c.__module__}:{c.__qualname__}" in names for c in exported)
     assert copy.copy(names) == sorted(names)
+
+
+def test_edited_metadata_threshold_is_refused(clinical, tmp_path, capsys):
+    model = _copy(clinical[0], tmp_path)
+    _edit(model, lambda doc: doc["metadata"].update(threshold=0.9))
+    args = ["predict", "--model", str(model), "--manifest", str(clinical[1])]
+    assert main([*args, "--out", str(tmp_path / "p.csv"), "--quiet"]) == 2
+    assert "differs from the one in its metadata" in capsys.readouterr().err
+
+
+def test_python_and_the_command_line_predict_the_same(clinical, tmp_path):
+    """One meaning of predict: the fitted model's threshold_, in Python and in skhe predict."""
+    import pandas as pd
+
+    model_dir, manifest, df = clinical
+    out = tmp_path / "p.csv"
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model_dir),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    cli = pd.read_csv(out)
+    model = load_model(model_dir)
+    X = df.drop(columns=["he"])
+    lr = model.named_steps["logistic"]
+    assert lr.threshold_source_ == "youden on the training data" and 0 < lr.threshold_ < 1
+    assert (cli["prediction"].to_numpy() == model.predict(X)).all()
+    p = model.predict_proba(X)[:, 1]
+    assert ((p > lr.threshold_) == model.predict(X).astype(bool)).all()
+    # the Youden threshold calls positive exactly the training patients at or above the cut
+    from skhe.metrics import youden_threshold
+
+    assert ((p >= youden_threshold(df["he"], p)) == model.predict(X).astype(bool)).all()

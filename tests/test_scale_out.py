@@ -126,5 +126,5 @@ def test_slice_classifier_trains_through_accelerate(monkeypatch):
 
 def test_accelerate_parameter_is_checked():
     X, y = _blob_slices(16, 0)
-    with pytest.raises(ValueError, match="accelerate must be None, True or a dict"):
+    with pytest.raises(ValueError, match="'accelerate' parameter of SliceClassifier must be None"):
         SliceClassifier("test_resnet", max_epochs=1, accelerate="yes", **NETS).fit(X, y)

@@ -1,4 +1,5 @@
 import filecmp
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,11 @@ def test_deterministic(cohort, tmp_path):
     again = make_synthetic_cohort(
         64, tmp_path / "again", image_size=128, random_state=7, progress=False
     )
-    pd.testing.assert_frame_equal(df, again)
+    paths = ["ct", "mask"]
+    pd.testing.assert_frame_equal(df.drop(columns=paths), again.drop(columns=paths))
+    assert (
+        again["ct"] == [str((tmp_path / "again").resolve() / p / "ct") for p in df.patient_id]
+    ).all()
     a = sorted((out / "SYN0003" / "ct").iterdir())
     b = sorted((tmp_path / "again" / "SYN0003" / "ct").iterdir())
     assert all(filecmp.cmp(x, y, shallow=False) for x, y in zip(a, b, strict=True))
@@ -84,3 +89,14 @@ def test_bad_arguments_and_existing_output(tmp_path):
     with pytest.raises(ValueError, match="n_slices"):
         make_synthetic_cohort(2, tmp_path / "o", n_slices=(10, 5))
     assert not (tmp_path / "o").exists()
+
+
+def test_returned_frame_opens_from_anywhere(cohort, tmp_path, monkeypatch):
+    """The returned manifest's paths are absolute: it can be fed straight to the estimators."""
+    out, df = cohort
+    monkeypatch.chdir(tmp_path)  # not the cohort's folder
+    assert Path(df.loc[0, "ct"]).is_absolute() and Path(df.loc[0, "mask"]).is_absolute()
+    vol = read_ct(df.loc[0, "ct"])
+    assert read_mask(df.loc[0, "mask"], like=vol).sum() > 0
+    csv = pd.read_csv(out / "manifest.csv")
+    assert csv.loc[0, "ct"] == f"{df.loc[0, 'patient_id']}/ct"  # the CSV stays relative

@@ -208,3 +208,17 @@ def check_kind(model, kind: str, model_path) -> None:
             f"{'an image' if has_image else 'a clinical'} pipeline; the file is damaged or was "
             "assembled from two models. Refit it with 'skhe fit'."
         )
+
+
+def check_threshold(model, saved: float, model_path) -> float:
+    """The fitted model's decision threshold; the file's metadata must agree with it."""
+    lr = model.named_steps[LOGISTIC]
+    if not hasattr(lr, "threshold_"):  # a model saved before thresholds were part of it
+        lr.threshold_, lr.threshold_source_ = float(saved), "the model file's metadata"
+    if abs(float(lr.threshold_) - float(saved)) > 1e-9:
+        raise CommandError(
+            f"{model_path}: the model's decision threshold ({lr.threshold_:.6g}) differs from "
+            f"the one in its metadata ({saved:.6g}); the file is damaged or was edited. Refit "
+            "it with 'skhe fit'."
+        )
+    return float(lr.threshold_)

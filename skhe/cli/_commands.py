@@ -20,6 +20,7 @@ from skhe.cli._checks import (
     check_kind,
     check_masks,
     check_output_file,
+    check_threshold,
     input_paths,
     model_threshold,
     prepare_cohort,
@@ -196,12 +197,23 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _manifest(path, *, label: bool, where: str = "--manifest"):
+def _is_synthetic(manifest) -> bool:
+    """A cohort written by skhe.datasets.make_synthetic_cohort (its README says so)."""
+    readme = Path(manifest).parent / "README.txt"
+    try:
+        return readme.read_text(encoding="utf-8", errors="replace").startswith("SYNTHETIC")
+    except OSError:
+        return False
+
+
+def _manifest(path, *, label: bool, kinds=("image",), where: str = "--manifest"):
+    """The manifest; a ``ct`` column only when one of ``kinds`` reads images."""
     from skhe.io import load_manifest
 
     if path is None:
         raise CommandError(f"{where} is required.")
-    return load_manifest(path, require_label=label)
+    images = any(k in ("image", "integrated") for k in kinds)
+    return load_manifest(path, require_label=label, require_ct=images)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -212,12 +224,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     kinds = parse_models(args.models)
     if args.test_manifest and args.cv:
         raise CommandError("give either --test-manifest or --cv, not both.")
-    df = _manifest(args.manifest, label=True)
+    df = _manifest(args.manifest, label=True, kinds=kinds)
     check_clinical_columns(df, kinds, args.manifest)
     check_masks(df, kinds, args.manifest)
     test = None
     if args.test_manifest:
-        test = _manifest(args.test_manifest, label=True, where="--test-manifest")
+        test = _manifest(args.test_manifest, label=True, kinds=kinds, where="--test-manifest")
         check_clinical_columns(test, kinds, args.test_manifest)
     else:
         check_folds(df, args.cv or 5, args.manifest)
@@ -250,7 +262,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             run,
             title="Hematoma expansion prediction",
             methods={"data": f"manifest with {len(df)} patients", "design": design},
-            synthetic=False,
+            synthetic=_is_synthetic(args.manifest),
             imputed=imputed,
             inputs=inputs,
         )
@@ -259,7 +271,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit one model on a manifest and save it (safe format)."""
-    from skhe.metrics import youden_threshold
     from skhe.persistence import save_model
     from skhe.utils import check_output_dir
 
@@ -267,7 +278,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if len(kinds) != 1:
         raise CommandError("--model takes one of image, clinical, integrated.")
     kind = kinds[0]
-    df = _manifest(args.manifest, label=True)
+    df = _manifest(args.manifest, label=True, kinds=kinds)
     check_clinical_columns(df, kinds, args.manifest)
     check_masks(df, kinds, args.manifest)
     inputs = input_paths(df, args.manifest)
@@ -284,9 +295,8 @@ def run_fit(args: argparse.Namespace) -> int:
         )
         t0 = time.perf_counter()
         model.fit(df, df["he"])
-        prob = model.predict_proba(df)[:, 1]
-        threshold = float(youden_threshold(df["he"], prob))
         lr = model.named_steps[LOGISTIC]
+        threshold = float(lr.threshold_)
         LOGGER.info(
             "fit in %.1f s; selected: %s",
             time.perf_counter() - t0,
@@ -311,7 +321,7 @@ def run_fit(args: argparse.Namespace) -> int:
                 "model": NAMES[kind],
                 "preset": args.preset if kind != "clinical" else None,
                 "threshold": threshold,
-                "threshold_rule": "Youden on the training patients",
+                "threshold_rule": lr.threshold_source_,
                 "n_train": len(df),
                 "he_prevalence": float(df["he"].mean()),
                 "seed": args.seed,
@@ -329,7 +339,7 @@ def run_predict(args: argparse.Namespace) -> int:
     info = read_model_info(args.model)
     thr = model_threshold(info, args.model)
     kind = info.get("kind") or "clinical"
-    df = _manifest(args.manifest, label=False)
+    df = _manifest(args.manifest, label=False, kinds=[kind])
     check_clinical_columns(df, [kind], args.manifest)
     out = check_output_file(
         Path(args.out),
@@ -344,12 +354,14 @@ def run_predict(args: argparse.Namespace) -> int:
         check_clinical_values_in(df, [kind], args.manifest)
         model = load_model(args.model)
         check_kind(model, kind, args.model)
-        prob = model.predict_proba(df.drop(columns=["he"], errors="ignore"))[:, 1]
+        thr = check_threshold(model, thr, args.model)
+        X = df.drop(columns=["he"], errors="ignore")
+        prob = model.predict_proba(X)[:, 1]
         res = pd.DataFrame(
             {
                 "patient_id": df["patient_id"],
                 "probability": np.round(prob, 6),
-                "prediction": (prob >= thr).astype(int),
+                "prediction": model.predict(X).astype(int),  # the model's own threshold_
             }
         )
         write_csv_atomically(res, out)
@@ -363,7 +375,7 @@ def run_cv(args: argparse.Namespace) -> int:
     from skhe.preprocessing import PatientSliceCache
 
     kinds = parse_models(args.models)
-    df = _manifest(args.manifest, label=True)
+    df = _manifest(args.manifest, label=True, kinds=kinds)
     check_clinical_columns(df, kinds, args.manifest)
     check_masks(df, kinds, args.manifest)
     check_folds(df, args.cv, args.manifest)

@@ -169,12 +169,21 @@ def parse_models(text: str) -> list[str]:
 
 
 def build_model(
-    kind: str, *, preset: str, seed: int, device: str, memory=None, slice_cache=None, verbose=0
+    kind: str,
+    *,
+    preset: str,
+    seed: int,
+    device: str,
+    memory=None,
+    slice_cache=None,
+    verbose=0,
+    threshold="youden",
 ):
     """The unfitted Image-, Clinical- or Integrated-to-HE pipeline of the command line.
 
     ``slice_cache`` (a PatientSliceCache) lets the run's image models and their CV folds read
-    each CT once.
+    each CT once; ``threshold`` is the fitted model's decision threshold (the command line's:
+    Youden on the training patients).
     """
     from skhe.pipelines import make_clinical_to_he, make_image_to_he, make_integrated_to_he
     from skhe.presets import make_ndl_scorer
@@ -182,7 +191,7 @@ def build_model(
     if kind not in KINDS:
         raise CommandError(f"unknown model {kind!r}; choose from {', '.join(KINDS)}.")
     if kind == "clinical":
-        return make_clinical_to_he()
+        return make_clinical_to_he(threshold=threshold)
     ndl = make_ndl_scorer(
         preset,
         device=device,
@@ -191,7 +200,9 @@ def build_model(
         slice_cache=slice_cache,
         verbose=verbose,
     )
-    return make_image_to_he(ndl) if kind == "image" else make_integrated_to_he(ndl)
+    if kind == "image":
+        return make_image_to_he(ndl, threshold=threshold)
+    return make_integrated_to_he(ndl, threshold=threshold)
 
 
 def device_arg(text: str) -> str:

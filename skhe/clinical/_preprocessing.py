@@ -200,7 +200,7 @@ def make_clinical_preprocessor(
     numeric: Sequence[str] | None = None,
     categorical: Mapping[str, tuple[Sequence, object]] | None = None,
     *,
-    impute: str | None = None,
+    impute: str | None = "median",
     exclude: Sequence[str] = (),
     ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> ColumnTransformer:
@@ -214,10 +214,10 @@ def make_clinical_preprocessor(
         Column -> (levels, reference level); one-hot encoded with the reference dropped, output
         columns named ``<variable>__<level>``. Default :data:`PAPER_CATEGORICAL` (sex with
         reference "female"; GCS group with reference "mild").
-    impute : {None, "median", "mean"}, default=None
-        None raises on any missing value (naming the column); otherwise numeric columns are
-        imputed with the training median/mean and categorical columns with the most frequent
-        level. Rows are never dropped.
+    impute : {"median", "mean", None}, default="median"
+        Numeric columns are imputed with the training median/mean and categorical columns with
+        the most frequent level (the same default as the HE pipelines); None raises on any
+        missing value instead (naming the column). Rows are never dropped.
     exclude : sequence of str, default=()
         Columns to leave out (e.g. ``"baseline_volume"`` when the nDL score is in the model).
     ranges : dict, default=None

@@ -38,7 +38,9 @@ def _check_header(csv_path: Path, df: pd.DataFrame, required: list[str]) -> None
     raise ManifestError(f"{csv_path}: missing required column(s) {missing}; found {found}.{hint}")
 
 
-def load_manifest(csv_path: str | os.PathLike, *, require_label: bool = False) -> pd.DataFrame:
+def load_manifest(
+    csv_path: str | os.PathLike, *, require_label: bool = False, require_ct: bool = True
+) -> pd.DataFrame:
     """Read and validate a cohort manifest.
 
     Columns: ``patient_id`` and ``ct`` (required); ``mask`` (optional); follow-up columns
@@ -50,6 +52,8 @@ def load_manifest(csv_path: str | os.PathLike, *, require_label: bool = False) -
     csv_path : path
     require_label : bool, default=False
         Whether ``he`` must be present (for fitting).
+    require_ct : bool, default=True
+        Whether ``ct`` must be present (False for clinical-only models, which read no image).
 
     Returns
     -------
@@ -70,7 +74,8 @@ def load_manifest(csv_path: str | os.PathLike, *, require_label: bool = False) -
         raise ManifestError(f"{csv_path}: the file is empty (no header, no rows).") from exc
     except Exception as exc:
         raise ManifestError(f"{csv_path}: not a readable CSV ({exc}).") from exc
-    _check_header(csv_path, df, [*REQUIRED, *(["he"] if require_label else [])])
+    required = [c for c in REQUIRED if require_ct or c != "ct"]
+    _check_header(csv_path, df, [*required, *(["he"] if require_label else [])])
     if len(df) == 0:
         raise ManifestError(f"{csv_path}: has a header but no patient rows.")
     base = csv_path.parent
@@ -89,7 +94,7 @@ def load_manifest(csv_path: str | os.PathLike, *, require_label: bool = False) -
                 continue
             val = row[col]
             if pd.isna(val) or str(val).strip() == "":
-                if col == "ct":
+                if col == "ct" and require_ct:
                     problems.append(f"line {line}: empty ct path")
                 continue
             p = Path(str(val))

@@ -100,6 +100,12 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         Level of the odds-ratio confidence intervals (Wald, ``1 - alpha``).
     max_iter : int, default=100
         Newton iterations per Logit fit.
+    threshold : float in (0, 1) or "youden", default=0.5
+        Decision threshold of :meth:`predict` (positive when the probability exceeds it): a
+        fixed probability, or ``"youden"``, the Youden-optimal threshold on the training
+        patients' fitted probabilities (what the paper's tables use). The value in use is
+        ``threshold_``; the ``skhe`` command and Python predict with the same one. For a
+        cross-validated choice, wrap the model in scikit-learn's ``TunedThresholdClassifierCV``.
 
     Attributes
     ----------
@@ -131,6 +137,10 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
     train_fingerprint_ : str
         :func:`skhe.utils.outcome_fingerprint` of the training outcome, used to check that two
         models compared by a likelihood-ratio test were fit on the same rows.
+    threshold_ : float
+        The decision threshold :meth:`predict` uses (see ``threshold``).
+    threshold_source_ : str
+        Where it comes from: ``"fixed"`` or ``"youden on the training data"``.
 
     Examples
     --------
@@ -153,6 +163,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         "test": [StrOptions({"wald", "lrt"})],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "threshold": [Interval(Real, 0, 1, closed="neither"), StrOptions({"youden"})],
     }
 
     # statsmodels results are kept in memory only (skhe.persistence saves None)
@@ -169,6 +180,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         test="wald",
         alpha=0.05,
         max_iter=100,
+        threshold=0.5,
     ):
         self.screen_p = screen_p
         self.p_enter = p_enter
@@ -178,6 +190,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         self.test = test
         self.alpha = alpha
         self.max_iter = max_iter
+        self.threshold = threshold
 
     # ------------------------------------------------------------------ sklearn plumbing
     def __sklearn_tags__(self):
@@ -386,7 +399,24 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
             )
             cols, final = [], null
         self._set_fitted(final.result, cols, Xdf, y01)
+        self._set_threshold(Xdf, y01)
         return self
+
+    def _set_threshold(self, Xdf: pd.DataFrame, y01: np.ndarray) -> None:
+        if self.threshold == "youden":
+            from skhe.metrics import youden_threshold
+
+            p = self.predict_proba(Xdf)[:, 1]
+            cut = float(youden_threshold(y01, p))  # scores >= cut are called positive
+            below = p[p < cut]
+            # the midpoint below the cut: "p > threshold_" calls the same training patients positive
+            self.threshold_ = (
+                (cut + float(below.max())) / 2 if below.size else float(np.nextafter(cut, 0))
+            )
+            self.threshold_source_ = "youden on the training data"
+        else:
+            self.threshold_ = float(self.threshold)
+            self.threshold_source_ = "fixed"
 
     def _set_fitted(self, res, cols: list[str], Xdf: pd.DataFrame, y01) -> None:
         names = list(Xdf.columns)
@@ -452,9 +482,9 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        """Predicted class (positive when the probability is > 0.5, as LogisticRegression)."""
-        decision = self.decision_function(X)
-        return self.classes_[(decision > 0).astype(int)]
+        """Predicted class: positive when the probability exceeds ``threshold_``."""
+        p = self.predict_proba(X)[:, 1]
+        return self.classes_[(p > self.threshold_).astype(int)]
 
     def summary_frame(self) -> pd.DataFrame:
         """Odds ratios with the intercept, as a table for reports."""

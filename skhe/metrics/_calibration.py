@@ -10,7 +10,7 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.special import logit
 
-from skhe.utils import binary_target
+from skhe.utils import binary_target, positive_scores
 
 _EPS = 1e-12
 
@@ -61,7 +61,8 @@ def _bins(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
 def calibration_slope(y_true, y_prob) -> float:
     """Calibration slope alone (see :func:`calibration`)."""
     y01, _ = binary_target(y_true, name="y_true")
-    lp = logit(np.clip(np.asarray(y_prob, float), _EPS, 1 - _EPS))
+    p = positive_scores(y_prob, y01.shape[0], name="y_prob", probabilities=True)
+    lp = logit(np.clip(p, _EPS, 1 - _EPS))
     res = sm.GLM(y01, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()).fit()
     return float(res.params[1])
 
@@ -74,7 +75,7 @@ def calibration(
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-    y_prob : array-like of shape (n_samples,)
+    y_prob : array-like of shape (n_samples,) or (n_samples, 2)
         Predicted probabilities of the positive class, in [0, 1].
     n_bins : int, default=10
     strategy : {"quantile", "uniform"}, default="quantile"
@@ -86,11 +87,7 @@ def calibration(
     CalibrationResult
     """
     y01, _ = binary_target(y_true, pos_label=pos_label, name="y_true")
-    p = np.asarray(y_prob, dtype=float).reshape(-1)
-    if p.shape[0] != y01.shape[0]:
-        raise ValueError(f"y_prob has {p.shape[0]} values but y_true has {y01.shape[0]}.")
-    if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
-        raise ValueError("y_prob must be finite probabilities in [0, 1].")
+    p = positive_scores(y_prob, y01.shape[0], name="y_prob", probabilities=True)
     if int(n_bins) < 2:
         raise ValueError(f"n_bins must be >= 2; got {n_bins}.")
     idx, edges = _bins(p, int(n_bins), strategy)

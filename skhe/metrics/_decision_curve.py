@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skhe.utils import binary_target
+from skhe.utils import binary_target, positive_scores
 
 
 def net_benefit(y_true, y_prob, thresholds=None, *, pos_label=None) -> pd.DataFrame:
@@ -17,7 +17,7 @@ def net_benefit(y_true, y_prob, thresholds=None, *, pos_label=None) -> pd.DataFr
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-    y_prob : array-like of shape (n_samples,)
+    y_prob : array-like of shape (n_samples,) or (n_samples, 2)
     thresholds : array-like of float in (0, 1), default=None
         Threshold probabilities ``pt``; default 0.01, 0.02, ..., 0.99.
     pos_label : scalar, default=None
@@ -28,11 +28,7 @@ def net_benefit(y_true, y_prob, thresholds=None, *, pos_label=None) -> pd.DataFr
         Columns ``threshold``, ``model``, ``treat_all``, ``treat_none`` (always 0).
     """
     y01, _ = binary_target(y_true, pos_label=pos_label, name="y_true")
-    p = np.asarray(y_prob, dtype=float).reshape(-1)
-    if p.shape[0] != y01.shape[0]:
-        raise ValueError(f"y_prob has {p.shape[0]} values but y_true has {y01.shape[0]}.")
-    if not np.isfinite(p).all():
-        raise ValueError("y_prob contains NaN or inf values.")
+    p = positive_scores(y_prob, y01.shape[0], name="y_prob")
     pt = np.arange(1, 100) / 100 if thresholds is None else np.asarray(thresholds, dtype=float)
     if pt.ndim != 1 or np.any((pt <= 0) | (pt >= 1)):
         raise ValueError("thresholds must be a 1-d array of probabilities strictly in (0, 1).")

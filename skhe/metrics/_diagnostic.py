@@ -10,16 +10,11 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_curve
 
 from skhe.metrics._intervals import proportion_ci
-from skhe.utils import binary_target
+from skhe.utils import binary_target, positive_scores
 
 
 def _scores(y_score, n: int) -> np.ndarray:
-    s = np.asarray(y_score, dtype=float).reshape(-1)
-    if s.shape[0] != n:
-        raise ValueError(f"y_score has {s.shape[0]} values but y_true has {n}.")
-    if not np.isfinite(s).all():
-        raise ValueError("y_score contains NaN or inf values.")
-    return s
+    return positive_scores(y_score, n)
 
 
 def youden_threshold(y_true, y_score, *, pos_label=None) -> float:
@@ -31,7 +26,7 @@ def youden_threshold(y_true, y_score, *, pos_label=None) -> float:
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-    y_score : array-like of shape (n_samples,)
+    y_score : array-like of shape (n_samples,) or (n_samples, 2)
     pos_label : scalar, default=None
 
     Returns
@@ -103,7 +98,7 @@ def diagnostic_performance(
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-    y_score : array-like of shape (n_samples,)
+    y_score : array-like of shape (n_samples,) or (n_samples, 2)
         Scores or probabilities; positive when ``y_score >= threshold``.
     threshold : "youden" or float, default="youden"
         ``"youden"`` picks the optimal threshold on these data (:func:`youden_threshold`), as the

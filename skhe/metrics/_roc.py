@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from skhe.utils import binary_target
+from skhe.utils import binary_target, positive_scores
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,7 @@ class DeLongTestResult:
 
 
 def _check_scores(y_score, n: int, name: str) -> np.ndarray:
-    s = np.asarray(y_score, dtype=float).reshape(-1)
-    if s.shape[0] != n:
-        raise ValueError(f"{name} has {s.shape[0]} values but y_true has {n}.")
-    if not np.isfinite(s).all():
-        raise ValueError(f"{name} contains NaN or inf values.")
-    return s
+    return positive_scores(y_score, n, name=name)
 
 
 def _delong_components(y01: np.ndarray, scores: np.ndarray):
@@ -106,7 +101,7 @@ def roc_auc_ci(
     ----------
     y_true : array-like of shape (n_samples,)
         Binary outcome.
-    y_score : array-like of shape (n_samples,)
+    y_score : array-like of shape (n_samples,) or (n_samples, 2)
         Higher means more likely positive.
     alpha : float, default=0.05
     method : {"delong", "hanley-mcneil", "bootstrap"}, default="delong"

@@ -6,17 +6,29 @@ import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, make_scorer, roc_auc_score
 
 from skhe.metrics._calibration import calibration_slope
-from skhe.metrics._diagnostic import diagnostic_performance
+from skhe.metrics._diagnostic import youden_threshold
+from skhe.utils import binary_target, positive_scores
+
+
+def _youden_calls(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
+    y01, _ = binary_target(y_true, name="y_true")
+    p = positive_scores(y_prob, y01.shape[0], name="y_prob")
+    return y01, p >= youden_threshold(y01, p)
 
 
 def youden_sensitivity(y_true, y_prob) -> float:
-    """Sensitivity at the Youden-optimal threshold chosen on the same data (as the paper)."""
-    return diagnostic_performance(y_true, y_prob).sensitivity
+    """Sensitivity at the Youden-optimal threshold chosen on the same data (as the paper).
+
+    Only the sensitivity is computed (no warning about other rates, e.g. an undefined NPV).
+    """
+    y01, called = _youden_calls(y_true, y_prob)
+    return float(called[y01 == 1].mean())
 
 
 def youden_specificity(y_true, y_prob) -> float:
     """Specificity at the Youden-optimal threshold chosen on the same data (as the paper)."""
-    return diagnostic_performance(y_true, y_prob).specificity
+    y01, called = _youden_calls(y_true, y_prob)
+    return float((~called[y01 == 0]).mean())
 
 
 def _log_loss(y_true, y_prob) -> float:

@@ -164,12 +164,48 @@ class DeepEstimatorMixin(abc.ABC):
         if accelerator is not None:  # Accelerate places the data and handles mixed precision
             kwargs.update(device=None, accelerator=accelerator, amp_dtype=None)
             net_class = _accelerated_net_class()
+        kwargs["callbacks"] = callbacks + self._user_callbacks(callbacks)
+        kwargs["classes"] = self._net_classes()
         kwargs.update(self.net_kwargs or {})
         net = net_class(**kwargs)
         if kwargs["channels_last"]:
             net.initialize()
             net.module_.to(memory_format=torch.channels_last)
         return net
+
+    def _net_classes(self):
+        """The skorch net's ``classes_`` (binary classifiers), so skorch's scoring callbacks
+        (``EpochScoring("roc_auc")``) take the positive probability column."""
+        return None
+
+    def _user_callbacks(self, builtin: list) -> list:
+        """``callbacks`` as named pairs, after the built-in ones (which they never replace)."""
+        taken = {name for name, _ in builtin}
+        out = []
+        for item in self.callbacks or ():
+            name, cb = item if isinstance(item, tuple) else (None, item)
+            if name is None:
+                base = type(cb).__name__.lower() if not isinstance(cb, type) else cb.__name__
+                name, k = base, 1
+                while name in taken:
+                    k += 1
+                    name = f"{base}_{k}"
+            if name in taken:
+                raise ValueError(
+                    f"callback name {name!r} is taken (built-in callbacks: "
+                    f"{sorted(n for n, _ in builtin)}); give yours another name."
+                )
+            taken.add(name)
+            out.append((name, cb))
+        return out
+
+    def set_params(self, **params):
+        """As scikit-learn's; ``callbacks__<name>__<param>`` reaches the named skorch callback
+        (so GridSearchCV can tune a callback's settings)."""
+        routed = {k: params.pop(k) for k in list(params) if k.startswith("callbacks__")}
+        if routed:
+            self.net_kwargs = {**(self.net_kwargs or {}), **routed}
+        return super().set_params(**params) if params else self
 
     def _config_for_resume(self) -> dict:
         params = self.get_params(deep=False)

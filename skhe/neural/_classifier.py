@@ -76,6 +76,12 @@ class SliceClassifier(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, Bas
         1 prints the epoch log with a progress bar.
     net_kwargs : dict or None, default=None
         Passed to the underlying ``skorch.NeuralNet`` (e.g. ``{"optimizer__betas": (0.9, 0.99)}``).
+    callbacks : list or None, default=None
+        skorch callbacks, or ``(name, callback)`` pairs, added after the built-in ones (progress
+        bar, early stopping, checkpoint), which they never replace: e.g.
+        ``[("auc", EpochScoring("roc_auc", lower_is_better=False))]`` or a logger such as
+        ``skorch.callbacks.TensorBoard`` / an MLflow callback. ``set_params(callbacks__auc__...)``
+        reaches a named callback's parameters (GridSearchCV too).
     accelerate : None, True or dict, default=None
         Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``): True or a dict of
         ``accelerate.Accelerator`` arguments (e.g. ``{"mixed_precision": "bf16"}``). Run the
@@ -123,6 +129,7 @@ class SliceClassifier(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, Bas
         random_state=None,
         verbose=0,
         net_kwargs=None,
+        callbacks=None,
         accelerate=None,
     ):
         self.backbone = backbone
@@ -148,6 +155,7 @@ class SliceClassifier(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, Bas
         self.random_state = random_state
         self.verbose = verbose
         self.net_kwargs = net_kwargs
+        self.callbacks = callbacks
         self.accelerate = accelerate
 
     def __sklearn_tags__(self):
@@ -155,6 +163,9 @@ class SliceClassifier(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, Bas
         tags.classifier_tags.multi_class = False
         tags.non_deterministic = self.random_state is None
         return tags
+
+    def _net_classes(self):
+        return np.array([0, 1])
 
     def _build_module(self, pretrained):
         return SliceClassifierNet(self.backbone, in_chans=self.in_chans, pretrained=pretrained)

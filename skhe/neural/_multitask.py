@@ -51,7 +51,7 @@ class MultiTaskHEModel(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, Ba
     ----------
     encoder, decoder_channels, image_size, lr, weight_decay, batch_size, max_epochs, augment,
     device, mixed_precision, channels_last, n_threads, num_workers, predict_batch_size,
-    bn_recalibration, random_state, verbose, net_kwargs, accelerate, pretrained,
+    bn_recalibration, random_state, verbose, net_kwargs, callbacks, accelerate, pretrained,
     in_chans
         As in :class:`HematomaSegmenter`.
     seg_weight, he_weight, consistency_weight : float
@@ -103,6 +103,7 @@ class MultiTaskHEModel(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, Ba
         random_state=None,
         verbose=0,
         net_kwargs=None,
+        callbacks=None,
         accelerate=None,
     ):
         self.encoder = encoder
@@ -136,6 +137,7 @@ class MultiTaskHEModel(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, Ba
         self.random_state = random_state
         self.verbose = verbose
         self.net_kwargs = net_kwargs
+        self.callbacks = callbacks
         self.accelerate = accelerate
 
     def __sklearn_tags__(self):

@@ -10,10 +10,34 @@ from skorch import NeuralNet
 class _SkheNet(NeuralNet):
     """skorch NeuralNet with autocast (mixed precision) and channels_last in the forward pass."""
 
-    def __init__(self, *args, amp_dtype=None, channels_last=False, **kwargs):
+    def __init__(self, *args, amp_dtype=None, channels_last=False, classes=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.amp_dtype = amp_dtype
         self.channels_last = channels_last
+        self.classes = classes
+
+    @property
+    def classes_(self):
+        """The labels of a binary classifier's two ``predict_proba`` columns (scorers use it)."""
+        if self.classes is None:
+            raise AttributeError("classes_: this network is not a classifier")
+        return self.classes
+
+    @property
+    def _estimator_type(self):  # sklearn scorers pick predict_proba's positive column
+        return "classifier" if self.classes is not None else None
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        if self.classes is None:
+            return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(multi_class=False),
+            input_tags=InputTags(),
+        )
 
     def infer(self, x, **fit_params):
         if self.device is not None:  # None: Accelerate places the batches

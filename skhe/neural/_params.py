@@ -43,6 +43,7 @@ DEEP_CONSTRAINTS: dict = {
     "random_state": [None, _SEED],
     "verbose": ["verbose"],
     "net_kwargs": [None, dict],
+    "callbacks": [None, list],
     "accelerate": [None, "boolean", dict],
 }
 

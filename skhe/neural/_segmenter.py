@@ -31,7 +31,7 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
         False, or a local path to encoder (or whole-model) weights; True is refused (no download).
     in_chans, image_size, lr, weight_decay, batch_size, max_epochs, augment, validation_data,
     early_stopping, checkpoint_dir, device, mixed_precision, channels_last, n_threads,
-    num_workers, predict_batch_size, random_state, verbose, net_kwargs, accelerate
+    num_workers, predict_batch_size, random_state, verbose, net_kwargs, callbacks, accelerate
         As in :class:`SliceClassifier` (``lr`` defaults to 1e-3 here).
     bn_recalibration : bool, default=True
         See :class:`SliceClassifier`.
@@ -77,6 +77,7 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         net_kwargs=None,
+        callbacks=None,
         accelerate=None,
     ):
         self.encoder = encoder
@@ -105,6 +106,7 @@ class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.net_kwargs = net_kwargs
+        self.callbacks = callbacks
         self.accelerate = accelerate
 
     def __sklearn_tags__(self):

@@ -129,6 +129,7 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
     fig, axes = plt.subplots(
         1, len(cases), figsize=(3.2 * len(cases), 3.9), squeeze=False, layout="constrained"
     )
+    blank = 0
     for ax, case in zip(axes[0], cases, strict=True):
         row = tested.iloc[[case["index"]]]
         ps = read_patient(
@@ -145,11 +146,30 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
         img = img[0] if img.ndim == 3 else img
         cam = grad_cam(ndl, img[None])[0]
         ax.imshow(overlay(img, cam))
+        if not cam.max() > 0:  # say so rather than show a silently blank panel
+            blank += 1
+            ax.text(
+                0.5,
+                0.04,
+                "blank map: no positive evidence\nat the last encoder layer",
+                transform=ax.transAxes,
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="white",
+                bbox={"facecolor": "black", "alpha": 0.6, "pad": 2},
+            )
         ax.set_title(
             f"{case['group']}\npatient {ev.test_ids[case['index']]}, slice {k}, "
             f"p={case['prob']:.2f}",
             fontsize=8,
         )
         ax.axis("off")
-    fig.suptitle(f"Grad-CAM of the HE head ({name})", fontsize=10)
+    note = (
+        f" - {blank} of {len(cases)} maps blank (the HE score's gradient at the last encoder "
+        "layer is not positive anywhere; common with the small cpu/tiny networks)"
+        if blank
+        else ""
+    )
+    fig.suptitle(f"Grad-CAM of the HE head ({name}){note}", fontsize=9 if blank else 10, wrap=True)
     return fig

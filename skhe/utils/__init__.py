@@ -6,6 +6,7 @@ from skhe.utils._validation import (
     check_device,
     column_names,
     outcome_fingerprint,
+    positive_scores,
     unwrap_frozen,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "check_output_dir",
     "column_names",
     "outcome_fingerprint",
+    "positive_scores",
     "unwrap_frozen",
 ]

@@ -99,3 +99,42 @@ def check_device(device, what: str = "device") -> str:
             f"e.g. cuda:0) or mps. Got {device!r} instead."
         )
     return device
+
+
+def positive_scores(y_score, n: int, *, name: str = "y_score", probabilities: bool = False):
+    """Scores of the positive class as a float vector of ``n`` values, checked.
+
+    Accepts what scikit-learn's scorers accept: a vector, or ``predict_proba``'s two-column
+    output (the second column, the positive class, is used).
+
+    Parameters
+    ----------
+    y_score : array-like of shape (n,), (n, 1) or (n, 2)
+    n : int
+        The number of labels they go with.
+    name : str
+        Name in messages.
+    probabilities : bool, default=False
+        Also require values in [0, 1].
+
+    Returns
+    -------
+    ndarray of shape (n,), float
+    """
+    s = np.asarray(y_score, dtype=float)
+    if s.ndim == 2 and s.shape[1] == 2:
+        s = s[:, 1]
+    elif s.ndim == 2 and s.shape[1] == 1:
+        s = s[:, 0]
+    elif s.ndim != 1:
+        raise ValueError(
+            f"{name} must be one score per sample (n,) or predict_proba's (n, 2); got shape "
+            f"{s.shape}."
+        )
+    if s.shape[0] != n:
+        raise ValueError(f"{name} has {s.shape[0]} values but y_true has {n}.")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{name} contains NaN or inf values.")
+    if probabilities and (s.min(initial=0.0) < 0 or s.max(initial=0.0) > 1):
+        raise ValueError(f"{name} must be probabilities in [0, 1].")
+    return s
