@@ -142,6 +142,9 @@ def test_data_warnings_reach_terminal_log_and_report(tmp_path, capsys):
     assert table["message"].str.contains("gap").sum() == 1  # once, not once per fold
     html = (out / "report.html").read_text()
     assert "Data warnings" in html and "2 warning(s) about the input data, for 2 patient" in html
+    assert "Youden on each fold&#x27;s training folds" in html  # where thresholds were chosen
+    t3 = pd.read_csv(out / "tables" / "table3_performance.csv")
+    assert t3["threshold_rule"].str.contains("mean over the folds").all()
 
 
 # ----------------------------------------------------------------------------- clinical

@@ -44,6 +44,73 @@ def test_cv_command_table(tmp_path):
         )
         == 0
     )
-    t = pd.read_csv(out)
+    t = pd.read_csv(out, keep_default_na=False)
     auc = t[(t.metric == "roc_auc")]
     assert len(auc) == 1 and 0.5 < auc["mean"].iloc[0] <= 1
+    # the table says where the threshold-dependent rates' threshold comes from
+    assert (t.loc[t.metric == "sensitivity", "threshold"] == "youden on the test fold").all()
+    assert (auc["threshold"] == "").all()
+
+
+def test_set_overrides_any_model_parameter(tmp_path, capsys):
+    """--set NAME=VALUE reaches the pipeline (logistic__...) and the image model's NDLScorer."""
+    from skhe.datasets import make_synthetic_cohort
+    from skhe.persistence import load_model
+
+    make_synthetic_cohort(
+        60, tmp_path / "c", image_size=32, n_slices=(4, 5), random_state=4, progress=False
+    )
+    manifest = str(tmp_path / "c" / "manifest.csv")
+    args = ["fit", "--manifest", manifest, "--quiet", "--preset", "tiny"]
+    assert (
+        main(
+            [
+                *args,
+                "--model",
+                "clinical",
+                "--out",
+                str(tmp_path / "m"),
+                "--set",
+                "logistic__p_enter=0.2",
+                "--set",
+                "logistic__screen_p=None",
+            ]
+        )
+        == 0
+    )
+    lr = load_model(tmp_path / "m").named_steps["logistic"]
+    assert lr.p_enter == 0.2 and lr.screen_p is None
+    assert (
+        main(
+            [
+                *args,
+                "--model",
+                "image",
+                "--out",
+                str(tmp_path / "i"),
+                "--set",
+                "classifier__max_epochs=1",
+                "--set",
+                "cv=2",
+            ]
+        )
+        == 0
+    )
+    ndl = load_model(tmp_path / "i").named_steps["features"].named_transformers_["image"]
+    assert ndl.cv == 2 and ndl.classifier_.n_epochs_ == 1
+    assert (
+        main(
+            [
+                *args,
+                "--model",
+                "image",
+                "--out",
+                str(tmp_path / "x"),
+                "--set",
+                "classifier__bogus=1",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "--set classifier__bogus: no such parameter" in err and "'cv'" in err

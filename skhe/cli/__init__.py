@@ -28,6 +28,17 @@ def _common(p: argparse.ArgumentParser, *, preset: bool = True, overwrite: bool 
             help="auto (GPU when available), cpu, cuda or cuda:N",
         )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if preset:
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            dest="overrides",
+            help="override a model parameter, repeatable: an NDLScorer parameter "
+            "(classifier__max_epochs=8, segmenter__lr=0.001, cv=2) or a pipeline parameter "
+            "(logistic__p_enter=0.1); values are Python literals",
+        )
     if overwrite:
         p.add_argument("--overwrite", action="store_true", help="replace existing output")
     p.add_argument("--quiet", action="store_true", help="no console output (the log file stays)")

@@ -16,7 +16,7 @@ from skhe.exceptions import DataWarning
 from skhe.pipelines import FEATURES, LOGISTIC
 
 PREDICTIONS_HEADER = "patient_id,probability,prediction"
-CV_TABLE_HEADER = "model,metric,mean,sd,folds"
+CV_TABLE_HEADER = "model,metric,mean,sd,folds,threshold"
 
 
 def check_clinical_columns(df, kinds: list[str], where: str) -> None:

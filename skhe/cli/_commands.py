@@ -33,6 +33,7 @@ from skhe.cli._runtime import (
     RunLog,
     build_model,
     parse_models,
+    parse_overrides,
     run_log,
     staging_log,
 )
@@ -87,6 +88,7 @@ def _evaluate_and_report(
                 device=args.device,
                 memory=cache,
                 slice_cache=slices,
+                overrides=parse_overrides(args.overrides),
                 verbose=0 if args.quiet else 1,
             )
             for k in kinds
@@ -108,6 +110,7 @@ def _evaluate_and_report(
             },
             selection={"screen_p": 0.05, "p_enter": 0.05, "impute": "median"},
             threshold="Youden on the training patients",
+            overrides=parse_overrides(args.overrides),
             seed=args.seed,
             fit_and_evaluate_seconds=round(time.perf_counter() - t0, 1),
         )
@@ -292,6 +295,7 @@ def run_fit(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             verbose=0 if args.quiet else 1,
+            overrides=parse_overrides(args.overrides),
         )
         t0 = time.perf_counter()
         model.fit(df, df["he"])
@@ -398,6 +402,7 @@ def run_cv(args: argparse.Namespace) -> int:
                     device=args.device,
                     memory=cache,
                     slice_cache=slices,
+                    overrides=parse_overrides(args.overrides),
                 )
                 for kind in kinds
             }
@@ -407,6 +412,10 @@ def run_cv(args: argparse.Namespace) -> int:
             sd = table.pivot(index="metric", columns="model", values="sd").round(3)
             shown = wide.astype(str) + " ± " + sd.astype(str)
             LOGGER.info("\n%s", shown[[NAMES[k] for k in kinds]].to_string())
+            LOGGER.info(
+                "sensitivity/specificity: at each test fold's own Youden threshold (optimistic, "
+                "as the paper's; `skhe evaluate --cv` chooses it on the training folds instead)."
+            )
             if out is not None:
                 write_csv_atomically(table, out)
                 LOGGER.info("table written to %s", out)

@@ -178,12 +178,14 @@ def build_model(
     slice_cache=None,
     verbose=0,
     threshold="youden",
+    overrides=None,
 ):
     """The unfitted Image-, Clinical- or Integrated-to-HE pipeline of the command line.
 
     ``slice_cache`` (a PatientSliceCache) lets the run's image models and their CV folds read
     each CT once; ``threshold`` is the fitted model's decision threshold (the command line's:
-    Youden on the training patients).
+    Youden on the training patients); ``overrides`` are ``--set`` values (see
+    :func:`apply_overrides`).
     """
     from skhe.pipelines import make_clinical_to_he, make_image_to_he, make_integrated_to_he
     from skhe.presets import make_ndl_scorer
@@ -191,7 +193,9 @@ def build_model(
     if kind not in KINDS:
         raise CommandError(f"unknown model {kind!r}; choose from {', '.join(KINDS)}.")
     if kind == "clinical":
-        return make_clinical_to_he(threshold=threshold)
+        model = make_clinical_to_he(threshold=threshold)
+        apply_overrides(model, overrides or {})
+        return model
     ndl = make_ndl_scorer(
         preset,
         device=device,
@@ -201,8 +205,11 @@ def build_model(
         verbose=verbose,
     )
     if kind == "image":
-        return make_image_to_he(ndl, threshold=threshold)
-    return make_integrated_to_he(ndl, threshold=threshold)
+        model = make_image_to_he(ndl, threshold=threshold)
+    else:
+        model = make_integrated_to_he(ndl, threshold=threshold)
+    apply_overrides(model, overrides or {})
+    return model
 
 
 def device_arg(text: str) -> str:
@@ -224,3 +231,57 @@ def folds_arg(text: str) -> int:
     if k < 2:
         raise argparse.ArgumentTypeError(f"--cv needs at least 2 folds; got {k}")
     return k
+
+
+def parse_overrides(items) -> dict:
+    """``["classifier__max_epochs=8", "logistic__p_enter=0.1"]`` -> a dict of Python values."""
+    import ast
+
+    out = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise CommandError(
+                f"--set takes NAME=VALUE (e.g. classifier__max_epochs=8); got {item!r}."
+            )
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()  # a plain string such as a backbone name
+        out[name] = value
+    return out
+
+
+def apply_overrides(model, overrides: dict) -> None:
+    """Set each override on the pipeline (``logistic__p_enter``) or, for the image models, on
+    its NDLScorer (``classifier__max_epochs``, ``cv``); an unknown name is a CommandError."""
+    from skhe.pipelines import FEATURES, IMAGE
+
+    if not overrides:
+        return
+    params = model.get_params(deep=True)
+    prefix = f"{FEATURES}__{IMAGE}__"
+    resolved = {}
+    for name, value in overrides.items():
+        if name in params:
+            resolved[name] = value
+        elif prefix + name in params:
+            resolved[prefix + name] = value
+        else:
+            ndl = sorted(
+                k[len(prefix) :]
+                for k in params
+                if k.startswith(prefix) and "__" not in k[len(prefix) :]
+            )
+            top = sorted(k for k in params if "__" not in k or k.startswith("logistic__"))
+            raise CommandError(
+                f"--set {name}: no such parameter of this model. Image-model parameters: "
+                f"{ndl or 'none (clinical model)'}, with sub-estimator parameters as "
+                f"classifier__lr, segmenter__max_epochs, ...; pipeline parameters: "
+                f"{[k for k in top if k.startswith('logistic__')][:8]} ..."
+            )
+    try:
+        model.set_params(**resolved)
+    except ValueError as exc:
+        raise CommandError(f"--set: {exc}") from exc

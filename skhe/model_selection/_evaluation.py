@@ -326,9 +326,10 @@ def cross_validate_models(
     Returns
     -------
     DataFrame
-        Long format: ``model``, ``metric``, ``mean``, ``sd`` (ddof=1) over the folds, ``folds``.
-        Each fold's threshold-dependent metrics use that fold's own predictions (the scorers'
-        rule), unlike :func:`evaluate_cv`, whose thresholds come from the training folds.
+        Long format: ``model``, ``metric``, ``mean``, ``sd`` (ddof=1) over the folds, ``folds``,
+        ``threshold``: for ``sensitivity``/``specificity``, "youden on the test fold" (the
+        scorers' rule, optimistic as the paper's), unlike :func:`evaluate_cv`, whose thresholds
+        come from the training folds; empty for threshold-free metrics.
     """
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
@@ -350,9 +351,12 @@ def cross_validate_models(
                     "mean": float(np.mean(vals)),
                     "sd": float(np.std(vals, ddof=1)),
                     "folds": int(cv),
+                    "threshold": "youden on the test fold"
+                    if key.removeprefix("test_") in ("sensitivity", "specificity")
+                    else "",
                 }
             )
-    return pd.DataFrame(rows, columns=["model", "metric", "mean", "sd", "folds"])
+    return pd.DataFrame(rows, columns=["model", "metric", "mean", "sd", "folds", "threshold"])
 
 
 def _check_folds(y: np.ndarray, k: int, outcome: str) -> None:

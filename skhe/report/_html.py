@@ -233,7 +233,7 @@ def build_report(ev: Evaluation, *, title: str = "Hematoma expansion prediction"
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(ev.patients)} patients, {ev.outcome.upper()} in {int(y_all.sum())} "
         f"({100 * y_all.mean():.1f}%). Evaluation: {design}; models fit on {n_tr} patients. "
-        "Thresholds are chosen on the training patients (Youden) and applied unchanged.</p>",
+        f"Thresholds: {html.escape(_tables.threshold_rule(ev))}.</p>",
     ]
     if synthetic:
         body.append(

@@ -40,6 +40,16 @@ def table2(ev: Evaluation) -> pd.DataFrame:
     return out[["model", "variable", "odds_ratio", "ci_low", "ci_high", "p_value"]]
 
 
+def threshold_rule(ev: Evaluation) -> str:
+    """Where Table 3's thresholds were chosen, in words (the report and its CSV say it)."""
+    if ev.design == "cv":
+        return (
+            "Youden on each fold's training folds, applied to its test fold; the threshold "
+            "shown is the mean over the folds"
+        )
+    return "Youden on the training patients, applied unchanged to the test patients"
+
+
 def table3(ev: Evaluation) -> pd.DataFrame:
     """Accuracy, sensitivity, specificity (Wilson 95% CI, counts) and AUC (DeLong 95% CI)."""
     rows = []
@@ -50,6 +60,7 @@ def table3(ev: Evaluation) -> pd.DataFrame:
                 "model": name,
                 "n": p.n,
                 "threshold": m.threshold,
+                "threshold_rule": threshold_rule(ev),
                 "auc": m.auc.auc,
                 "auc_ci_low": m.auc.ci_low,
                 "auc_ci_high": m.auc.ci_high,
