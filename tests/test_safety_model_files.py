@@ -267,21 +267,8 @@ def test_python_and_the_command_line_predict_the_same(clinical, tmp_path):
 
     model_dir, manifest, df = clinical
     out = tmp_path / "p.csv"
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(model_dir),
-                "--manifest",
-                str(manifest),
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    args = ["predict", "--model", str(model_dir), "--manifest", str(manifest)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
     cli = pd.read_csv(out)
     model = load_model(model_dir)
     X = df.drop(columns=["he"])

@@ -32,6 +32,7 @@ from skhe.cli._runtime import (
     CommandError,
     RunLog,
     build_model,
+    build_models,
     parse_models,
     parse_overrides,
     run_log,
@@ -72,27 +73,13 @@ def _evaluate_and_report(
     args, kinds, out: Path, log: RunLog, run, *, title, methods, synthetic, imputed, inputs=()
 ):
     """Shared by demo and evaluate: build the models, run ``run(models)``, write the report."""
-    from skhe.preprocessing import PatientSliceCache
     from skhe.presets import get_preset
     from skhe.report import methods_info, write_report
 
     preset = get_preset(args.preset)
     cache = Path(tempfile.mkdtemp(prefix="skhe-ndl-cache-"))
-    slices = PatientSliceCache()  # the run's models and folds read each CT once
     try:
-        models = {
-            NAMES[k]: build_model(
-                k,
-                preset=args.preset,
-                seed=args.seed,
-                device=args.device,
-                memory=cache,
-                slice_cache=slices,
-                overrides=parse_overrides(args.overrides),
-                verbose=0 if args.quiet else 1,
-            )
-            for k in kinds
-        }
+        models = build_models(args, kinds, memory=cache, verbose=0 if args.quiet else 1)
         t0 = time.perf_counter()
         ev = run(models)
         ev.methods = methods_info(
@@ -376,7 +363,6 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_cv(args: argparse.Namespace) -> int:
     """cross_validate of the chosen models with skhe.metrics.SCORERS: mean and SD per metric."""
     from skhe.model_selection import cross_validate_models
-    from skhe.preprocessing import PatientSliceCache
 
     kinds = parse_models(args.models)
     df = _manifest(args.manifest, label=True, kinds=kinds)
@@ -393,19 +379,7 @@ def run_cv(args: argparse.Namespace) -> int:
     try:
         with run_log(log_dir / "skhe.log", args.quiet) as log:
             prepare_cohort(df, kinds, args.manifest, log)
-            slices = PatientSliceCache()  # the folds read each CT once
-            models = {
-                NAMES[kind]: build_model(
-                    kind,
-                    preset=args.preset,
-                    seed=args.seed,
-                    device=args.device,
-                    memory=cache,
-                    slice_cache=slices,
-                    overrides=parse_overrides(args.overrides),
-                )
-                for kind in kinds
-            }
+            models = build_models(args, kinds, memory=cache)
             LOGGER.info("cross-validating %s (%d folds) ...", ", ".join(models), args.cv)
             table = cross_validate_models(models, df, cv=args.cv, random_state=args.seed)
             wide = table.pivot(index="metric", columns="model", values="mean").round(3)

@@ -285,3 +285,25 @@ def apply_overrides(model, overrides: dict) -> None:
         model.set_params(**resolved)
     except ValueError as exc:
         raise CommandError(f"--set: {exc}") from exc
+
+
+def build_models(args, kinds: list[str], *, memory=None, verbose: int = 0) -> dict:
+    """A run's unfitted models by display name, sharing one PatientSliceCache (every model and
+    fold reads each CT once) and the command's preset, seed, device and ``--set`` overrides."""
+    from skhe.preprocessing import PatientSliceCache
+
+    slices = PatientSliceCache()
+    overrides = parse_overrides(getattr(args, "overrides", []))
+    return {
+        NAMES[k]: build_model(
+            k,
+            preset=args.preset,
+            seed=args.seed,
+            device=args.device,
+            memory=memory,
+            slice_cache=slices,
+            overrides=overrides,
+            verbose=verbose,
+        )
+        for k in kinds
+    }
