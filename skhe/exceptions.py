@@ -22,6 +22,7 @@ __all__ = [
     "DataWarning",
     "ModelVersionWarning",
     "OutputError",
+    "PerformanceWarning",
     "SkheWarning",
     "small_model_warnings_ignored",
 ]
@@ -64,6 +65,10 @@ def _rebuild_data_warning(message, source, patient):
 
 class ModelVersionWarning(SkheWarning):
     """A saved model was written by another skhe version."""
+
+
+class PerformanceWarning(SkheWarning):
+    """A configuration that will be very slow where it runs (a GPU-sized network on a CPU)."""
 
 
 class DataError(ValueError):

@@ -132,3 +132,14 @@ def test_validation_arrays_are_shared_by_clones_not_copied():
     assert clone(clf).validation_data is val  # no copy of the arrays per fold or candidate
     fitted = clf.fit(X[8:], y[8:])
     assert "valid_loss" in fitted.history_[0]
+
+
+def test_gpu_sized_training_on_a_cpu_says_so():
+    from skhe.exceptions import PerformanceWarning
+
+    X = np.zeros((4, 1, 16, 16), np.float32)
+    est = SliceClassifier(
+        "test_resnet", image_size=384, max_epochs=1, batch_size=4, augment=False, device="cpu"
+    )
+    with pytest.warns(PerformanceWarning, match=r"384x384 px is sized for a GPU.*4 slices"):
+        est.fit(X, [0, 1, 0, 1])
