@@ -80,3 +80,27 @@ def test_callback_names_and_grid_search_over_a_callback_parameter():
     ).fit(X, y)
     assert gs.best_params_["callbacks__auc__lower_is_better"] in (False, True)
     assert "roc_auc" in gs.best_estimator_.history_[0]
+
+
+def test_class_weight_balances_a_rare_positive_class():
+    """10% positives: 'balanced' weighs each 9x in the loss and lifts their probabilities."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    y = (np.arange(80) % 10 == 0).astype(int)  # 8 positives in 80
+    X = rng.uniform(0, 0.3, (80, 1, 16, 16)).astype(np.float32)
+    X[y == 1, :, 4:10, 4:10] += 0.4
+    plain = _clf(max_epochs=5).fit(X, y)
+    balanced = _clf(max_epochs=5, class_weight="balanced").fit(X, y)
+    assert plain.pos_weight_ == 1.0 and balanced.pos_weight_ == pytest.approx(72 / 8)
+    # the loss is BCE with the positive terms weighted, checked by hand
+    logits, target = torch.tensor([0.3, -1.2, 2.0]), torch.tensor([1.0, 0.0, 1.0])
+    sig = torch.sigmoid(logits)
+    by_hand = -(9.0 * target * torch.log(sig) + (1 - target) * torch.log(1 - sig)).mean()
+    assert float(balanced._criterion()(logits, target)) == pytest.approx(float(by_hand), rel=1e-6)
+    pos = y == 1
+    assert balanced.predict_proba(X)[pos, 1].mean() > plain.predict_proba(X)[pos, 1].mean()
+    by_dict = _clf(max_epochs=1, class_weight={0: 1.0, 1: 3.0}).fit(X, y)
+    assert by_dict.pos_weight_ == pytest.approx(3.0)
+    with pytest.raises(ValueError, match=r"no weight for class\(es\) \[1\]"):
+        _clf(max_epochs=1, class_weight={0: 1.0}).fit(X, y)

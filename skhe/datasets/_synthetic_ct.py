@@ -102,7 +102,9 @@ def make_synthetic_cohort(
     entropy = str(random_state) if random_state is not None else None
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
         rows = []
-        for i in tqdm(range(n), desc="synthetic cohort", disable=not progress, unit="patient"):
+        for i in tqdm(
+            range(n), desc="synthetic cohort", disable=None if progress else True, unit="patient"
+        ):
             prng = np.random.default_rng(child[i])
             pid = clinical.loc[i, "patient_id"]
             k = int(prng.integers(lo, hi + 1))

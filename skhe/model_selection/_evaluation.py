@@ -204,7 +204,9 @@ def evaluate_holdout(
     y_tr, _ = binary_target(_outcome(train, outcome, "training"), name=outcome)
     y_te, _ = binary_target(_outcome(test, outcome, "test"), name=outcome)
     results = {}
-    for name, model in tqdm(models.items(), desc="models", disable=not progress, unit="model"):
+    for name, model in tqdm(
+        models.items(), desc="models", disable=None if progress else True, unit="model"
+    ):
         fitted, secs = _fit(model, train, y_tr)
         thr = youden_threshold(y_tr, _predict(fitted, train))
         prob = _predict(fitted, test)
@@ -261,7 +263,9 @@ def evaluate_cv(
     for i, (_, te) in enumerate(folds):
         split[te] = f"fold {i + 1}"
     results = {}
-    bar = tqdm(total=len(models) * (k + 1), desc="fits", disable=not progress, unit="fit")
+    bar = tqdm(
+        total=len(models) * (k + 1), desc="fits", disable=None if progress else True, unit="fit"
+    )
     for name, model in models.items():
         prob, pred, thrs, secs = np.empty(len(y)), np.empty(len(y), int), [], 0.0
         for tr, te in folds:

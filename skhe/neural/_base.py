@@ -340,7 +340,7 @@ class DeepEstimatorMixin(abc.ABC):
                 range(0, len(images), bs),
                 desc=desc,
                 total=n_batches,
-                disable=not self.verbose or n_batches < 20,
+                disable=None if self.verbose and n_batches >= 20 else True,
                 leave=False,
             ):
                 x = torch.from_numpy(images[start : start + bs]).to(device)

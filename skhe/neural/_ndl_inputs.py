@@ -67,7 +67,7 @@ class NDLInputsMixin:
             tqdm(
                 list(zip(names, rows, strict=True)),
                 desc="reading CT",
-                disable=not self.verbose or len(rows) < 20,
+                disable=None if self.verbose and len(rows) >= 20 else True,
                 unit="patient",
             )
         ):

@@ -52,7 +52,11 @@ _UNET = {
     "decoder_channels": [tuple, list],
 }
 
-CLASSIFIER_CONSTRAINTS = {**DEEP_CONSTRAINTS, "backbone": [str]}
+CLASSIFIER_CONSTRAINTS = {
+    **DEEP_CONSTRAINTS,
+    "backbone": [str],
+    "class_weight": [None, StrOptions({"balanced"}), dict],
+}
 SEGMENTER_CONSTRAINTS = {
     **DEEP_CONSTRAINTS,
     **_UNET,

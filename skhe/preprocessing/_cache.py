@@ -200,7 +200,9 @@ class SliceCache:
         """
         # a DataFrame or any sequence of dicts
         rows = cohort.to_dict("records") if hasattr(cohort, "to_dict") else list(cohort)
-        for row in tqdm(rows, desc="caching slices", disable=not progress, unit="patient"):
+        for row in tqdm(
+            rows, desc="caching slices", disable=None if progress else True, unit="patient"
+        ):
             mask = row.get(mask_column)
             self.add(row["patient_id"], row[ct_column], mask if has_mask(mask) else None)
         return self
