@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export NO_ALBUMENTATIONS_UPDATE := 1
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint docs venv clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check skhe tests benchmarks
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# the API reference from the numpydoc docstrings, warnings as errors: build/docs/index.html
+docs: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[docs]"
+	$(PY) -m sphinx -W --keep-going -q -b html docs/api build/docs
 
 lint: $(STAMP)
 	$(PY) -m ruff check skhe tests benchmarks

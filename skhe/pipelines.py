@@ -21,6 +21,20 @@ from skhe.linear_model import ForwardSelectingLogisticRegression
 if TYPE_CHECKING:  # the image models need torch; a clinical-only user never imports it
     from skhe.neural import NDLScorer
 
+__all__ = [
+    "CLINICAL",
+    "FEATURES",
+    "IMAGE",
+    "INPUTS",
+    "LOGISTIC",
+    "image_columns",
+    "make_clinical_to_he",
+    "make_image_to_he",
+    "make_integrated_to_he",
+    "ndl_likelihood_ratio_test",
+    "with_mask_column",
+]
+
 #: Step names of the HE pipelines (``pipeline.named_steps[LOGISTIC]``), and the branch names of
 #: the image pipelines' ColumnTransformer (``named_steps[FEATURES].named_transformers_[IMAGE]``).
 INPUTS = "inputs"

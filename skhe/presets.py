@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
 
+__all__ = ["PRESETS", "Preset", "get_preset", "make_ndl_scorer"]
+
 
 @dataclass(frozen=True)
 class Preset:

@@ -122,7 +122,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
     selection_path_ : DataFrame
         One row per step: ``step``, ``action`` ("force", "enter", "remove"), ``feature`` (group
         name), ``p_value``.
-    coef_ : ndarray of shape (1, n_features_in_)
+    coef_ : ndarray of shape (1, ``n_features_in_``)
         Zero for features not selected.
     intercept_ : ndarray of shape (1,)
     results_ : statsmodels LogitResults

@@ -17,7 +17,7 @@ def _check(y_true, y_pred):
 
 
 def dice_coefficient(y_true, y_pred) -> float:
-    """Dice = 2|A ∩ B| / (|A| + |B|) over all voxels; 1.0 when both masks are empty."""
+    """Dice ``2 |A ∩ B| / (|A| + |B|)`` over all voxels; 1.0 when both masks are empty."""
     t, p = _check(y_true, y_pred)
     denom = t.sum() + p.sum()
     return 1.0 if denom == 0 else float(2 * (t & p).sum() / denom)

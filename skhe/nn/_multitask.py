@@ -43,11 +43,12 @@ class MultiTaskHENet(nn.Module):
         Width of the head's hidden layer.
     dropout : float, default=0.2
 
-    Returns (forward)
-    -----------------
-    dict with ``"seg"`` (n, 1, H, W) segmentation logits and ``"he"`` (n,) HE logits.
-    ``forward(x, feats=...)`` takes the encoder's features of ``x`` computed elsewhere (by a
-    segmenter with the same encoder, see :meth:`freeze_encoder`) and skips the encoder.
+    Notes
+    -----
+    ``forward(x)`` returns a dict with ``"seg"`` (n, 1, H, W) segmentation logits and ``"he"``
+    (n,) HE logits. ``forward(x, feats=...)`` takes the encoder's features of ``x`` computed
+    elsewhere (by a segmenter with the same encoder, see :meth:`freeze_encoder`) and skips the
+    encoder.
     """
 
     def __init__(
