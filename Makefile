@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(VENV)/bin/skhe demo $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m ruff check skhe tests benchmarks
+	$(PY) -m ruff check skhe tests benchmarks examples docs/api
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # the API reference from the numpydoc docstrings, warnings as errors: build/docs/index.html
@@ -38,8 +38,8 @@ docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs/api build/docs
 
 lint: $(STAMP)
-	$(PY) -m ruff check skhe tests benchmarks
-	$(PY) -m ruff format --check skhe tests benchmarks
+	$(PY) -m ruff check skhe tests benchmarks examples docs/api
+	$(PY) -m ruff format --check skhe tests benchmarks examples docs/api
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
