@@ -49,6 +49,7 @@ def test_missing_slice_warns_naming_the_folder(series):
         vol = read_ct(folder)
     assert vol.shape[0] == 7
     assert rec[0].message.source == str(folder)
+    assert rec[0].filename == __file__  # the warning points at the caller, not at skhe
 
 
 def test_missing_pixel_spacing_is_an_error_unless_given(series):

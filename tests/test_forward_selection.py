@@ -187,3 +187,16 @@ def test_bad_predict_input():
         m.predict(X[["a"]])
     with pytest.raises(ValueError, match="extra"):
         m.predict(X.assign(extra=1.0))
+
+
+def test_warnings_point_at_the_users_call_not_at_sklearn():
+    """A ConvergenceWarning raised inside Pipeline.fit names this file, not sklearn/base.py."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    y = (X["a"] > 0).astype(int)  # "a" separates the outcome perfectly
+    with pytest.warns(ConvergenceWarning, match="'a'") as record:
+        make_pipeline(ForwardSelectingLogisticRegression()).fit(X, y)
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}

@@ -14,6 +14,7 @@ from pydicom.errors import InvalidDicomError
 
 from skhe.exceptions import DataError, DataWarning
 from skhe.io._volume import SAFE_METADATA
+from skhe.utils import user_stacklevel
 
 
 class DicomReadError(DataError):
@@ -21,7 +22,7 @@ class DicomReadError(DataError):
 
 
 def _warn(message: str, source) -> None:
-    warnings.warn(DataWarning(message, source=source), stacklevel=3)
+    warnings.warn(DataWarning(message, source=source), stacklevel=user_stacklevel())
 
 
 def _safe_metadata(ds) -> dict:

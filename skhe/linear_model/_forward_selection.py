@@ -21,7 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from skhe.linear_model._logit import LogitFit, design, fit_logit, lr_p, wald_p
-from skhe.utils import binary_target, column_names, outcome_fingerprint
+from skhe.utils import binary_target, column_names, outcome_fingerprint, user_stacklevel
 from skhe.utils._compat import Interval, StrOptions, validate_params
 
 _PROBLEM_TEXT = {
@@ -268,7 +268,7 @@ class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
         warnings.warn(
             f"Feature {group!r}: {_PROBLEM_TEXT[problem]}; {what}.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
     # ------------------------------------------------------------------ fit

@@ -10,7 +10,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_curve
 
 from skhe.metrics._intervals import proportion_ci
-from skhe.utils import binary_target, positive_scores
+from skhe.utils import binary_target, positive_scores, user_stacklevel
 
 
 def _scores(y_score, n: int) -> np.ndarray:
@@ -78,7 +78,7 @@ def _rate(count: int, nobs: int, name: str, alpha: float, method: str):
         warnings.warn(
             f"{name} is undefined (its denominator is 0); reported as NaN.",
             UndefinedMetricWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         return float("nan"), (float("nan"), float("nan"))
     return count / nobs, proportion_ci(count, nobs, alpha=alpha, method=method)

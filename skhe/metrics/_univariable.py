@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from skhe.linear_model import design, fit_logit, lr_p
-from skhe.utils import binary_target
+from skhe.utils import binary_target, user_stacklevel
 
 _COLUMNS = [
     "n_neg",
@@ -112,7 +112,7 @@ def univariable_analysis(
                 warnings.warn(
                     f"univariable model of {col!r}: {f.problem}; its odds ratios are NaN.",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
             p_overall = lr_p(f.result, null.result)[1] if f.result is not None else np.nan
             for lv in [ref, *others]:
@@ -146,7 +146,7 @@ def univariable_analysis(
                 warnings.warn(
                     f"univariable model of {col!r}: {f.problem}; its odds ratio is NaN.",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
             xn, xp = x[y == 0], x[y == 1]
             row = {

@@ -25,6 +25,7 @@ from skhe.neural._datasets import _ArrayDataset
 from skhe.neural._net import _accelerated_net_class, _SkheNet, make_accelerator
 from skhe.neural._torch_runtime import resolve_device, seeded, torch_threads
 from skhe.preprocessing import SliceAugmenter, resize
+from skhe.utils import user_stacklevel
 
 #: Parameters that may change between an interrupted run and its resumption.
 _RESUMABLE = {
@@ -192,7 +193,7 @@ class DeepEstimatorMixin(abc.ABC):
                 f"at about 1 s per slice on a small CPU that is ~{epochs / 3600:.1f} h). Use "
                 "device='cuda', the 'cpu' preset (64-128 px), or a smaller image_size."
             ),
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
     def _net_classes(self):

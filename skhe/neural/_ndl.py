@@ -19,7 +19,7 @@ from skhe.neural._ndl_inputs import NDLInputsMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._ndl_training import NDLTrainingMixin
 from skhe.preprocessing import PatientSliceCache
-from skhe.utils import binary_target, unwrap_frozen
+from skhe.utils import binary_target, unwrap_frozen, user_stacklevel
 from skhe.utils._compat import HasMethods, Interval, StrOptions, validate_params
 
 
@@ -294,7 +294,7 @@ class NDLScorer(NDLInputsMixin, NDLTrainingMixin, TransformerMixin, BaseEstimato
                     "using the mean DL score of all its slices.",
                     patient=str(name),
                 ),
-                stacklevel=4,  # _pool <- _raw_scores <- transform <- caller
+                stacklevel=user_stacklevel(),  # the user's call, not sklearn's
             )
         if d["dl_score"].isna().any():  # gated, and the selected slices have no area
             d = self._slice_details([ps], gate=False)[0]

@@ -8,6 +8,7 @@ from skhe.utils._validation import (
     outcome_fingerprint,
     positive_scores,
     unwrap_frozen,
+    user_stacklevel,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "outcome_fingerprint",
     "positive_scores",
     "unwrap_frozen",
+    "user_stacklevel",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -138,3 +139,38 @@ def positive_scores(y_score, n: int, *, name: str = "y_score", probabilities: bo
     if probabilities and (s.min(initial=0.0) < 0 or s.max(initial=0.0) > 1):
         raise ValueError(f"{name} must be probabilities in [0, 1].")
     return s
+
+
+_LIBRARY_ROOTS: tuple[str, ...] | None = None
+
+
+def _library_roots() -> tuple[str, ...]:
+    global _LIBRARY_ROOTS
+    if _LIBRARY_ROOTS is None:
+        import importlib.util
+        import os
+
+        roots = []
+        for name in ("skhe", "sklearn", "joblib", "skorch", "torch", "statsmodels", "pandas"):
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.submodule_search_locations:
+                roots += [os.path.join(p, "") for p in spec.submodule_search_locations]
+        _LIBRARY_ROOTS = tuple(roots)
+    return _LIBRARY_ROOTS
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the user's code.
+
+    Call it in the function that calls ``warnings.warn``: it counts the frames from there up to
+    the first one outside skhe and the libraries skhe runs inside (scikit-learn, joblib, skorch,
+    torch, statsmodels, pandas), so a warning raised while a Pipeline or ``cross_validate`` fits
+    names the user's line rather than ``sklearn/base.py``.
+    """
+    roots = _library_roots()
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(roots):
+        frame = frame.f_back
+        level += 1
+    return level
