@@ -143,3 +143,19 @@ def test_gpu_sized_training_on_a_cpu_says_so():
     )
     with pytest.warns(PerformanceWarning, match=r"384x384 px is sized for a GPU.*4 slices"):
         est.fit(X, [0, 1, 0, 1])
+
+
+def test_html_diagram_links_to_the_api_reference(monkeypatch):
+    from sklearn.utils import estimator_html_repr
+
+    from skhe.pipelines import make_clinical_to_he, make_image_to_he
+
+    monkeypatch.setenv("SKHE_DOCS_URL", "https://docs.example/skhe/")
+    html = estimator_html_repr(make_image_to_he())
+    assert 'href="https://docs.example/skhe/neural.html#skhe.neural.NDLScorer"' in html
+    assert "linear_model.html#skhe.linear_model.ForwardSelectingLogisticRegression" in html
+    monkeypatch.setenv("SKHE_DOCS_URL", "")
+    from skhe.utils import _docs
+
+    monkeypatch.setattr(_docs, "docs_base_url", lambda: "")
+    assert "skhe.linear_model.ForwardSelecting" not in estimator_html_repr(make_clinical_to_he())

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from skhe.linear_model._logit import LogitFit, design, fit_logit, lr_p, wald_p
 from skhe.utils import binary_target, column_names, outcome_fingerprint, user_stacklevel
 from skhe.utils._compat import Interval, StrOptions, validate_params
+from skhe.utils._docs import DocLinkMixin
 
 _PROBLEM_TEXT = {
     "separation": "perfect or quasi-perfect separation (it predicts the outcome almost exactly)",
@@ -68,7 +69,7 @@ def infer_groups(X: pd.DataFrame) -> dict[str, list[str]]:
     return groups
 
 
-class ForwardSelectingLogisticRegression(ClassifierMixin, BaseEstimator):
+class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEstimator):
     """Logistic regression with univariable screening and forward (or stepwise) selection.
 
     Reproduces the multivariable modelling of the paper (done there in MedCalc): candidates whose

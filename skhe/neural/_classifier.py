@@ -16,9 +16,12 @@ from skhe.neural._datasets import dataset_input, make_datasets
 from skhe.neural._params import CLASSIFIER_CONSTRAINTS, check_deep_params
 from skhe.nn import SliceClassifierNet
 from skhe.utils import binary_target
+from skhe.utils._docs import DocLinkMixin
 
 
-class SliceClassifier(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
+class SliceClassifier(
+    DocLinkMixin, BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Per-slice hematoma classifier: a timm backbone with one logit, BCE-with-logits loss.
 
     Defaults are the paper's: SEResNeXt-50 (``seresnext50_32x4d``), 512 x 512 slices windowed to

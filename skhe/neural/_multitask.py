@@ -16,6 +16,7 @@ from skhe.neural._params import MULTITASK_CONSTRAINTS, check_deep_params
 from skhe.neural._validation import check_images, check_masks
 from skhe.nn import MultiTaskHELoss, MultiTaskHENet
 from skhe.utils import binary_target
+from skhe.utils._docs import DocLinkMixin
 
 
 class _MultiTaskDataset(Dataset):
@@ -40,7 +41,9 @@ class _MultiTaskDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)), target
 
 
-class MultiTaskHEModel(BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, BaseEstimator):
+class MultiTaskHEModel(
+    DocLinkMixin, BinaryProbaMixin, DeepEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Per-slice HE classifier sharing a U-Net encoder with hematoma segmentation.
 
     Trained with :class:`skhe.nn.MultiTaskHELoss` (segmentation + HE + consistency; the formula is

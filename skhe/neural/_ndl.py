@@ -21,9 +21,10 @@ from skhe.neural._ndl_training import NDLTrainingMixin
 from skhe.preprocessing import PatientSliceCache
 from skhe.utils import binary_target, unwrap_frozen, user_stacklevel
 from skhe.utils._compat import HasMethods, Interval, StrOptions, validate_params
+from skhe.utils._docs import DocLinkMixin
 
 
-class NDLScorer(NDLInputsMixin, NDLTrainingMixin, TransformerMixin, BaseEstimator):
+class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin, BaseEstimator):
     """Patient-level nDL score from the CT: slice classifier + segmenter + multi-task HE head.
 
     For each patient: the :class:`SliceClassifier` picks the hematoma slices (probability >=

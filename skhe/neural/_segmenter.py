@@ -16,9 +16,10 @@ from skhe.neural._datasets import dataset_input, make_datasets
 from skhe.neural._params import SEGMENTER_CONSTRAINTS, check_deep_params
 from skhe.neural._validation import check_masks
 from skhe.nn import DiceBCELoss, build_unet
+from skhe.utils._docs import DocLinkMixin
 
 
-class HematomaSegmenter(DeepEstimatorMixin, BaseEstimator):
+class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
     """Hematoma segmentation with a U-Net; Dice + BCE loss; lr 1e-3 (the paper's settings).
 
     Parameters
