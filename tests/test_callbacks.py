@@ -104,3 +104,28 @@ def test_class_weight_balances_a_rare_positive_class():
     assert by_dict.pos_weight_ == pytest.approx(3.0)
     with pytest.raises(ValueError, match=r"no weight for class\(es\) \[1\]"):
         _clf(max_epochs=1, class_weight={0: 1.0}).fit(X, y)
+
+
+def test_sample_weight_of_ones_changes_nothing_and_weights_count():
+    """Weights in the loss: all ones is the unweighted fit; weighted positives rise."""
+    import torch
+
+    from skhe.nn import WeightedBCEWithLogitsLoss
+
+    X, y = _data(48)
+    plain = _clf(max_epochs=2).fit(X, y)
+    ones = _clf(max_epochs=2).fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-6)
+    w = np.where(y == 1, 4.0, 1.0)
+    heavy = _clf(max_epochs=2).fit(X, y, sample_weight=w)
+    pos = y == 1
+    assert heavy.predict_proba(X)[pos, 1].mean() > plain.predict_proba(X)[pos, 1].mean()
+    # the loss: mean(weight * bce), checked by hand
+    logits, labels = torch.tensor([0.5, -0.3, 1.5]), torch.tensor([1.0, 0.0, 0.0])
+    weights = torch.tensor([2.0, 1.0, 0.5])
+    sig = torch.sigmoid(logits)
+    bce = -(labels * torch.log(sig) + (1 - labels) * torch.log(1 - sig))
+    got = WeightedBCEWithLogitsLoss()(logits, torch.stack([labels, weights], 1))
+    assert float(got) == pytest.approx(float((weights * bce).mean()), rel=1e-6)
+    with pytest.raises(ValueError, match="non-negative"):
+        _clf(max_epochs=1).fit(X, y, sample_weight=-np.ones(len(y)))

@@ -82,7 +82,21 @@ EXPECTED_FAILED_CHECKS = {
     "SliceClassifier": {
         k: v for k, v in _DEEP.items() if k not in ("check_complex_data", "check_fit2d_1sample")
     }
-    | {"check_class_weight_classifiers": _IMAGES},  # runs because it has class_weight
+    # run because SliceClassifier has class_weight and fit takes sample_weight
+    | {
+        name: _IMAGES
+        for name in (
+            "check_class_weight_classifiers",
+            "check_sample_weights_pandas_series",
+            "check_sample_weights_not_an_array",
+            "check_sample_weights_list",
+            "check_all_zero_sample_weights_error",
+            "check_sample_weights_shape",
+            "check_sample_weights_not_overwritten",
+            "check_sample_weight_equivalence_on_dense_data",
+            "check_classifiers_one_label_sample_weights",
+        )
+    },
     "HematomaSegmenter": _DEEP,
     "MultiTaskHEModel": {name: _MASKS for name in _DEEP if name != "check_fit2d_1sample"}
     | {k: v for k, v in _DEEP.items() if "sparse" in k},

@@ -22,7 +22,7 @@ from skorch.helper import predefined_split
 from tqdm.auto import tqdm
 
 from skhe.neural._datasets import _ArrayDataset
-from skhe.neural._net import _accelerated_net_class, _SkheNet, make_accelerator
+from skhe.neural._net import _accelerated_net_class, _SkheNet, make_accelerator, sigmoid_then_2d
 from skhe.neural._torch_runtime import resolve_device, seeded, torch_threads
 from skhe.preprocessing import SliceAugmenter, resize
 from skhe.utils import user_stacklevel
@@ -168,6 +168,8 @@ class DeepEstimatorMixin(abc.ABC):
             net_class = _accelerated_net_class()
         kwargs["callbacks"] = callbacks + self._user_callbacks(callbacks)
         kwargs["classes"] = self._net_classes()
+        if kwargs["classes"] is not None:  # predict_proba (n, 2) for skorch's scoring callbacks
+            kwargs["predict_nonlinearity"] = sigmoid_then_2d
         kwargs.update(self.net_kwargs or {})
         net = net_class(**kwargs)
         if kwargs["channels_last"]:

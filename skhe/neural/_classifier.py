@@ -184,10 +184,10 @@ class SliceClassifier(
         return SliceClassifierNet(self.backbone, in_chans=self.in_chans, pretrained=pretrained)
 
     def _criterion(self):
+        from skhe.nn import WeightedBCEWithLogitsLoss
+
         pos_weight = getattr(self, "pos_weight_", None)
-        if pos_weight is None or pos_weight == 1.0:
-            return torch.nn.BCEWithLogitsLoss()
-        return torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight]))
+        return WeightedBCEWithLogitsLoss(None if pos_weight in (None, 1.0) else pos_weight)
 
     def _set_pos_weight(self, y01: np.ndarray, classes) -> None:
         """``pos_weight_`` from ``class_weight`` and the training labels (0/1)."""
@@ -218,7 +218,7 @@ class SliceClassifier(
             raise ValueError(f"X has {len(images)} slices but y has {len(y01)} labels.")
         return images, y01.astype(np.float32), classes
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train on windowed slices.
 
         Parameters
@@ -229,6 +229,9 @@ class SliceClassifier(
             lazily, for cohorts larger than memory (then ``y`` is ignored).
         y : array-like of shape (n,)
             Binary slice labels (hematoma present), both classes required.
+        sample_weight : array-like of shape (n,), default=None
+            Non-negative weight of each slice in the loss (e.g. a reader's confidence);
+            combined with ``class_weight``. Not with a SliceDataset.
 
         Returns
         -------
@@ -236,6 +239,8 @@ class SliceClassifier(
         """
         check_deep_params(self)
         lazy = dataset_input(self, X, "label")
+        if lazy is not None and sample_weight is not None:
+            raise ValueError("sample_weight is not supported with a SliceDataset input.")
         if lazy is not None:
             labels = X.labels
             if len(np.unique(labels)) < 2:
@@ -255,6 +260,14 @@ class SliceClassifier(
         images, y01, classes = self._prepare_xy(X, y)
         self.classes_ = classes
         self._set_pos_weight(y01, classes)
+        targets = y01
+        if sample_weight is not None:
+            from skhe.utils._compat import check_sample_weight
+
+            w = check_sample_weight(sample_weight, images, dtype=np.float32)
+            if (w < 0).any() or not w.sum() > 0:
+                raise ValueError("sample_weight must be non-negative with a positive sum.")
+            targets = np.column_stack([y01, w]).astype(np.float32)  # the loss reads both
         self.input_shape_ = tuple(np.shape(X)[1:]) if np.ndim(X) == 4 else (1, *np.shape(X)[1:])
 
         def prepare_valid(Xv, yv):
@@ -263,7 +276,7 @@ class SliceClassifier(
 
         train, valid = make_datasets(
             images,
-            y01,
+            targets,
             self._augmenter(),
             self.validation_data,
             prepare_valid,

@@ -7,6 +7,12 @@ import torch
 from skorch import NeuralNet
 
 
+def sigmoid_then_2d(logits: torch.Tensor) -> torch.Tensor:
+    """Binary logits (n,) to ``[1 - p, p]`` probabilities (n, 2), as skorch's classifiers."""
+    p = torch.sigmoid(logits.reshape(-1).float())
+    return torch.stack([1 - p, p], dim=1)
+
+
 class _SkheNet(NeuralNet):
     """skorch NeuralNet with autocast (mixed precision) and channels_last in the forward pass."""
 

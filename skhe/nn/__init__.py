@@ -8,7 +8,7 @@ from skhe.nn._builders import (
     load_matching_weights,
     load_state_dict_file,
 )
-from skhe.nn._losses import DiceBCELoss, soft_dice
+from skhe.nn._losses import DiceBCELoss, WeightedBCEWithLogitsLoss, soft_dice
 from skhe.nn._multitask import (
     MultiTaskHELoss,
     MultiTaskHENet,
@@ -23,6 +23,7 @@ __all__ = [
     "PretrainedWeightsError",
     "SegmentAndScore",
     "SliceClassifierNet",
+    "WeightedBCEWithLogitsLoss",
     "build_unet",
     "hematoma_descriptors",
     "load_matching_weights",

@@ -42,3 +42,26 @@ class DiceBCELoss(nn.Module):
         bce = F.binary_cross_entropy_with_logits(logits.float(), target)
         dice = soft_dice(logits, target, self.smooth)
         return self.bce_weight * bce + self.dice_weight * (1 - dice)
+
+
+class WeightedBCEWithLogitsLoss(nn.Module):
+    """BCE with logits, with optional per-sample weights carried in the target.
+
+    ``target`` is either the labels, shape (n,), or ``[label, weight]`` pairs, shape (n, 2):
+    the loss is then ``mean(weight * bce)``. ``pos_weight`` weighs the positive class (as
+    ``torch.nn.BCEWithLogitsLoss``'s). With all weights 1 it equals ``BCEWithLogitsLoss``.
+    """
+
+    def __init__(self, pos_weight: float | None = None):
+        super().__init__()
+        pw = None if pos_weight is None else torch.tensor([float(pos_weight)])
+        self.register_buffer("pos_weight", pw)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        target = target.float()
+        weight = None
+        if target.ndim == 2 and target.shape[1] == 2:
+            target, weight = target[:, 0], target[:, 1]
+        return F.binary_cross_entropy_with_logits(
+            logits.reshape(target.shape), target, weight=weight, pos_weight=self.pos_weight
+        )

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
+from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 
 __all__ = [
     "HasMethods",
@@ -24,6 +25,7 @@ __all__ = [
     "Options",
     "RealNotInt",
     "StrOptions",
+    "check_sample_weight",
     "validate_params",
 ]
 
