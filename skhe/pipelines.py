@@ -32,6 +32,7 @@ __all__ = [
     "make_image_to_he",
     "make_integrated_to_he",
     "ndl_likelihood_ratio_test",
+    "prepare_inputs",
     "with_mask_column",
 ]
 
@@ -57,10 +58,31 @@ def with_mask_column(X):
     return X
 
 
-def _inputs_step():
+def prepare_inputs(X, required=(), add_mask: bool = True):
+    """The pipelines' first step: the columns a model needs are there (the same error at fit
+    and at predict, naming them), and an empty ``mask`` column for new patients."""
+    if not hasattr(X, "columns"):
+        raise TypeError(
+            "the HE pipelines take a patient DataFrame (one row per patient, named columns); "
+            f"got {type(X).__name__}."
+        )
+    missing = [c for c in required if c not in X.columns]
+    if missing:
+        found = [str(c) for c in X.columns]
+        raise ValueError(
+            f"missing column(s) {missing} needed by this model; the table has "
+            f"{found[:15]}{' ...' if len(found) > 15 else ''} (see docs/user-guide.md, "
+            "'Clinical columns')."
+        )
+    return with_mask_column(X) if add_mask else X
+
+
+def _inputs_step(required=(), add_mask: bool = True):
     from sklearn.preprocessing import FunctionTransformer
 
-    return FunctionTransformer(with_mask_column)
+    return FunctionTransformer(
+        prepare_inputs, kw_args={"required": list(required), "add_mask": add_mask}
+    )
 
 
 def make_clinical_to_he(
@@ -95,11 +117,16 @@ def make_clinical_to_he(
     Returns
     -------
     Pipeline
-        Steps ``"features"`` (the clinical ColumnTransformer) and ``"logistic"``, named as in the
-        image pipelines (so ``features__...`` and ``logistic__...`` grid-search all three).
+        Steps ``"inputs"`` (checks the columns, with the same message at fit and predict),
+        ``"features"`` (the clinical ColumnTransformer) and ``"logistic"``, named as in the image
+        pipelines (so ``features__...`` and ``logistic__...`` grid-search all three).
     """
+    cats = PAPER_CATEGORICAL if categorical is None else categorical
+    columns = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
+    columns += [c for c in cats if c not in exclude]
     return Pipeline(
         [
+            (INPUTS, _inputs_step(columns, add_mask=False)),
             (
                 FEATURES,
                 make_clinical_preprocessor(
@@ -124,12 +151,13 @@ def _default_ndl(ndl):
     return NDLScorer()
 
 
-def _image_pipeline(branches: list, logistic) -> Pipeline:
-    """inputs (empty mask column when absent) -> ColumnTransformer(branches) -> logistic."""
+def _image_pipeline(branches: list, logistic, required=("ct",)) -> Pipeline:
+    """inputs (columns checked, empty mask column when absent) -> ColumnTransformer(branches)
+    -> logistic."""
     features = ColumnTransformer(
         branches, remainder="drop", verbose_feature_names_out=False
     ).set_output(transform="pandas")
-    return Pipeline([(INPUTS, _inputs_step()), (FEATURES, features), (LOGISTIC, logistic)])
+    return Pipeline([(INPUTS, _inputs_step(required)), (FEATURES, features), (LOGISTIC, logistic)])
 
 
 def make_image_to_he(ndl: NDLScorer | None = None, *, threshold: float | str = 0.5) -> Pipeline:
@@ -199,6 +227,7 @@ def make_integrated_to_he(
             force=["ndl_score"],
             threshold=threshold,
         ),
+        required=["ct", *numeric, *categorical],
     )
 
 

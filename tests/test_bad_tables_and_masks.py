@@ -145,6 +145,9 @@ def test_data_warnings_reach_terminal_log_and_report(tmp_path, capsys):
     assert "Youden on each fold&#x27;s training folds" in html  # where thresholds were chosen
     t3 = pd.read_csv(out / "tables" / "table3_performance.csv")
     assert t3["threshold_rule"].str.contains("mean over the folds").all()
+    import json
+
+    assert json.loads((out / "methods.json").read_text())["synthetic"] is True  # evaluate too
 
 
 # ----------------------------------------------------------------------------- clinical
@@ -227,3 +230,24 @@ def test_clinical_model_needs_no_image_columns(tmp_path):
     args = ["fit", "--manifest", str(tmp_path / "clinical.csv"), "--quiet"]
     assert main([*args, "--model", "clinical", "--out", str(tmp_path / "m")]) == 0
     assert main([*args, "--model", "image", "--out", str(tmp_path / "m2")]) == 2
+
+
+@pytest.mark.parametrize("factory", ["clinical", "integrated"])
+def test_missing_column_is_the_same_error_at_fit_and_predict(factory):
+    from skhe.pipelines import make_integrated_to_he
+    from skhe.presets import make_ndl_scorer
+
+    df = make_clinical_cohort(100, random_state=0)
+    build = (
+        make_clinical_to_he
+        if factory == "clinical"
+        else lambda: make_integrated_to_he(make_ndl_scorer("tiny"))
+    )
+    if factory == "clinical":
+        model = build().fit(df, df["he"])
+        with pytest.raises(ValueError, match=r"missing column\(s\) \['age'\] needed by this model"):
+            model.predict_proba(df.drop(columns=["age"]))
+    else:
+        df["ct"] = "unused"
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['age'\] needed by this model"):
+        build().fit(df.drop(columns=["age"]), df["he"])

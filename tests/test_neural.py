@@ -294,6 +294,13 @@ def test_fit_from_a_lazy_slice_cache(tmp_path):
         SliceDataset(cache, ["p0", "p1", "p2"])
     )
     assert clf.score(X[36:], y[36:]) > 0.8  # learned from the cache, scored on arrays
+    # predicting from the cache (read lazily, in chunks) equals predicting from its arrays
+    held_out = SliceDataset(cache, ["p3"])
+    from_cache = clf.predict_proba(held_out)[:, 1]
+    arrays = np.stack([cache.slice("p3", k) for k in range(len(held_out))])
+    np.testing.assert_allclose(from_cache, clf.predict_proba(arrays)[:, 1], atol=1e-5)
+    chunks = list(clf._image_chunks(held_out, chunk=5))
+    assert [len(c) for c in chunks] == [5, 5, 2]
     seg = HematomaSegmenter(**{**TINY_SEG, "max_epochs": 2}).fit(SliceDataset(cache, target="mask"))
     assert seg.n_epochs_ == 2 and seg.input_shape_ == (1, 48, 48)
     with pytest.raises(ValueError, match="target='label'"):

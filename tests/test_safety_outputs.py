@@ -283,5 +283,7 @@ def test_demo_on_valid_data_raises_no_warning(tmp_path, capsys):
     assert main(["demo", "--preset", "tiny", "--n-patients", "40", "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "warning:" not in err
+    # progress bars stay off a non-terminal stderr: no bar debris, no blank lines but the table's
+    assert "\r" not in err and err.count("\n\n") <= 1
     assert pd.read_csv(out / "tables" / "data_warnings.csv").empty
     assert "No data warnings" in (out / "report.html").read_text()

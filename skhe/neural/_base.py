@@ -21,7 +21,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from tqdm.auto import tqdm
 
-from skhe.neural._datasets import _ArrayDataset
+from skhe.neural._datasets import _ArrayDataset, _SliceDatasetAdapter
 from skhe.neural._net import _accelerated_net_class, _SkheNet, make_accelerator, sigmoid_then_2d
 from skhe.neural._torch_runtime import resolve_device, seeded, torch_threads
 from skhe.preprocessing import SliceAugmenter, resize
@@ -89,6 +89,19 @@ class DeepEstimatorMixin(abc.ABC):
         from skhe.neural._validation import check_images
 
         return self._to_model_size(check_images(X, in_chans=self.in_chans))
+
+    def _image_chunks(self, X, chunk: int = 1024):
+        """Prepared slices of ``X`` in chunks: an array in one piece; a ``SliceDataset`` read
+        lazily, ``chunk`` slices at a time (predicting from a slice cache as fitting does)."""
+        from skhe.preprocessing import SliceDataset
+
+        if not isinstance(X, SliceDataset):
+            yield self._prepare_images(X)
+            return
+        adapter = _SliceDatasetAdapter(X, self.image_size, self.in_chans)
+        for start in range(0, len(adapter), chunk):
+            items = [adapter[i][0] for i in range(start, min(start + chunk, len(adapter)))]
+            yield torch.stack(items).numpy().astype(np.float32, copy=False)
 
     def _to_model_size(self, arr: np.ndarray) -> np.ndarray:
         """Resize already validated (n, C, H, W) slices to ``image_size``."""

@@ -287,7 +287,7 @@ class SliceClassifier(
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        """Slice logits, shape (n,)."""
+        """Slice logits, shape (n,); ``X`` as in :meth:`fit` (arrays or a SliceDataset)."""
         check_is_fitted(self)
-        images = self._prepare_images(X)
-        return torch.cat(self._forward(images)).float().cpu().numpy()
+        out = [torch.cat(self._forward(images)) for images in self._image_chunks(X)]
+        return torch.cat(out).float().cpu().numpy()

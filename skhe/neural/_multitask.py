@@ -223,5 +223,6 @@ class MultiTaskHEModel(
     def decision_function(self, X) -> np.ndarray:
         """Per-slice HE logits (DL score on the logit scale), shape (n,)."""
         check_is_fitted(self)
-        images = self._prepare_images(X)
-        return torch.cat(self._forward(images, lambda m, x: m(x)["he"].float().cpu())).numpy()
+        run = lambda m, x: m(x)["he"].float().cpu()  # noqa: E731
+        out = [torch.cat(self._forward(images, run)) for images in self._image_chunks(X)]
+        return torch.cat(out).numpy()

@@ -42,7 +42,7 @@ def _builtin_allowed() -> dict[str, Any]:
     from skhe.clinical._preprocessing import _ColumnGuard, level_name
     from skhe.linear_model import ForwardSelectingLogisticRegression
     from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
-    from skhe.pipelines import image_columns, with_mask_column
+    from skhe.pipelines import image_columns, prepare_inputs, with_mask_column
 
     objects = (
         # scikit-learn
@@ -66,6 +66,7 @@ def _builtin_allowed() -> dict[str, Any]:
         NDLScorer,
         # skhe functions used inside pipelines
         image_columns,
+        prepare_inputs,
         with_mask_column,
         level_name,
     )
