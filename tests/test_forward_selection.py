@@ -200,3 +200,42 @@ def test_warnings_point_at_the_users_call_not_at_sklearn():
     with pytest.warns(ConvergenceWarning, match="'a'") as record:
         make_pipeline(ForwardSelectingLogisticRegression()).fit(X, y)
     assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}
+
+
+def test_sample_weight_is_the_fit_on_repeated_rows():
+    """Integer frequency weights give the selection, odds ratios, CIs and likelihood of the data
+    with each row repeated that many times (an independent construction of the same fit)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"])
+    p = 1 / (1 + np.exp(-(0.8 * X["a"] - 0.6 * X["b"])))
+    y = (rng.random(n) < p).astype(int)
+    w = rng.integers(1, 4, n)
+    weighted = ForwardSelectingLogisticRegression().fit(X, y, sample_weight=w)
+    rows = np.repeat(np.arange(n), w)
+    repeated = ForwardSelectingLogisticRegression().fit(
+        X.iloc[rows].reset_index(drop=True), y[rows]
+    )
+    assert list(weighted.selected_features_) == list(repeated.selected_features_)
+    pd.testing.assert_frame_equal(
+        weighted.odds_ratios_, repeated.odds_ratios_, check_exact=False, rtol=1e-5
+    )
+    assert weighted.llf_ == pytest.approx(repeated.llf_, rel=1e-7)
+    assert weighted.aic_ == pytest.approx(repeated.aic_, rel=1e-7)
+    ones = ForwardSelectingLogisticRegression().fit(X, y, sample_weight=np.ones(n))
+    plain = ForwardSelectingLogisticRegression().fit(X, y)
+    np.testing.assert_allclose(ones.coef_, plain.coef_, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="non-negative"):
+        ForwardSelectingLogisticRegression().fit(X, y, sample_weight=-np.ones(n))
+
+
+def test_pipelines_pass_sample_weight_to_the_logistic_step():
+    from skhe.pipelines import make_clinical_to_he
+
+    df = make_clinical_cohort(200, random_state=0)
+    w = np.where(df["he"] == 1, 2, 1)
+    model = make_clinical_to_he().fit(df, df["he"], logistic__sample_weight=w)
+    rows = np.repeat(np.arange(len(df)), w)
+    again = make_clinical_to_he().fit(df.iloc[rows], df["he"].iloc[rows])
+    a, b = model.named_steps["logistic"], again.named_steps["logistic"]
+    assert list(a.selected_features_) == list(b.selected_features_)

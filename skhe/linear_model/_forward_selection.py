@@ -20,7 +20,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from skhe.linear_model._logit import LogitFit, design, fit_logit, lr_p, wald_p
+from skhe.linear_model._logit import (
+    LogitFit,
+    design,
+    fit_logit,
+    lr_p,
+    result_bic,
+    result_iterations,
+    wald_p,
+)
 from skhe.utils import binary_target, column_names, outcome_fingerprint, user_stacklevel
 from skhe.utils._compat import Interval, StrOptions, validate_params
 from skhe.utils._docs import DocLinkMixin
@@ -273,7 +281,7 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
         )
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Screen, select and fit the final logistic model.
 
         Parameters
@@ -282,6 +290,10 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
             Numeric features (encode categorical variables first).
         y : array-like of shape (n_samples,)
             Binary outcome.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights (non-negative): screening, selection, odds ratios, CIs and the
+            likelihood are those of the data with each row repeated that many times (a binomial
+            GLM with ``freq_weights``). None: the paper's unweighted Logit.
 
         Returns
         -------
@@ -299,6 +311,13 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
         y01, self.classes_ = binary_target(y, name="y")
         if y01.shape[0] != Xdf.shape[0]:
             raise ValueError(f"X has {Xdf.shape[0]} rows but y has {y01.shape[0]}.")
+        weights = None
+        if sample_weight is not None:
+            from skhe.utils._compat import check_sample_weight
+
+            weights = check_sample_weight(sample_weight, Xdf.to_numpy(), dtype=np.float64)
+            if (weights < 0).any() or not weights.sum() > 0:
+                raise ValueError("sample_weight must be non-negative with a positive sum.")
         const = [c for c in Xdf.columns if np.ptp(Xdf[c].to_numpy()) == 0]
         if const:
             raise ValueError(
@@ -320,7 +339,7 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
 
         def fit_groups(selected: list[str]) -> LogitFit:
             cols = [c for g in selected for c in groups[g]]
-            return fit_logit(y01, design(Xdf, cols), maxiter=self.max_iter)
+            return fit_logit(y01, design(Xdf, cols), maxiter=self.max_iter, weights=weights)
 
         # univariable screening
         null = fit_groups([])
@@ -441,9 +460,9 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
         ).astype(float)
         self.llf_ = float(res.llf)
         self.aic_ = float(res.aic)
-        self.bic_ = float(res.bic)
+        self.bic_ = result_bic(res)
         self.n_obs_ = int(res.nobs)
-        self.n_iter_ = np.array([int(res.mle_retvals.get("iterations", 1))])
+        self.n_iter_ = np.array([result_iterations(res)])
         self.train_fingerprint_ = outcome_fingerprint(y01)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

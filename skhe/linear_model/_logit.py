@@ -31,17 +31,26 @@ class LogitFit:
         return self.result is not None and self.problem is None
 
 
-def fit_logit(y: np.ndarray, exog: pd.DataFrame, *, maxiter: int = 100) -> LogitFit:
+def fit_logit(y: np.ndarray, exog: pd.DataFrame, *, maxiter: int = 100, weights=None) -> LogitFit:
     """Fit ``Logit(y, exog)`` (exog already holds the constant) and classify failures.
 
     Never raises for numerical trouble: perfect separation, non-convergence and singular
     information matrices are reported in ``problem``.
+
+    ``weights`` (frequency weights, one per row) fit the same model as a binomial GLM with
+    ``freq_weights``: its likelihood, estimates and standard errors are those of the Logit on
+    the data with each row repeated ``weight`` times.
     """
-    model = sm.Logit(y, exog)
+    if weights is None:
+        model = sm.Logit(y, exog)
+        fit_kwargs = {"disp": 0, "method": "newton", "maxiter": maxiter}
+    else:
+        model = sm.GLM(y, exog, family=sm.families.Binomial(), freq_weights=np.asarray(weights))
+        fit_kwargs = {"maxiter": maxiter}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            res = model.fit(disp=0, method="newton", maxiter=maxiter)
+            res = model.fit(**fit_kwargs)
         except PerfectSeparationError:
             return LogitFit(None, "separation")
         except (np.linalg.LinAlgError, ValueError):
@@ -55,7 +64,7 @@ def fit_logit(y: np.ndarray, exog: pd.DataFrame, *, maxiter: int = 100) -> Logit
         bse = np.asarray(res.bse, dtype=float)
     if not (np.isfinite(params).all() and np.isfinite(bse).all()):
         return LogitFit(res, "singular")
-    converged = bool(res.mle_retvals.get("converged", True))
+    converged = result_converged(res)
     if SMConvergenceWarning in kinds or not converged:
         return LogitFit(res, "nonconvergence")
     return LogitFit(res, None)
@@ -78,3 +87,25 @@ def design(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     out = X[columns].astype(float).copy() if columns else pd.DataFrame(index=X.index)
     out.insert(0, "const", 1.0)
     return out
+
+
+def result_converged(res) -> bool:
+    """Whether a Logit (``mle_retvals``) or GLM (``converged``) fit converged."""
+    retvals = getattr(res, "mle_retvals", None)
+    if retvals:
+        return bool(retvals.get("converged", True))
+    return bool(getattr(res, "converged", True))
+
+
+def result_iterations(res) -> int:
+    """Newton (Logit) or IRLS (GLM) iterations of a fit."""
+    retvals = getattr(res, "mle_retvals", None)
+    if retvals:
+        return int(retvals.get("iterations", 1))
+    history = getattr(res, "fit_history", None) or {}
+    return int(history.get("iteration", 1))
+
+
+def result_bic(res) -> float:
+    """BIC from the log-likelihood (a GLM's ``bic`` is the deviance-based one)."""
+    return float(getattr(res, "bic_llf", res.bic))
