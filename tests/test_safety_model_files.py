@@ -281,3 +281,18 @@ def test_python_and_the_command_line_predict_the_same(clinical, tmp_path):
     from skhe.metrics import youden_threshold
 
     assert ((p >= youden_threshold(df["he"], p)) == model.predict(X).astype(bool)).all()
+
+
+def test_saving_read_only_arrays_warns_nothing(tmp_path):
+    """save_model used to pass torch's "array is not writable" warning to the user."""
+    import warnings
+
+    import numpy as np
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(np.arange(12.0).reshape(6, 2))
+    scaler.scale_.flags.writeable = False  # as arrays read from a memory map or safetensors
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save_model(scaler, tmp_path / "m")
+    np.testing.assert_array_equal(load_model(tmp_path / "m").scale_, scaler.scale_)
