@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import json
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,9 @@ from tqdm.auto import tqdm
 
 from skhe.neural._datasets import _ArrayDataset, _SliceDatasetAdapter
 from skhe.neural._net import _accelerated_net_class, _SkheNet, make_accelerator, sigmoid_then_2d
+from skhe.neural._net_options import NetOptionsMixin
 from skhe.neural._torch_runtime import resolve_device, seeded, torch_threads
 from skhe.preprocessing import SliceAugmenter, resize
-from skhe.utils import user_stacklevel
 
 #: Parameters that may change between an interrupted run and its resumption.
 _RESUMABLE = {
@@ -43,7 +42,7 @@ _RESUMABLE = {
 _CPU_BATCH_PIXELS = 2**18
 
 
-class DeepEstimatorMixin(abc.ABC):
+class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
     """fit/predict plumbing shared by SliceClassifier, HematomaSegmenter and MultiTaskHEModel."""
 
     # the model format saves weights and fitted attributes, not the caller's data or folders
@@ -189,61 +188,6 @@ class DeepEstimatorMixin(abc.ABC):
             net.initialize()
             net.module_.to(memory_format=torch.channels_last)
         return net
-
-    #: Slices of at least this size train impractically slowly on a CPU (measured: about 1 s per
-    #: slice for SEResNeXt-50 or a ResNet-34 U-Net at 512 px on the 2-core development CPU).
-    _GPU_SIZED_PIXELS = 384
-
-    def _warn_if_gpu_sized(self, device: str, n_slices: int) -> None:
-        """Say so when a GPU-sized configuration is about to train on a CPU."""
-        if not str(device).startswith("cpu") or int(self.image_size) < self._GPU_SIZED_PIXELS:
-            return
-        from skhe.exceptions import PerformanceWarning
-
-        epochs = int(self.max_epochs) * n_slices
-        warnings.warn(
-            PerformanceWarning(
-                f"{type(self).__name__} at {self.image_size}x{self.image_size} px is sized for "
-                f"a GPU but trains on the CPU ({n_slices} slices x {self.max_epochs} epochs; "
-                f"at about 1 s per slice on a small CPU that is ~{epochs / 3600:.1f} h). Use "
-                "device='cuda', the 'cpu' preset (64-128 px), or a smaller image_size."
-            ),
-            stacklevel=user_stacklevel(),
-        )
-
-    def _net_classes(self):
-        """The skorch net's ``classes_`` (binary classifiers), so skorch's scoring callbacks
-        (``EpochScoring("roc_auc")``) take the positive probability column."""
-        return None
-
-    def _user_callbacks(self, builtin: list) -> list:
-        """``callbacks`` as named pairs, after the built-in ones (which they never replace)."""
-        taken = {name for name, _ in builtin}
-        out = []
-        for item in self.callbacks or ():
-            name, cb = item if isinstance(item, tuple) else (None, item)
-            if name is None:
-                base = type(cb).__name__.lower() if not isinstance(cb, type) else cb.__name__
-                name, k = base, 1
-                while name in taken:
-                    k += 1
-                    name = f"{base}_{k}"
-            if name in taken:
-                raise ValueError(
-                    f"callback name {name!r} is taken (built-in callbacks: "
-                    f"{sorted(n for n, _ in builtin)}); give yours another name."
-                )
-            taken.add(name)
-            out.append((name, cb))
-        return out
-
-    def set_params(self, **params):
-        """As scikit-learn's; ``callbacks__<name>__<param>`` reaches the named skorch callback
-        (so GridSearchCV can tune a callback's settings)."""
-        routed = {k: params.pop(k) for k in list(params) if k.startswith("callbacks__")}
-        if routed:
-            self.net_kwargs = {**(self.net_kwargs or {}), **routed}
-        return super().set_params(**params) if params else self
 
     def _config_for_resume(self) -> dict:
         params = self.get_params(deep=False)
