@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC, make_clinical_preprocessor
+from skhe.clinical import clinical_candidates, make_clinical_preprocessor
 from skhe.linear_model import ForwardSelectingLogisticRegression
 
 if TYPE_CHECKING:  # the image models need torch; a clinical-only user never imports it
@@ -121,12 +121,10 @@ def make_clinical_to_he(
         ``"features"`` (the clinical ColumnTransformer) and ``"logistic"``, named as in the image
         pipelines (so ``features__...`` and ``logistic__...`` grid-search all three).
     """
-    cats = PAPER_CATEGORICAL if categorical is None else categorical
-    columns = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
-    columns += [c for c in cats if c not in exclude]
+    num, cats = clinical_candidates(numeric, categorical, exclude)
     return Pipeline(
         [
-            (INPUTS, _inputs_step(columns, add_mask=False)),
+            (INPUTS, _inputs_step([*num, *cats], add_mask=False)),
             (
                 FEATURES,
                 make_clinical_preprocessor(
@@ -208,12 +206,7 @@ def make_integrated_to_he(
         Steps ``"inputs"``, ``"features"`` (branches ``"image"`` and ``"clinical"``) and
         ``"logistic"``.
     """
-    numeric = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
-    categorical = {
-        k: v
-        for k, v in (PAPER_CATEGORICAL if categorical is None else categorical).items()
-        if k not in exclude
-    }
+    numeric, categorical = clinical_candidates(numeric, categorical, exclude)
     clinical = make_clinical_preprocessor(numeric, categorical, impute=impute, ranges=ranges)
     return _image_pipeline(
         [

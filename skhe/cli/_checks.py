@@ -21,14 +21,15 @@ CV_TABLE_HEADER = "model,metric,mean,sd,folds,threshold"
 
 def check_clinical_columns(df, kinds: list[str], where: str) -> None:
     """Every clinical column the clinical models need is in the manifest (else name them)."""
-    from skhe.clinical import PAPER_CATEGORICAL, PAPER_NUMERIC
+    from skhe.clinical import clinical_candidates
 
     if "clinical" in kinds:
-        need = [*PAPER_NUMERIC, *PAPER_CATEGORICAL]
+        numeric, cats = clinical_candidates()
     elif "integrated" in kinds:  # leaves the baseline volume out, as the paper
-        need = [c for c in [*PAPER_NUMERIC, *PAPER_CATEGORICAL] if c != "baseline_volume"]
+        numeric, cats = clinical_candidates(exclude=("baseline_volume",))
     else:
         return
+    need = [*numeric, *cats]
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise CommandError(

@@ -5,6 +5,7 @@ from skhe.clinical._preprocessing import (
     PAPER_NUMERIC,
     PLAUSIBLE_RANGES,
     check_clinical_values,
+    clinical_candidates,
     level_name,
     make_clinical_preprocessor,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "PLAUSIBLE_RANGES",
     "abc2_volume",
     "check_clinical_values",
+    "clinical_candidates",
     "ellipsoid_volume",
     "gcs_group",
     "he_label",

@@ -196,6 +196,19 @@ class _ColumnGuard(TransformerMixin, BaseEstimator):
         return self.feature_names_in_
 
 
+def clinical_candidates(
+    numeric: Sequence[str] | None = None,
+    categorical: Mapping[str, tuple[Sequence, object]] | None = None,
+    exclude: Sequence[str] = (),
+) -> tuple[list[str], dict]:
+    """The candidate clinical variables: numeric columns and categorical column -> (levels,
+    reference), the paper's by default (:data:`PAPER_NUMERIC`, :data:`PAPER_CATEGORICAL`),
+    less ``exclude``. One definition for the preprocessor, the pipelines and the command line."""
+    num = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
+    cats = PAPER_CATEGORICAL if categorical is None else categorical
+    return num, {k: v for k, v in cats.items() if k not in exclude}
+
+
 def make_clinical_preprocessor(
     numeric: Sequence[str] | None = None,
     categorical: Mapping[str, tuple[Sequence, object]] | None = None,
@@ -232,12 +245,7 @@ def make_clinical_preprocessor(
     """
     if impute not in (None, "median", "mean"):
         raise ValueError(f"impute must be None, 'median' or 'mean'; got {impute!r}.")
-    numeric = [c for c in (PAPER_NUMERIC if numeric is None else numeric) if c not in exclude]
-    categorical = {
-        k: v
-        for k, v in (PAPER_CATEGORICAL if categorical is None else categorical).items()
-        if k not in exclude
-    }
+    numeric, categorical = clinical_candidates(numeric, categorical, exclude)
     transformers = []
     if numeric:
         guard = _ColumnGuard("numeric", allow_missing=impute is not None, ranges=ranges)
