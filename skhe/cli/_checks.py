@@ -47,7 +47,9 @@ def check_masks(df, kinds: list[str], where: str) -> None:
             f"{where}: no 'mask' column; training the image models needs a hematoma mask "
             "(NIfTI) for every patient."
         )
-    empty = df.loc[df["mask"].isna(), "patient_id"].tolist()
+    from skhe.io import path_given
+
+    empty = df.loc[~df["mask"].map(path_given), "patient_id"].tolist()
     if empty:
         raise CommandError(
             f"{where}: no mask for patient(s) {empty[:10]}{' ...' if len(empty) > 10 else ''}; "
@@ -93,14 +95,14 @@ def check_clinical_values_in(df, kinds: list[str], where: str) -> dict[str, int]
 
 def check_mask_volumes(df, kinds: list[str], min_volume_ml: float = 1.0) -> None:
     """Warn (DataWarning, per patient) when a mask is empty but ``baseline_volume`` is not."""
-    from skhe.io import read_mask
+    from skhe.io import path_given, read_mask
 
     if not any(k in kinds for k in ("image", "integrated")):
         return
     if "mask" not in df.columns or "baseline_volume" not in df.columns:
         return
     for pid, path, vol in zip(df["patient_id"], df["mask"], df["baseline_volume"], strict=True):
-        if not isinstance(path, str) or not np.isfinite(vol) or vol < min_volume_ml:
+        if not path_given(path) or not np.isfinite(vol) or vol < min_volume_ml:
             continue
         if not read_mask(path).any():
             warnings.warn(
@@ -117,10 +119,12 @@ def check_mask_volumes(df, kinds: list[str], min_volume_ml: float = 1.0) -> None
 
 def input_paths(df, *extra) -> list:
     """Every path a run reads: the manifest's CT and mask paths, plus ``extra``."""
+    from skhe.io import path_given
+
     paths = [*extra]
     for col in ("ct", "mask"):
         if df is not None and col in df.columns:
-            paths += [p for p in df[col] if isinstance(p, str) and p]
+            paths += [p for p in df[col] if path_given(p)]
     return paths
 
 

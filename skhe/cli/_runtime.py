@@ -53,10 +53,12 @@ class RunLog:
 
     def add_patients(self, df) -> None:
         """Map the manifest's CT and mask paths to patient ids (to attribute warnings)."""
+        from skhe.io import path_given
+
         for col in ("ct", "mask"):
             if col in df.columns:
                 for pid, p in zip(df["patient_id"], df[col], strict=True):
-                    if isinstance(p, str) and p:
+                    if path_given(p):
                         self.patients_by_path[str(Path(p))] = str(pid)
 
     def patient_of(self, w: DataWarning) -> str:

@@ -5,7 +5,7 @@ accession number and institution are never logged, returned or written.
 """
 
 from skhe.io._dicom import DicomReadError, list_series, read_dicom_multiframe, read_dicom_series
-from skhe.io._manifest import ManifestError, load_manifest
+from skhe.io._manifest import ManifestError, load_manifest, path_given
 from skhe.io._read import (
     read_ct,
     read_mask,
@@ -25,6 +25,7 @@ __all__ = [
     "ct_affine",
     "list_series",
     "load_manifest",
+    "path_given",
     "read_ct",
     "read_dicom_multiframe",
     "read_dicom_series",

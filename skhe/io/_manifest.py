@@ -13,6 +13,21 @@ REQUIRED = ("patient_id", "ct")
 PATH_COLUMNS = ("ct", "mask")
 
 
+def path_given(entry) -> bool:
+    """Whether a manifest cell names a file: None, NaN, ``pd.NA`` and blank strings do not.
+
+    The one test of "this patient has a ct/mask" for the manifest, the estimators and the
+    command line (in-memory volumes and arrays count as given).
+    """
+    if entry is None or entry is pd.NA:
+        return False
+    if isinstance(entry, str):
+        return bool(entry.strip())
+    if isinstance(entry, float):
+        return entry == entry  # NaN is the one float unequal to itself
+    return True
+
+
 class ManifestError(DataError):
     """A manifest has problems; the message lists every bad row."""
 
@@ -93,7 +108,7 @@ def load_manifest(
             if col not in df.columns:
                 continue
             val = row[col]
-            if pd.isna(val) or str(val).strip() == "":
+            if not path_given(val):
                 if col == "ct" and require_ct:
                     problems.append(f"line {line}: empty ct path")
                 continue

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skhe.io import CTVolume, read_ct, read_mask
+from skhe.io import CTVolume, path_given, read_ct, read_mask
 from skhe.preprocessing._arrays import resize, window
 from skhe.preprocessing._hashing import content_hash, stat_signature
 
@@ -41,12 +41,8 @@ class PatientSlices:
 
 
 def has_mask(mask) -> bool:
-    """Whether a manifest's ``mask`` entry names a mask (None, NaN and "" do not)."""
-    if mask is None:
-        return False
-    if isinstance(mask, float) and np.isnan(mask):
-        return False
-    return not (isinstance(mask, str) and not mask.strip())
+    """Whether a manifest's ``mask`` entry names a mask (:func:`skhe.io.path_given`)."""
+    return path_given(mask)
 
 
 def preprocess_patient(

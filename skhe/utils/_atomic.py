@@ -48,9 +48,11 @@ def check_not_input(
         Allow ``out`` inside an input folder (never used by the command line: writing into a
         DICOM series folder would add a file to the series).
     """
+    from skhe.io import path_given  # here: skhe.io itself imports skhe.utils
+
     o = _resolved(out)
     for raw in inputs:
-        if raw is None or (isinstance(raw, float) and raw != raw):
+        if not path_given(raw):
             continue
         p = _resolved(raw)
         if _within(p, o):
