@@ -159,19 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _sigterm_cleans_up():
             return int(args.func(args) or 0)
-    except (CommandError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    # bad input, refused outputs, and OSErrors (read-only file system, disk full, permissions;
+    # FileNotFoundError and FileExistsError among them): one line, exit code 2
+    except (CommandError, ValueError, OSError) as exc:
         print(f"skhe {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # read-only file system, disk full, permissions: one line
-        print(
-            f"skhe {args.command}: error: {_one_line(exc)}",
-            file=sys.stderr,
-        )
         return 2
     except Terminated as exc:
         print(
-            f"skhe {args.command}: {_one_line(exc) or 'terminated'} (SIGTERM); partial output "
-            "removed",
+            f"skhe {args.command}: {_one_line(exc)} (SIGTERM); partial output removed",
             file=sys.stderr,
         )
         return 143

@@ -271,17 +271,14 @@ def apply_overrides(model, overrides: dict) -> None:
         elif prefix + name in params:
             resolved[prefix + name] = value
         else:
-            ndl = sorted(
-                k[len(prefix) :]
-                for k in params
-                if k.startswith(prefix) and "__" not in k[len(prefix) :]
-            )
-            top = sorted(k for k in params if "__" not in k or k.startswith("logistic__"))
+            short = (k[len(prefix) :] for k in params if k.startswith(prefix))
+            ndl = sorted(k for k in short if "__" not in k)
+            logistic = sorted(k for k in params if k.startswith("logistic__"))
             raise CommandError(
                 f"--set {name}: no such parameter of this model. Image-model parameters: "
                 f"{ndl or 'none (clinical model)'}, with sub-estimator parameters as "
                 f"classifier__lr, segmenter__max_epochs, ...; pipeline parameters: "
-                f"{[k for k in top if k.startswith('logistic__')][:8]} ..."
+                f"{logistic[:8]} ..."
             )
     try:
         model.set_params(**resolved)
