@@ -59,15 +59,12 @@ def check_masks(df, kinds: list[str], where: str) -> None:
 
 def check_folds(df, k: int, where: str) -> None:
     """Stratified k-fold needs at least k patients with and k without HE."""
-    y = df["he"].to_numpy()
-    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
-    if min(n_pos, n_neg) < k:
-        few = "HE" if n_pos < n_neg else "non-HE"
-        raise CommandError(
-            f"{where}: too few {few} patients for {k}-fold cross-validation ({n_pos} with HE, "
-            f"{n_neg} without; each fold needs both); use --cv {max(2, min(n_pos, n_neg))} or "
-            "fewer, or a larger cohort."
-        )
+    from skhe.utils import check_fold_counts
+
+    try:
+        check_fold_counts(df["he"].to_numpy(), k, option="--cv {}")
+    except ValueError as exc:
+        raise CommandError(f"{where}: {exc}") from None
 
 
 def check_clinical_values_in(df, kinds: list[str], where: str) -> dict[str, int]:

@@ -28,7 +28,7 @@ from skhe.metrics import (
     youden_threshold,
 )
 from skhe.pipelines import CLINICAL, FEATURES, IMAGE, LOGISTIC
-from skhe.utils import binary_target
+from skhe.utils import binary_target, check_fold_counts
 
 
 @dataclass
@@ -366,8 +366,4 @@ def cross_validate_models(
 def _check_folds(y: np.ndarray, k: int, outcome: str) -> None:
     if k < 2:
         raise ValueError(f"cv must be at least 2; got {k}.")
-    if np.bincount(y, minlength=2).min() < k:
-        raise ValueError(
-            f"cv={k} needs at least {k} patients of each {outcome} class; "
-            f"got {np.bincount(y, minlength=2).tolist()}."
-        )
+    check_fold_counts(y, k, outcome=outcome)

@@ -19,7 +19,7 @@ from skhe.neural._ndl_inputs import NDLInputsMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._ndl_training import NDLTrainingMixin
 from skhe.preprocessing import PatientSliceCache
-from skhe.utils import binary_target, unwrap_frozen, user_stacklevel
+from skhe.utils import binary_target, check_fold_counts, unwrap_frozen, user_stacklevel
 from skhe.utils._compat import HasMethods, Interval, StrOptions, validate_params
 from skhe.utils._docs import DocLinkMixin
 
@@ -212,11 +212,10 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
             from sklearn.model_selection import StratifiedKFold
 
             k = int(self.cv)
-            if np.bincount(y01).min() < k:
-                raise ValueError(
-                    f"NDLScorer: cv={k} needs at least {k} patients of each HE class; "
-                    f"got {np.bincount(y01).tolist()}."
-                )
+            try:
+                check_fold_counts(y01, k)
+            except ValueError as exc:
+                raise ValueError(f"NDLScorer (cross-fitting): {exc}") from None
             oof = np.empty(len(X))
             folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
             for i, (tr, te) in enumerate(folds.split(np.zeros(len(X)), y01)):

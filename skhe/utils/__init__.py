@@ -4,6 +4,7 @@ from skhe.utils._atomic import MARKER, atomic_output_dir, check_not_input, check
 from skhe.utils._validation import (
     binary_target,
     check_device,
+    check_fold_counts,
     column_names,
     outcome_fingerprint,
     positive_scores,
@@ -16,6 +17,7 @@ __all__ = [
     "atomic_output_dir",
     "binary_target",
     "check_device",
+    "check_fold_counts",
     "check_not_input",
     "check_output_dir",
     "column_names",

@@ -174,3 +174,20 @@ def user_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+def check_fold_counts(y01, k: int, *, outcome: str = "HE", option: str = "cv={}") -> None:
+    """Stratified ``k``-fold needs ``k`` samples of each class; else a ValueError giving both
+    counts and the largest ``k`` that works (written with ``option``, e.g. ``"--cv {}"``).
+
+    The one check behind NDLScorer's cross-fitting, :mod:`skhe.model_selection` and ``skhe cv``.
+    """
+    counts = np.bincount(np.asarray(y01, dtype=int), minlength=2)
+    n_neg, n_pos = int(counts[0]), int(counts[1])
+    if min(n_pos, n_neg) < k:
+        few = outcome if n_pos < n_neg else f"non-{outcome}"
+        largest = option.format(max(2, min(n_pos, n_neg)))
+        raise ValueError(
+            f"too few {few} patients for {k}-fold cross-validation ({n_pos} with {outcome}, "
+            f"{n_neg} without; each fold needs both); use {largest} or fewer, or a larger cohort."
+        )
