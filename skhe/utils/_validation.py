@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sys
@@ -141,22 +142,18 @@ def positive_scores(y_score, n: int, *, name: str = "y_score", probabilities: bo
     return s
 
 
-_LIBRARY_ROOTS: tuple[str, ...] | None = None
-
-
+@functools.cache
 def _library_roots() -> tuple[str, ...]:
-    global _LIBRARY_ROOTS
-    if _LIBRARY_ROOTS is None:
-        import importlib.util
-        import os
+    """The folders of skhe and of the libraries it runs inside (looked up once)."""
+    import importlib.util
+    import os
 
-        roots = []
-        for name in ("skhe", "sklearn", "joblib", "skorch", "torch", "statsmodels", "pandas"):
-            spec = importlib.util.find_spec(name)
-            if spec is not None and spec.submodule_search_locations:
-                roots += [os.path.join(p, "") for p in spec.submodule_search_locations]
-        _LIBRARY_ROOTS = tuple(roots)
-    return _LIBRARY_ROOTS
+    roots = []
+    for name in ("skhe", "sklearn", "joblib", "skorch", "torch", "statsmodels", "pandas"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            roots += [os.path.join(p, "") for p in spec.submodule_search_locations]
+    return tuple(roots)
 
 
 def user_stacklevel() -> int:
