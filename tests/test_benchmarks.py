@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
+    models = tmp_path / "models"
     out = subprocess.run(
         [
             sys.executable,
@@ -20,6 +21,8 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
             str(ctich_dir),
             "--out",
             str(tmp_path),
+            "--save-models",
+            str(models),
         ],
         capture_output=True,
         text=True,
@@ -27,9 +30,28 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     r = json.loads((tmp_path / "ctich-smoke.json").read_text())
-    assert 0 <= r["classifier"]["auc"] <= 1
-    assert r["n_test_hemorrhage_slices"] > 0
-    assert "Slice classification" in (tmp_path / "ctich-smoke.md").read_text()
+    for key in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient"):
+        assert 0 <= r[key] <= 1
+    fold = r["folds"][0]
+    assert fold["test_fold"] == 0 and fold["validation_fold"] == 1
+    assert fold["n_test_hemorrhage_slices"] > 0
+    # every slice score reported; the one in use chosen on the validation fold, not the test
+    val_auc = {k: v["validation_auc"] for k, v in fold["slice_scores"].items()}
+    assert set(val_auc) == {"classifier", "segmenter_area", "segmenter_max", "combined"}
+    assert fold["slice_score"] == max(val_auc, key=val_auc.get)
+    seg = fold["segmentation"]
+    assert seg["validation_dice_per_slice"][str(seg["mask_threshold"])] == max(
+        seg["validation_dice_per_slice"].values()
+    )
+    assert "Nothing is tuned on the test fold" in (tmp_path / "ctich-smoke.md").read_text()
+    # the saved networks load in skhe's safe format, with the chosen mask threshold
+    from skhe.neural import HematomaSegmenter, SliceClassifier
+
+    loaded = HematomaSegmenter.load(models / "segmenter", device="cpu")
+    assert loaded.threshold == seg["mask_threshold"] and loaded.crop == "head"
+    assert SliceClassifier.load(models / "classifier", device="cpu").tta is True
+    detector = json.loads((models / "detector.json").read_text())
+    assert detector["slice_score"] == fold["slice_score"]
 
 
 def _smoke(script: str, tmp_path, *extra) -> dict:

@@ -318,3 +318,37 @@ def test_ndl_formula_against_a_hand_computation():
     z = ndl_from_pooled(train, center, scale)
     assert z.mean() == pytest.approx(0, abs=1e-12) and z.std(ddof=1) == pytest.approx(1)
     assert np.isfinite(ndl_from_pooled([0.0, 1.0], center, scale)).all()  # clipped, never inf
+
+
+def test_segmenter_can_select_the_slices(fitted, cohort):
+    """slice_selection="segmenter": the expected area (pixels) picks the slices, at the Youden
+    threshold of the training slices, and no classifier is needed or trained."""
+    from skhe.metrics import youden_threshold
+
+    scorer = NDLScorer(
+        None,
+        FrozenEstimator(fitted.segmenter_),
+        FrozenEstimator(fitted.he_model_),
+        image_size=SIZE,
+        slice_selection="segmenter",
+        cv=None,
+    )
+    with small_model_warnings_ignored():
+        scorer.fit(cohort, cohort["he"])
+    assert scorer.classifier_ is None
+    pats = [read_patient(r.ct, r.mask, image_size=SIZE) for r in cohort.itertuples()]
+    images = np.concatenate([p.images for p in pats]).astype(np.float32)
+    labels = np.concatenate([p.masks.reshape(len(p.masks), -1).max(1) for p in pats])
+    area = fitted.segmenter_.slice_score(images)
+    assert scorer.slice_threshold_ == pytest.approx(youden_threshold(labels, area), rel=1e-6)
+    t = scorer.slice_table(cohort.iloc[:3])
+    assert t["classifier_prob"].isna().all()
+    np.testing.assert_allclose(t["selection_score"], area[: len(t)], rtol=1e-5)
+    np.testing.assert_array_equal(t["selected"], area[: len(t)] >= scorer.slice_threshold_)
+    # transform (the HE model gated to the selected slices) agrees with the full table
+    full = t.groupby("patient", sort=False)["ndl_score"].first().to_numpy()
+    np.testing.assert_allclose(scorer.transform(cohort.iloc[:3])[:, 0], full, rtol=1e-5)
+    # training from scratch skips the classifier
+    with small_model_warnings_ignored():
+        trained = tiny_ndl(slice_selection="segmenter", cv=None).fit(cohort, cohort["he"])
+    assert trained.classifier_ is None and np.isfinite(trained.transform(cohort.iloc[:4])).all()

@@ -1,13 +1,14 @@
 """skorch-backed deep estimators with the scikit-learn interface, and the nDL formula."""
 
 from skhe.neural._classifier import SliceClassifier
-from skhe.neural._datasets import ValidationData
+from skhe.neural._datasets import BalancedSampler, ValidationData
 from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._ndl import NDLScorer
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._segmenter import HematomaSegmenter
 
 __all__ = [
+    "BalancedSampler",
     "HematomaSegmenter",
     "MultiTaskHEModel",
     "NDLScorer",

@@ -84,10 +84,19 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
 
     # ------------------------------------------------------------------ data
     def _prepare_images(self, X) -> np.ndarray:
-        """Validate slices and bring them to the network's size."""
+        """Validate slices and bring them to the network's size (head-cropped with ``crop``)."""
         from skhe.neural._validation import check_images
 
-        return self._to_model_size(check_images(X, in_chans=self.in_chans))
+        raw = check_images(X, in_chans=self.in_chans)
+        return self._to_model_size(raw, self._crop_boxes(raw))
+
+    def _crop_boxes(self, raw: np.ndarray) -> np.ndarray | None:
+        """Head boxes of validated (n, C, H, W) slices when ``crop="head"``, else None."""
+        if getattr(self, "crop", "none") != "head":
+            return None
+        from skhe.preprocessing import head_boxes
+
+        return head_boxes(raw)
 
     def _image_chunks(self, X, chunk: int = 1024):
         """Prepared slices of ``X`` in chunks: an array in one piece; a ``SliceDataset`` read
@@ -97,20 +106,31 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         if not isinstance(X, SliceDataset):
             yield self._prepare_images(X)
             return
-        adapter = _SliceDatasetAdapter(X, self.image_size, self.in_chans)
+        adapter = _SliceDatasetAdapter(
+            X, self.image_size, self.in_chans, crop=getattr(self, "crop", "none")
+        )
         for start in range(0, len(adapter), chunk):
             items = [adapter[i][0] for i in range(start, min(start + chunk, len(adapter)))]
             yield torch.stack(items).numpy().astype(np.float32, copy=False)
 
-    def _to_model_size(self, arr: np.ndarray) -> np.ndarray:
-        """Resize already validated (n, C, H, W) slices to ``image_size``."""
-        if arr.shape[2:] != (self.image_size, self.image_size):
+    def _to_model_size(self, arr: np.ndarray, boxes: np.ndarray | None = None) -> np.ndarray:
+        """Resize already validated (n, C, H, W) slices to ``image_size`` (cutting ``boxes``,
+        from :func:`skhe.preprocessing.head_boxes`, first)."""
+        if boxes is not None:
+            from skhe.preprocessing import crop_to_boxes
+
+            arr = crop_to_boxes(arr, boxes, self.image_size)
+        elif arr.shape[2:] != (self.image_size, self.image_size):
             arr = np.stack([resize(arr[:, c], self.image_size) for c in range(arr.shape[1])], 1)
             arr = np.clip(arr, 0.0, 1.0)
         return np.ascontiguousarray(arr, dtype=np.float32)
 
-    def _masks_to_model_size(self, masks: np.ndarray) -> np.ndarray:
+    def _masks_to_model_size(self, masks: np.ndarray, boxes: np.ndarray | None = None):
         """Resize validated (n, 1, H, W) masks to ``image_size``, keeping them binary."""
+        if boxes is not None:
+            from skhe.preprocessing import crop_to_boxes
+
+            return crop_to_boxes(masks, boxes, self.image_size, mask=True).astype(np.float32)
         if masks.shape[2:] == (self.image_size, self.image_size):
             return masks
         return resize(masks[:, 0], self.image_size, mask=True)[:, None].astype(np.float32)
@@ -150,9 +170,23 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
                     ),
                 )
             )
+        if getattr(self, "lr_schedule", None) == "cosine":
+            from skorch.callbacks import LRScheduler
+
+            callbacks.append(
+                (
+                    "lr_scheduler",
+                    LRScheduler(
+                        policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                        T_max=int(self.max_epochs),
+                    ),
+                )
+            )
         generator = torch.Generator()
         if self.random_state is not None:
             generator.manual_seed(int(self.random_state))
+        sampler = self._train_sampler(train_ds, generator)
+        per_epoch = len(sampler) if sampler is not None else len(train_ds)
         kwargs = dict(
             module=self._build_module(self.pretrained),
             criterion=self._criterion(),
@@ -164,8 +198,9 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
             train_split=predefined_split(valid_ds) if valid_ds is not None else None,
             callbacks=callbacks,
             device=device,
-            iterator_train__shuffle=True,
-            iterator_train__drop_last=_lone_last_batch(len(train_ds), self.batch_size),
+            iterator_train__shuffle=sampler is None,
+            iterator_train__sampler=sampler,
+            iterator_train__drop_last=_lone_last_batch(per_epoch, self.batch_size),
             iterator_train__generator=generator,
             iterator_train__num_workers=self.num_workers,
             iterator_valid__num_workers=self.num_workers,
@@ -188,6 +223,14 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
             net.initialize()
             net.module_.to(memory_format=torch.channels_last)
         return net
+
+    def _train_sampler(self, train_ds, generator):
+        """The training slices' sampler (None: every slice once per epoch, shuffled)."""
+        return None
+
+    def _tta_views(self, x: torch.Tensor):
+        """The inputs of test-time augmentation: ``x`` and, with ``tta``, its left-right flip."""
+        return (x, x.flip(-1)) if getattr(self, "tta", False) else (x,)
 
     def _config_for_resume(self) -> dict:
         params = self.get_params(deep=False)

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skhe.neural._base import DeepEstimatorMixin
 from skhe.neural._binary import BinaryProbaMixin
-from skhe.neural._datasets import dataset_input, make_datasets
+from skhe.neural._datasets import balanced_sampler, dataset_input, make_datasets
 from skhe.neural._params import CLASSIFIER_CONSTRAINTS, check_deep_params
 from skhe.nn import SliceClassifierNet
 from skhe.utils import binary_target
@@ -69,6 +69,20 @@ class SliceClassifier(
         batches fall out of the CPU caches (``benchmarks/inference.py``).
     threshold : float, default=0.5
         Probability above which :meth:`predict` says "hematoma".
+    crop : {"none", "head"}, default="none"
+        "head": each slice is cropped to a square around the head
+        (:func:`skhe.preprocessing.head_boxes`) before it is resized to ``image_size``, which
+        about doubles the pixels on the brain at 128-192 px; outputs map back to the original
+        pixels. "none": the whole slice (the paper).
+    tta : bool, default=False
+        Test-time augmentation: predictions average the slice and its left-right flip.
+    lr_schedule : None or "cosine", default=None
+        None: constant ``lr`` (the paper); "cosine": cosine annealing to 0 over ``max_epochs``.
+    sampling : {"all", "balanced"}, default="all"
+        "all": every training slice once per epoch (the paper). "balanced": each epoch holds
+        every hematoma slice and as many others, drawn anew each epoch
+        (:class:`~skhe.neural.BalancedSampler`): balanced classes at a fraction of the epoch's
+        cost, and over the epochs every slice is seen.
     class_weight : None, "balanced" or dict, default=None
         Weights of the two classes in the loss (hemorrhage slices are ~11% of CT-ICH):
         "balanced" weighs them inversely to their frequency (``n / (2 n_class)``); a dict maps
@@ -136,6 +150,10 @@ class SliceClassifier(
         num_workers=0,
         predict_batch_size=None,
         threshold=0.5,
+        crop="none",
+        tta=False,
+        lr_schedule=None,
+        sampling="all",
         class_weight=None,
         bn_recalibration=True,
         random_state=None,
@@ -163,6 +181,10 @@ class SliceClassifier(
         self.num_workers = num_workers
         self.predict_batch_size = predict_batch_size
         self.threshold = threshold
+        self.crop = crop
+        self.tta = tta
+        self.lr_schedule = lr_schedule
+        self.sampling = sampling
         self.class_weight = class_weight
         self.bn_recalibration = bn_recalibration
         self.random_state = random_state
@@ -188,6 +210,12 @@ class SliceClassifier(
 
         pos_weight = getattr(self, "pos_weight_", None)
         return WeightedBCEWithLogitsLoss(None if pos_weight in (None, 1.0) else pos_weight)
+
+    def _train_sampler(self, train_ds, generator):
+        # targets are labels (n,) or [label, weight] pairs (n, 2)
+        return balanced_sampler(
+            self, train_ds, generator, lambda t: (t if t.ndim == 1 else t[:, 0]) > 0.5
+        )
 
     def _set_pos_weight(self, y01: np.ndarray, classes) -> None:
         """``pos_weight_`` from ``class_weight`` and the training labels (0/1)."""
@@ -289,5 +317,9 @@ class SliceClassifier(
     def decision_function(self, X) -> np.ndarray:
         """Slice logits, shape (n,); ``X`` as in :meth:`fit` (arrays or a SliceDataset)."""
         check_is_fitted(self)
-        out = [torch.cat(self._forward(images)) for images in self._image_chunks(X)]
+
+        def run(module, x):  # logits, averaged over the test-time views
+            return torch.stack([module(v).float() for v in self._tta_views(x)]).mean(0)
+
+        out = [torch.cat(self._forward(images, run)) for images in self._image_chunks(X)]
         return torch.cat(out).float().cpu().numpy()

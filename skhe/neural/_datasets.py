@@ -57,8 +57,8 @@ class _ArrayDataset(Dataset):
         img, tgt = self.images[i], self.targets[i]
         if self.augment is not None:
             is_mask = np.ndim(tgt) == 3
-            a, m = self.augment(img[0], tgt[0] if is_mask else None)
-            img = np.repeat(a[None], img.shape[0], axis=0) if img.shape[0] > 1 else a[None]
+            a, m = self.augment(img[0] if img.shape[0] == 1 else img, tgt[0] if is_mask else None)
+            img = a[None] if a.ndim == 2 else a
             if is_mask:
                 tgt = m[None].astype(np.float32)
         return torch.from_numpy(np.ascontiguousarray(img)), torch.as_tensor(tgt)
@@ -67,10 +67,11 @@ class _ArrayDataset(Dataset):
 class _SliceDatasetAdapter(Dataset):
     """A skhe ``SliceDataset`` seen at the estimator's image size and channel count."""
 
-    def __init__(self, dataset, image_size: int, in_chans: int):
+    def __init__(self, dataset, image_size: int, in_chans: int, crop: str = "none"):
         self.dataset = dataset
         self.image_size = int(image_size)
         self.in_chans = int(in_chans)
+        self.crop = crop
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -80,6 +81,15 @@ class _SliceDatasetAdapter(Dataset):
 
         x, t = self.dataset[i]
         size = (self.image_size, self.image_size)
+        if self.crop == "head":
+            from skhe.preprocessing import crop_to_boxes, head_boxes
+
+            box = head_boxes(x[None].numpy())
+            x = torch.from_numpy(crop_to_boxes(x[None].numpy(), box, self.image_size)[0])
+            if t.ndim == 3:
+                t = torch.from_numpy(
+                    crop_to_boxes(t[None].numpy(), box, self.image_size, mask=True)[0]
+                ).float()
         if tuple(x.shape[-2:]) != size:
             x = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
             x = x.clamp(0, 1)
@@ -93,6 +103,51 @@ class _SliceDatasetAdapter(Dataset):
         return x, t
 
 
+class BalancedSampler(torch.utils.data.Sampler):
+    """Every positive sample each epoch, plus a fresh random draw of the others.
+
+    Epochs hold all ``n_pos`` positives and ``round(ratio * n_pos)`` negatives (at most all of
+    them), drawn anew each epoch without replacement, in random order: over the epochs the
+    network sees every negative slice, yet each epoch is balanced.
+
+    Parameters
+    ----------
+    positive : array-like of bool, shape (n,)
+    ratio : float, default=1.0
+        Negatives per positive in an epoch.
+    generator : torch.Generator or None
+    """
+
+    def __init__(self, positive, ratio: float = 1.0, generator=None):
+        self.positive = np.asarray(positive, dtype=bool)
+        if not self.positive.any():
+            raise ValueError("BalancedSampler: no positive sample to balance.")
+        self.ratio = float(ratio)
+        self.generator = generator
+        self._pos = torch.from_numpy(np.flatnonzero(self.positive))
+        self._neg = torch.from_numpy(np.flatnonzero(~self.positive))
+        self._n_neg = min(len(self._neg), round(self.ratio * len(self._pos)))
+
+    def __len__(self) -> int:
+        return len(self._pos) + self._n_neg
+
+    def __iter__(self):
+        draw = torch.randperm(len(self._neg), generator=self.generator)[: self._n_neg]
+        idx = torch.cat([self._pos, self._neg[draw]])
+        order = torch.randperm(len(idx), generator=self.generator)
+        return iter(idx[order].tolist())
+
+
+def balanced_sampler(est, train_ds, generator, is_positive):
+    """The estimator's ``BalancedSampler`` with ``sampling="balanced"`` (else None);
+    ``is_positive(targets)`` says which training samples are positive."""
+    if est.sampling != "balanced":
+        return None
+    if not isinstance(train_ds, _ArrayDataset):
+        raise ValueError("sampling='balanced' needs array input (not a SliceDataset).")
+    return BalancedSampler(is_positive(np.asarray(train_ds.targets)), generator=generator)
+
+
 def dataset_input(est, X, target: str):
     """Adapter for a skhe ``SliceDataset`` passed as X (None when X is an array)."""
     from skhe.preprocessing import SliceDataset
@@ -104,7 +159,7 @@ def dataset_input(est, X, target: str):
             f"{type(est).__name__} needs a SliceDataset with target={target!r}; got "
             f"target={X.target!r}."
         )
-    return _SliceDatasetAdapter(X, est.image_size, est.in_chans)
+    return _SliceDatasetAdapter(X, est.image_size, est.in_chans, crop=getattr(est, "crop", "none"))
 
 
 def make_datasets(

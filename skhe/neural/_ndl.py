@@ -11,7 +11,6 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from skhe.exceptions import DataWarning
@@ -59,9 +58,17 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
     image_size : int, default=512
         Slices are resized to this once (and cached for the process).
     hu_window : (low, high), default=(0, 100)
+    slice_selection : {"classifier", "segmenter"}, default="classifier"
+        What picks the hematoma slices. "classifier": the :class:`SliceClassifier`'s probability
+        (the paper). "segmenter": the segmenter's expected hematoma area in pixels of the
+        ``image_size`` slice (:meth:`HematomaSegmenter.slice_score`); no classifier is trained
+        (``classifier_`` is None), which saves its training, and on real CT (CT-ICH, 5 folds;
+        ``docs/benchmarks/ctich.md``) it separates hemorrhage slices about as well as the
+        classifier.
     slice_threshold : "youden" or float, default="youden"
-        Classifier probability from which a slice counts as a hematoma slice; "youden" uses the
-        Youden-optimal threshold of the classifier on the training slices (``slice_threshold_``).
+        Selection score from which a slice counts as a hematoma slice (a probability, or an
+        area in pixels with ``slice_selection="segmenter"``); "youden" uses the Youden-optimal
+        threshold of the score on the training slices (``slice_threshold_``).
     normalize : bool, default=True
         Standardize the log-odds (False returns ``logit(p̄)``).
     cv : int or None, default=3
@@ -97,8 +104,9 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
     Attributes
     ----------
     classifier_, segmenter_, he_model_ : fitted sub-estimators
+        (``classifier_`` is None with ``slice_selection="segmenter"``)
     slice_threshold_ : float
-        The classifier threshold in use.
+        The selection-score threshold in use.
     center_, scale_ : float
         Mean and SD of the training patients' (out-of-fold) ``logit(p̄)``.
     oof_scores_ : ndarray or None
@@ -113,6 +121,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         "he_model": [None, HasMethods(["fit", "predict_proba"])],
         "image_size": [Interval(Integral, 8, None, closed="left")],
         "hu_window": [tuple, list],
+        "slice_selection": [StrOptions({"classifier", "segmenter"})],
         "slice_threshold": [StrOptions({"youden"}), Interval(Real, 0, 1, closed="both")],
         "normalize": ["boolean"],
         "cv": [None, Interval(Integral, 2, None, closed="left")],
@@ -135,6 +144,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         *,
         image_size=512,
         hu_window=(0.0, 100.0),
+        slice_selection="classifier",
         slice_threshold="youden",
         normalize=True,
         cv=3,
@@ -150,6 +160,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         self.he_model = he_model
         self.image_size = image_size
         self.hu_window = hu_window
+        self.slice_selection = slice_selection
         self.slice_threshold = slice_threshold
         self.normalize = normalize
         self.cv = cv
@@ -204,9 +215,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
                 {k: v for k, v in fitted.__dict__.items() if k not in self.get_params(deep=False)}
             )
             return out
-        frozen = all(
-            isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
-        )
+        frozen = self._all_frozen()
         oof = None
         if self.cv and not frozen:
             from sklearn.model_selection import StratifiedKFold
@@ -233,18 +242,22 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
 
     # ------------------------------------------------------------------ scoring
     def _slice_details(self, pats: list, gate: bool = False) -> list[pd.DataFrame]:
-        """Per-slice classifier probability, area and DL score of each patient of ``pats``.
+        """Per-slice selection score, area and DL score of each patient of ``pats``.
 
         The patients' slices go through each network together (full batches). With ``gate``
         the segmenter and the HE model only see the slices the classifier selects (their area
         and DL score are NaN elsewhere): the pooled score only uses those, and it saves most of
         the inference time. A patient without selected slices has every slice scored. When the
         HE model's encoder is the segmenter's (``freeze_encoder``), one encoder pass serves both.
+        With ``slice_selection="segmenter"`` the segmenter scores every slice (its expected area
+        selects them) and only the HE model is gated.
         """
         counts = [len(p.images) for p in pats]
         starts = np.concatenate([[0], np.cumsum(counts)])
         imgs = np.concatenate([p.images for p in pats]).astype(np.float32)
         pixel_mm2 = np.repeat([p.spacing[1] * p.spacing[2] for p in pats], counts)
+        if self.slice_selection == "segmenter":
+            return self._slice_details_by_area(imgs, starts, pixel_mm2, gate)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
         selected = p_cls >= self.slice_threshold_
         run = np.ones(len(imgs), bool)
@@ -263,21 +276,27 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
                 area[run] = self.segmenter_.predict_proba(sub).reshape(len(sub), -1).sum(axis=1)
                 dl[run] = self.he_model_.predict_proba(sub)[:, 1]
             area[run] *= pixel_mm2[run]
-        frames = []
-        for lo, hi in itertools.pairwise(starts):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "slice": np.arange(hi - lo),
-                        "classifier_prob": p_cls[lo:hi],
-                        "selected": selected[lo:hi],
-                        "area_mm2": area[lo:hi],
-                        "dl_score": dl[lo:hi],
-                        "weight": np.where(selected[lo:hi], area[lo:hi], 0.0),
-                    }
-                )
-            )
-        return frames
+        return _detail_frames(starts, p_cls, p_cls, selected, area, dl)
+
+    def _slice_details_by_area(self, imgs, starts, pixel_mm2, gate: bool) -> list[pd.DataFrame]:
+        """``_slice_details`` when the segmenter's expected area (pixels) selects the slices."""
+        seg = unwrap_frozen(self.segmenter_)
+        dl = np.full(len(imgs), np.nan)
+        if self._shared_encoder():  # one pass gives both; nothing to gate
+            area_px, dl = seg.area_and_he_score(self.he_model_, imgs)
+        else:
+            area_px = seg.slice_score(imgs, kind="area")
+        selected = area_px >= self.slice_threshold_
+        if not self._shared_encoder():
+            run = np.ones(len(imgs), bool)
+            if gate:
+                for lo, hi in itertools.pairwise(starts):
+                    if selected[lo:hi].any():
+                        run[lo:hi] = selected[lo:hi]
+            if run.any():
+                dl[run] = self.he_model_.predict_proba(imgs[run])[:, 1]
+        nan = np.full(len(imgs), np.nan)
+        return _detail_frames(starts, nan, area_px, selected, area_px * pixel_mm2, dl)
 
     def _pool(
         self, name: str, ps, d: pd.DataFrame, warn: bool = True
@@ -290,8 +309,8 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
             warnings.warn(
                 DataWarning(
                     f"NDLScorer: patient {name}: no hematoma slice found (no slice above the "
-                    f"classifier threshold {self.slice_threshold_:.3g} with segmented area); "
-                    "using the mean DL score of all its slices.",
+                    f"{self.slice_selection} threshold {self.slice_threshold_:.3g} with "
+                    "segmented area); using the mean DL score of all its slices.",
                     patient=str(name),
                 ),
                 stacklevel=user_stacklevel(),  # the user's call, not sklearn's
@@ -326,8 +345,10 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
     def slice_table(self, X) -> pd.DataFrame:
         """Per-slice results of each patient of ``X``: which slices, areas, slice scores.
 
-        Columns ``patient``, ``slice``, ``classifier_prob``, ``selected``, ``area_mm2``,
-        ``dl_score``, ``weight`` (the area when selected, else 0) and the patient's ``ndl_score``.
+        Columns ``patient``, ``slice``, ``classifier_prob`` (NaN with
+        ``slice_selection="segmenter"``), ``selection_score`` (the classifier probability or the
+        expected area in pixels), ``selected``, ``area_mm2``, ``dl_score``, ``weight`` (the area
+        when selected, else 0) and the patient's ``ndl_score``.
         Every slice is scored here (``transform`` scores only the selected ones).
         """
         check_is_fitted(self)
@@ -349,6 +370,26 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _detail_frames(starts, p_cls, score, selected, area, dl) -> list[pd.DataFrame]:
+    """One slice-detail frame per patient (rows ``starts[i]:starts[i + 1]`` of the arrays)."""
+    frames = []
+    for lo, hi in itertools.pairwise(starts):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "slice": np.arange(hi - lo),
+                    "classifier_prob": p_cls[lo:hi],
+                    "selection_score": score[lo:hi],
+                    "selected": selected[lo:hi],
+                    "area_mm2": area[lo:hi],
+                    "dl_score": dl[lo:hi],
+                    "weight": np.where(selected[lo:hi], area[lo:hi], 0.0),
+                }
+            )
+        )
+    return frames
 
 
 def _fit_transform_uncached(scorer: NDLScorer, X, y):

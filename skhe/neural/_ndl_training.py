@@ -40,8 +40,21 @@ class NDLTrainingMixin:
             )
         from skhe.metrics import youden_threshold
 
-        p = self.classifier_.predict_proba(images)[:, 1]
-        self.slice_threshold_ = float(youden_threshold(np.asarray(slice_labels), p))
+        score = self._selection_score(images)
+        self.slice_threshold_ = float(youden_threshold(np.asarray(slice_labels), score))
+
+    def _selection_score(self, images) -> np.ndarray:
+        """The score that selects hematoma slices (classifier probability or expected area)."""
+        if self.slice_selection == "segmenter":
+            return unwrap_frozen(self.segmenter_).slice_score(images, kind="area")
+        return self.classifier_.predict_proba(images)[:, 1]
+
+    def _all_frozen(self) -> bool:
+        """Whether every sub-estimator in use is a FrozenEstimator (nothing to train)."""
+        used = [self.segmenter, self.he_model]
+        if self.slice_selection == "classifier":
+            used.append(self.classifier)
+        return all(isinstance(e, FrozenEstimator) for e in used)
 
     @staticmethod
     def _fit_or_frozen(est, default, *args, **kwargs):
@@ -68,9 +81,7 @@ class NDLTrainingMixin:
             raise ValueError(f"X has {len(X)} patients but y has {len(y01)} labels.")
         self.n_features_in_ = X.shape[1]
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        frozen = all(
-            isinstance(e, FrozenEstimator) for e in (self.classifier, self.segmenter, self.he_model)
-        )
+        frozen = self._all_frozen()
         pats = self._patients(X, need_masks=not frozen)
         if not frozen:
             images = np.concatenate([p.images for p in pats]).astype(np.float32)
@@ -90,15 +101,16 @@ class NDLTrainingMixin:
                 np.concatenate([pos, rng.choice(neg, size=min(len(neg), len(pos)), replace=False)])
             )
             rs = self.random_state
-            self.classifier_ = self._fit_step(
-                stage,
-                "slice classifier",
-                self.classifier,
-                SliceClassifier(image_size=self.image_size, random_state=rs),
-                images,
-                slice_lab,
-            )
-            self._set_slice_threshold(images, slice_lab)
+            self.classifier_ = None
+            if self.slice_selection == "classifier":
+                self.classifier_ = self._fit_step(
+                    stage,
+                    "slice classifier",
+                    self.classifier,
+                    SliceClassifier(image_size=self.image_size, random_state=rs),
+                    images,
+                    slice_lab,
+                )
             self.segmenter_ = self._fit_step(
                 stage,
                 "hematoma segmenter",
@@ -107,6 +119,7 @@ class NDLTrainingMixin:
                 images[sel],
                 masks[sel],
             )
+            self._set_slice_threshold(images, slice_lab)
             seg = unwrap_frozen(self.segmenter_)
             default_he = MultiTaskHEModel(
                 seg.encoder,
@@ -127,7 +140,7 @@ class NDLTrainingMixin:
             )
         else:
             self.classifier_, self.segmenter_, self.he_model_ = (
-                self.classifier,
+                self.classifier if self.slice_selection == "classifier" else None,
                 self.segmenter,
                 self.he_model,
             )

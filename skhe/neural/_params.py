@@ -47,6 +47,14 @@ DEEP_CONSTRAINTS: dict = {
     "accelerate": [None, "boolean", dict],
 }
 
+#: Head-centred input, test-time flips and the learning-rate schedule (classifier, segmenter).
+_INPUT_AND_SCHEDULE = {
+    "crop": [StrOptions({"none", "head"})],
+    "tta": ["boolean"],
+    "lr_schedule": [None, StrOptions({"cosine"})],
+    "sampling": [StrOptions({"all", "balanced"})],
+}
+
 _UNET = {
     "encoder": [str],
     "decoder_channels": [tuple, list],
@@ -54,14 +62,17 @@ _UNET = {
 
 CLASSIFIER_CONSTRAINTS = {
     **DEEP_CONSTRAINTS,
+    **_INPUT_AND_SCHEDULE,
     "backbone": [str],
     "class_weight": [None, StrOptions({"balanced"}), dict],
 }
 SEGMENTER_CONSTRAINTS = {
     **DEEP_CONSTRAINTS,
+    **_INPUT_AND_SCHEDULE,
     **_UNET,
     "dice_weight": [_NON_NEGATIVE],
     "bce_weight": [_NON_NEGATIVE],
+    "loss": [StrOptions({"dice_bce", "slice_dice_bce", "tversky_bce"})],
 }
 MULTITASK_CONSTRAINTS = {
     **DEEP_CONSTRAINTS,

@@ -12,10 +12,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from skhe.metrics import dice_coefficient
 from skhe.neural._base import DeepEstimatorMixin
-from skhe.neural._datasets import dataset_input, make_datasets
+from skhe.neural._datasets import balanced_sampler, dataset_input, make_datasets
 from skhe.neural._params import SEGMENTER_CONSTRAINTS, check_deep_params
 from skhe.neural._validation import check_masks
-from skhe.nn import DiceBCELoss, build_unet
+from skhe.nn import DiceBCELoss, TverskyBCELoss, build_unet
 from skhe.utils._docs import DocLinkMixin
 
 
@@ -40,6 +40,26 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         Weights of the two loss terms.
     threshold : float, default=0.5
         Probability above which a pixel is hematoma.
+    crop : {"none", "head"}, default="none"
+        "head": each slice is cropped to a square around the head
+        (:func:`skhe.preprocessing.head_boxes`) before it is resized to ``image_size``, which
+        about doubles the pixels on the brain at 128-192 px; outputs map back to the original
+        pixels. "none": the whole slice (the paper).
+    tta : bool, default=False
+        Test-time augmentation: predictions average the slice and its left-right flip.
+    lr_schedule : None or "cosine", default=None
+        None: constant ``lr`` (the paper); "cosine": cosine annealing to 0 over ``max_epochs``.
+    loss : {"dice_bce", "slice_dice_bce", "tversky_bce"}, default="dice_bce"
+        "dice_bce": the paper's Dice (over the batch) + BCE. "slice_dice_bce": Dice averaged
+        over the batch's hematoma slices, so a small bleed counts as much as a large one.
+        "tversky_bce": Tversky index (false negatives weighted 0.7, false positives 0.3) + BCE,
+        which favours finding small and thin bleeds. ``dice_weight`` / ``bce_weight`` weigh the
+        two terms of each.
+    sampling : {"all", "balanced"}, default="all"
+        "all": every training slice once per epoch (the paper). "balanced": each epoch holds
+        every slice with hematoma and as many others, drawn anew each epoch
+        (:class:`~skhe.neural.BalancedSampler`), so training can use all slices of a cohort in
+        which hematoma slices are rare without collapsing to empty masks.
 
     Attributes
     ----------
@@ -74,6 +94,11 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         num_workers=0,
         predict_batch_size=None,
         threshold=0.5,
+        crop="none",
+        tta=False,
+        lr_schedule=None,
+        loss="dice_bce",
+        sampling="all",
         bn_recalibration=True,
         random_state=None,
         verbose=0,
@@ -103,6 +128,11 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         self.num_workers = num_workers
         self.predict_batch_size = predict_batch_size
         self.threshold = threshold
+        self.crop = crop
+        self.tta = tta
+        self.lr_schedule = lr_schedule
+        self.loss = loss
+        self.sampling = sampling
         self.bn_recalibration = bn_recalibration
         self.random_state = random_state
         self.verbose = verbose
@@ -124,7 +154,16 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         )
 
     def _criterion(self):
-        return DiceBCELoss(dice_weight=self.dice_weight, bce_weight=self.bce_weight)
+        if self.loss == "tversky_bce":
+            return TverskyBCELoss(tversky_weight=self.dice_weight, bce_weight=self.bce_weight)
+        return DiceBCELoss(
+            dice_weight=self.dice_weight,
+            bce_weight=self.bce_weight,
+            per_slice=self.loss == "slice_dice_bce",
+        )
+
+    def _train_sampler(self, train_ds, generator):
+        return balanced_sampler(self, train_ds, generator, lambda t: t.reshape(len(t), -1).any(1))
 
     def _prepare_xm(self, X, masks):
         from skhe.neural._validation import check_images
@@ -136,7 +175,8 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
             )
         raw = check_images(X, in_chans=self.in_chans)
         m = check_masks(masks, raw)
-        return self._to_model_size(raw), self._masks_to_model_size(m)
+        boxes = self._crop_boxes(raw)
+        return self._to_model_size(raw, boxes), self._masks_to_model_size(m, boxes)
 
     def fit(self, X, y=None):
         """Train on windowed slices and their binary hematoma masks.
@@ -191,12 +231,19 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         return self._proba_of_checked(check_images(X, in_chans=self.in_chans))
 
     def _proba_of_checked(self, raw: np.ndarray) -> np.ndarray:
-        images = self._to_model_size(raw)
+        boxes = self._crop_boxes(raw)
+        images = self._to_model_size(raw, boxes)
         h, w = raw.shape[2:]
+        done = [0]  # slices mapped back so far (batches come in order)
 
         def run(module, x):
-            p = torch.sigmoid(module(x).float())
-            if (h, w) != tuple(p.shape[2:]):
+            p = self._tta_proba(module, x)
+            if boxes is not None:
+                from skhe.preprocessing import paste_from_boxes
+
+                p = paste_from_boxes(p, boxes[done[0] : done[0] + len(p)], (h, w))
+                done[0] += len(p)
+            elif (h, w) != tuple(p.shape[2:]):
                 side = max(h, w)
                 p = F.interpolate(p, size=(side, side), mode="bilinear", align_corners=False)
                 top, left = (side - h) // 2, (side - w) // 2
@@ -204,6 +251,37 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
             return p[:, 0].cpu()
 
         return torch.cat(self._forward(images, run)).numpy()
+
+    def _tta_proba(self, module, x: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities at the network's size, averaged over the test-time views."""
+        p = torch.sigmoid(module(x).float())
+        if self.tta:
+            p = (p + torch.sigmoid(module(x.flip(-1)).float()).flip(-1)) / 2
+        return p
+
+    def slice_score(self, X, kind: str = "area") -> np.ndarray:
+        """How strongly each slice shows hematoma, from the segmentation: a slice detector.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W) or (n, 1, H, W)
+            Windowed slices, as in :meth:`fit`.
+        kind : {"area", "max"}, default="area"
+            "area": the expected hematoma area in pixels of ``X`` (the sum of the pixel
+            probabilities; robust where a thresholded mask would be empty); "max": the
+            largest pixel probability.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+            Higher means more likely a hematoma slice; threshold it (e.g. at the Youden point
+            on training slices, :func:`skhe.metrics.youden_threshold`) or rank by it.
+        """
+        if kind not in ("area", "max"):
+            raise ValueError(f"kind must be 'area' or 'max'; got {kind!r}.")
+        proba = self.predict_proba(X)
+        flat = proba.reshape(len(proba), -1)
+        return flat.sum(axis=1, dtype=np.float64) if kind == "area" else flat.max(axis=1)
 
     def predict(self, X) -> np.ndarray:
         """Binary masks (uint8), shape (n, H, W)."""

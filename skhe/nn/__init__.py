@@ -8,7 +8,13 @@ from skhe.nn._builders import (
     load_matching_weights,
     load_state_dict_file,
 )
-from skhe.nn._losses import DiceBCELoss, WeightedBCEWithLogitsLoss, soft_dice
+from skhe.nn._losses import (
+    DiceBCELoss,
+    TverskyBCELoss,
+    WeightedBCEWithLogitsLoss,
+    per_slice_soft_dice,
+    soft_dice,
+)
 from skhe.nn._multitask import (
     MultiTaskHELoss,
     MultiTaskHENet,
@@ -23,11 +29,13 @@ __all__ = [
     "PretrainedWeightsError",
     "SegmentAndScore",
     "SliceClassifierNet",
+    "TverskyBCELoss",
     "WeightedBCEWithLogitsLoss",
     "build_unet",
     "hematoma_descriptors",
     "load_matching_weights",
     "load_state_dict_file",
+    "per_slice_soft_dice",
     "soft_dice",
     "update_batchnorm",
 ]

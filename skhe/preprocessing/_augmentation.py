@@ -25,40 +25,67 @@ class SliceAugmenter:
         Maximum rotation in degrees.
     p : float, default=0.5
         Probability of each transform.
+    flip : float, default=0.0
+        Probability of a left-right flip (the head is near-symmetric; bleeds occur on both sides).
+    intensity : float, default=0.0
+        Brightness and contrast jitter within the window (albumentations'
+        ``RandomBrightnessContrast`` limits, applied with probability ``p``); 0 turns it off.
     random_state : int or None
         Seed; the same seed gives the same sequence of augmentations.
     """
 
-    def __init__(self, shift=0.0625, scale=0.1, rotate=45.0, p=0.5, random_state=None):
+    def __init__(
+        self,
+        shift=0.0625,
+        scale=0.1,
+        rotate=45.0,
+        p=0.5,
+        flip=0.0,
+        intensity=0.0,
+        random_state=None,
+    ):
         self.shift = shift
         self.scale = scale
         self.rotate = rotate
         self.p = p
+        self.flip = flip
+        self.intensity = intensity
         self.random_state = random_state
         self._compose = None
 
     def _build(self):
         common = dict(border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0)
-        self._compose = A.Compose(
-            [
-                A.Affine(
-                    translate_percent=(-self.shift, self.shift),
-                    scale=(1 - self.scale, 1 + self.scale),
-                    rotate=(-self.rotate, self.rotate),
-                    p=self.p,
-                    **common,
-                ),
-                A.Affine(scale=(1 - self.scale, 1 + self.scale), p=self.p, **common),
-            ],
-            seed=self.random_state,
-        )
+        transforms = [A.HorizontalFlip(p=self.flip)] if self.flip else []
+        transforms += [
+            A.Affine(
+                translate_percent=(-self.shift, self.shift),
+                scale=(1 - self.scale, 1 + self.scale),
+                rotate=(-self.rotate, self.rotate),
+                p=self.p,
+                **common,
+            ),
+            A.Affine(scale=(1 - self.scale, 1 + self.scale), p=self.p, **common),
+        ]
+        if self.intensity:
+            transforms.append(
+                A.RandomBrightnessContrast(
+                    brightness_limit=self.intensity, contrast_limit=self.intensity, p=self.p
+                )
+            )
+        self._compose = A.Compose(transforms, seed=self.random_state)
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None):
-        """Augment one slice (H, W) in [0, 1] and its optional mask (H, W)."""
+        """Augment one slice, (H, W) or (C, H, W) in [0, 1], and its optional mask (H, W).
+
+        All channels of a slice (e.g. several HU windows) get the same geometric transform.
+        """
         if self._compose is None:
             self._build()
         image = np.asarray(image, dtype=np.float32)
-        if image.ndim != 2:
+        channels = image.ndim == 3
+        if channels:
+            image = np.ascontiguousarray(np.moveaxis(image, 0, -1))
+        elif image.ndim != 2:
             raise ValueError(f"augmentation expects one (H, W) slice; got {image.shape}.")
         if image.size and (image.min() < 0 or image.max() > 1):
             raise ValueError("augmentation expects a windowed slice with values in [0, 1].")
@@ -67,6 +94,8 @@ class SliceAugmenter:
             kwargs["mask"] = np.asarray(mask, dtype=np.uint8)
         out = self._compose(**kwargs)
         img = np.clip(out["image"], 0.0, 1.0).astype(np.float32)
+        if channels:
+            img = np.ascontiguousarray(np.moveaxis(img, -1, 0))
         return img, (out["mask"] if mask is not None else None)
 
     def __getstate__(self):
