@@ -92,6 +92,29 @@ def test_inference_benchmark_smoke(tmp_path):
     # the optimized path gives the naive loop's scores
     assert row["max_abs_score_difference"] < 1e-3
     assert row["gflops_per_slice"]["classifier"] > 0 and r["peak_gflops"] > 0
+    agreement = row["agreement"]
+    assert agreement["precision"] == "fp32" and agreement["tolerance"] == 1e-3
+    assert agreement["selection_flips"] == 0 and agreement["threshold_gap"] > 0
+    assert row["read_ahead"] is True
+
+
+def test_inference_benchmark_checks_bf16_against_fp32(tmp_path):
+    """--mixed-precision bf16 runs the optimized path in bf16 even on a CPU, against the fp32
+    naive loop, and the script fails when they disagree beyond 0.01."""
+    r = _smoke("inference.py", tmp_path, "--mixed-precision", "bf16", "--no-read-ahead")
+    (row,) = r["presets"]
+    assert row["agreement"]["precision"] == "bfloat16" and row["agreement"]["tolerance"] == 0.01
+    assert 0 < row["max_abs_score_difference"] <= 0.01
+    assert row["read_ahead"] is False
+
+
+def test_training_benchmark_smoke(tmp_path):
+    r = _smoke("training.py", tmp_path)
+    assert {row["network"] for row in r["rows"]} == {"classifier", "segmenter"}
+    for row in r["rows"]:
+        assert row["slices_per_s"] > 0 and row["gflop_per_slice_training"] > 0
+        assert row["precision"] == "fp32" and row["loader_workers"] == 0
+    assert set(r["slices_per_s"]) == {"smoke/classifier", "smoke/segmenter"}
 
 
 def test_memory_benchmark_smoke(tmp_path):

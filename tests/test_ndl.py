@@ -148,6 +148,7 @@ def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, coho
         return original(self, images)
 
     monkeypatch.setattr(cls_type, "predict_proba", counting)
+    monkeypatch.setattr(fitted, "read_ahead", False)  # read, then score: fixed groups
     together = fitted.transform(X)[:, 0]
     assert len(calls) == 1  # the default chunk holds these six patients: one classifier pass
     n_slices = calls[0]
@@ -156,6 +157,14 @@ def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, coho
     alone = fitted.transform(X)[:, 0]
     assert len(calls) == len(X) and sum(calls) == n_slices
     np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
+    # reading ahead in a thread: groups are whatever is read by then; the same scores
+    calls.clear()
+    monkeypatch.setattr(fitted, "read_ahead", True)
+    monkeypatch.setattr(fitted, "chunk_pixels", 2**26)
+    fitted._slices().clear()
+    ahead = fitted.transform(X)[:, 0]
+    assert 1 <= len(calls) <= len(X) and sum(calls) == n_slices
+    np.testing.assert_allclose(ahead, together, rtol=1e-5, atol=1e-6)
 
 
 def test_no_hematoma_found_gives_a_score_and_a_warning(fitted, cohort):

@@ -59,8 +59,12 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
     # ------------------------------------------------------------------ device and precision
     def _amp_dtype(self, device: str):
         mp = self.mixed_precision
-        if not str(device).startswith("cuda") or mp is False:
-            return None  # CPU: fp32 (bf16 autocast is far slower on CPUs without AMX/bf16)
+        if mp is False:
+            return None
+        if not str(device).startswith("cuda"):
+            # CPU: fp32 (bf16 autocast is far slower on CPUs without AMX/bf16 units), unless
+            # bf16 is asked for by name (e.g. to check bf16 scores against fp32 ones)
+            return torch.bfloat16 if mp == "bf16" else None
         if mp in ("auto", True, "bf16"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if mp == "fp16":
@@ -68,6 +72,15 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         raise ValueError(
             f"mixed_precision must be 'auto', True, False, 'bf16' or 'fp16'; got {mp!r}"
         )
+
+    def _loader_workers(self, device: str) -> int:
+        """DataLoader workers: ``num_workers``, or for "auto" half the cores (at most 8) on a
+        GPU and none on a CPU."""
+        if self.num_workers != "auto":
+            return int(self.num_workers)
+        if not str(device).startswith("cuda"):
+            return 0
+        return max(1, min(8, (os.cpu_count() or 2) // 2))
 
     def _channels_last(self, device: str, training: bool) -> bool:
         if self.channels_last == "auto":
@@ -202,8 +215,8 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
             iterator_train__sampler=sampler,
             iterator_train__drop_last=_lone_last_batch(per_epoch, self.batch_size),
             iterator_train__generator=generator,
-            iterator_train__num_workers=self.num_workers,
-            iterator_valid__num_workers=self.num_workers,
+            iterator_train__num_workers=self._loader_workers(device),
+            iterator_valid__num_workers=self._loader_workers(device),
             iterator_train__pin_memory=device.startswith("cuda"),
             verbose=int(self.verbose),
             amp_dtype=self._amp_dtype(device),
@@ -277,7 +290,7 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
             train_ds,
             batch_size=self.batch_size,
             shuffle=False,
-            num_workers=self.num_workers,
+            num_workers=self._loader_workers(device),
             drop_last=_lone_last_batch(len(train_ds), self.batch_size),
         )
         amp = self._amp_dtype(device)

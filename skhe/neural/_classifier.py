@@ -56,13 +56,18 @@ class SliceClassifier(
     device : str, default="auto"
         "auto" uses CUDA when present.
     mixed_precision : {"auto", True, False, "bf16", "fp16"}, default="auto"
-        GPU only (bf16 where supported); CPU always runs fp32.
+        Autocast on a GPU ("auto"/True: bf16 where supported, else fp16); a CPU runs fp32
+        unless "bf16" is named (slow on CPUs without bf16 units; useful to check bf16 scores
+        against fp32 ones). The small heads that give the scores (the classifier's pooling and
+        logit, the segmenter's last convolution, the HE head) always run in fp32.
     channels_last : {"auto", True, False}, default="auto"
         "auto": on GPU always, on CPU for inference only.
     n_threads : int or None, default=None
         torch intra-op threads during fit/predict.
-    num_workers : int, default=0
-        DataLoader workers.
+    num_workers : int or "auto", default="auto"
+        DataLoader workers (augmentation runs in them). "auto": on a GPU half the CPU cores, at
+        most 8 (the CPU prepares batches while the GPU trains); on a CPU 0 (workers would take
+        cores from the training itself).
     predict_batch_size : int or None, default=None
         Slices per inference batch. None: 4 x ``batch_size`` on a GPU; on a CPU as many slices
         as make 2^18 pixels (1 at 512x512, 64 at 64x64), the fastest there because larger
@@ -147,7 +152,7 @@ class SliceClassifier(
         mixed_precision="auto",
         channels_last="auto",
         n_threads=None,
-        num_workers=0,
+        num_workers="auto",
         predict_batch_size=None,
         threshold=0.5,
         crop="none",

@@ -99,7 +99,7 @@ class MultiTaskHEModel(
         mixed_precision="auto",
         channels_last="auto",
         n_threads=None,
-        num_workers=0,
+        num_workers="auto",
         predict_batch_size=None,
         threshold=0.5,
         bn_recalibration=True,

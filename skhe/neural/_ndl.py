@@ -85,6 +85,12 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         ``transform`` scores patients in groups of about this many slice pixels (256 MB as
         float32: 256 slices at 512 x 512, 16,384 at 64 x 64), so memory stays bounded while the
         networks see full batches across patients.
+    read_ahead : bool, default=True
+        ``transform`` reads (decodes, windows, resizes) the next patients in a background
+        thread while the networks score the current ones; each group scored is what has been
+        read by then (at least one patient, at most ``chunk_pixels``), so reading overlaps
+        scoring where it is the slower step and batches stay full where the networks are.
+        Scores are the same either way. False: read a group, then score it.
     slice_cache : None, int or PatientSliceCache, default=None
         Where preprocessed patients are kept between ``fit``, its cross-fitting folds and
         ``transform``, so each CT is read once. None: a cache of up to 4 GiB owned by this
@@ -127,6 +133,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         "cv": [None, Interval(Integral, 2, None, closed="left")],
         "patient_column": [str],
         "chunk_pixels": [Interval(Integral, 1, None, closed="left")],
+        "read_ahead": ["boolean"],
         "slice_cache": [None, Interval(Integral, 0, None, closed="left"), PatientSliceCache],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "random_state": [None, Interval(Integral, 0, None, closed="left")],
@@ -150,6 +157,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         cv=3,
         patient_column="patient_id",
         chunk_pixels=2**26,
+        read_ahead=True,
         slice_cache=None,
         memory=None,
         random_state=None,
@@ -166,6 +174,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         self.cv = cv
         self.patient_column = patient_column
         self.chunk_pixels = chunk_pixels
+        self.read_ahead = read_ahead
         self.slice_cache = slice_cache
         self.memory = memory
         self.random_state = random_state

@@ -36,7 +36,7 @@ DEEP_CONSTRAINTS: dict = {
     "mixed_precision": [StrOptions({"auto", "bf16", "fp16"}), "boolean"],
     "channels_last": [StrOptions({"auto"}), "boolean"],
     "n_threads": [None, _POSITIVE_INT],
-    "num_workers": [Interval(Integral, 0, None, closed="left")],
+    "num_workers": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
     "predict_batch_size": [None, _POSITIVE_INT],
     "threshold": [Interval(Real, 0, 1, closed="both")],
     "bn_recalibration": ["boolean"],

@@ -91,7 +91,7 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         mixed_precision="auto",
         channels_last="auto",
         n_threads=None,
-        num_workers=0,
+        num_workers="auto",
         predict_batch_size=None,
         threshold=0.5,
         crop="none",
@@ -254,9 +254,11 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
 
     def _tta_proba(self, module, x: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities at the network's size, averaged over the test-time views."""
-        p = torch.sigmoid(module(x).float())
+        from skhe.nn import unet_logits  # the last convolution in fp32 under mixed precision
+
+        p = torch.sigmoid(unet_logits(module, x).float())
         if self.tta:
-            p = (p + torch.sigmoid(module(x.flip(-1)).float()).flip(-1)) / 2
+            p = (p + torch.sigmoid(unet_logits(module, x.flip(-1)).float()).flip(-1)) / 2
         return p
 
     def slice_score(self, X, kind: str = "area") -> np.ndarray:

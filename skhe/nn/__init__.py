@@ -5,8 +5,10 @@ from skhe.nn._builders import (
     PretrainedWeightsError,
     SliceClassifierNet,
     build_unet,
+    fp32_region,
     load_matching_weights,
     load_state_dict_file,
+    unet_logits,
 )
 from skhe.nn._losses import (
     DiceBCELoss,
@@ -32,10 +34,12 @@ __all__ = [
     "TverskyBCELoss",
     "WeightedBCEWithLogitsLoss",
     "build_unet",
+    "fp32_region",
     "hematoma_descriptors",
     "load_matching_weights",
     "load_state_dict_file",
     "per_slice_soft_dice",
     "soft_dice",
+    "unet_logits",
     "update_batchnorm",
 ]

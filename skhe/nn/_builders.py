@@ -100,7 +100,30 @@ class SliceClassifierNet(nn.Module):
             load_matching_weights(self.backbone, load_state_dict_file(pretrained), what=backbone)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x).reshape(-1)
+        feats = self.backbone.forward_features(x)
+        # the pooling and the logit in fp32 under mixed precision: the selection threshold is
+        # applied to this number, so bf16 rounding here would flip slices (a no-op in fp32)
+        with fp32_region(x):
+            return self.backbone.forward_head(feats.float()).reshape(-1)
+
+
+def fp32_region(x: torch.Tensor):
+    """A context in which autocast is off on ``x``'s device (fp32 math for small, precision-
+    sensitive tails of a network run under bf16/fp16 autocast)."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def unet_logits(unet: nn.Module, x: torch.Tensor, feats: list | None = None) -> torch.Tensor:
+    """A segmentation-models-pytorch U-Net's logits, its last (1-channel) convolution in fp32.
+
+    Equal to ``unet(x)`` in fp32; under mixed precision the probabilities, and the areas summed
+    from them, then carry no bf16 rounding of the logits.
+    """
+    if feats is None:
+        feats = unet.encoder(x)
+    dec = unet.decoder(feats)
+    with fp32_region(x):
+        return unet.segmentation_head(dec.float())
 
 
 def build_unet(

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skhe.nn._builders import build_unet
+from skhe.nn._builders import build_unet, fp32_region, unet_logits
 from skhe.nn._losses import DiceBCELoss
 
 
@@ -104,14 +104,18 @@ class MultiTaskHENet(nn.Module):
     def forward(self, x: torch.Tensor, feats: list | None = None) -> dict:
         if feats is None:
             feats = self.unet.encoder(x)
-        seg = self.unet.segmentation_head(self.unet.decoder(feats))
-        enc = feats[-1].mean(dim=(2, 3))
-        img = self.image_branch(x)
-        prob = torch.sigmoid(seg.float()).detach()
-        w = F.interpolate(prob, size=img.shape[-2:], mode="bilinear", align_corners=False)
-        inside = (img * w).sum(dim=(2, 3)) / (w.sum(dim=(2, 3)) + 1e-3)
-        shape = hematoma_descriptors(x[:, :1].float(), prob)
-        he = self.head(torch.cat([enc, inside, img.mean(dim=(2, 3)), shape], dim=1))
+        seg = unet_logits(self.unet, x, feats)
+        # the small image branch and the head in fp32 under mixed precision: the DL score is
+        # this logit (bf16 rounding of it moved nDL scores by up to ~0.01 per slice)
+        with fp32_region(x):
+            enc = feats[-1].float().mean(dim=(2, 3))
+            xf = x.float()
+            img = self.image_branch(xf)
+            prob = torch.sigmoid(seg.float()).detach()
+            w = F.interpolate(prob, size=img.shape[-2:], mode="bilinear", align_corners=False)
+            inside = (img * w).sum(dim=(2, 3)) / (w.sum(dim=(2, 3)) + 1e-3)
+            shape = hematoma_descriptors(xf[:, :1], prob)
+            he = self.head(torch.cat([enc, inside, img.mean(dim=(2, 3)), shape], dim=1))
         return {"seg": seg, "he": he.reshape(-1)}
 
 
@@ -130,7 +134,7 @@ class SegmentAndScore(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.unet.encoder(x)
-        prob = torch.sigmoid(self.unet.segmentation_head(self.unet.decoder(feats)).float())
+        prob = torch.sigmoid(unet_logits(self.unet, x, feats).float())
         logit = self.he_net(x, feats=feats)["he"].float()
         return prob.sum(dim=(1, 2, 3)).double(), logit
 

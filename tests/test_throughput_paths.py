@@ -1,0 +1,165 @@
+"""The throughput paths: reading ahead while scoring, fp32 score heads under bf16 autocast,
+loader workers, and the benchmarks' agreement checks (CPU; the GPU figures are measured by
+benchmarks/inference.py and benchmarks/training.py)."""
+
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skhe.neural import HematomaSegmenter, SliceClassifier
+from skhe.neural._ndl_inputs import _read_ahead_groups
+from skhe.nn import MultiTaskHENet, SliceClassifierNet, build_unet, unet_logits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+class _Slices:
+    def __init__(self, n):
+        self.images = np.zeros((n, 4, 4), np.float16)
+
+
+def test_read_ahead_groups_keep_order_and_the_pixel_bound():
+    items = [(i, f"p{i}", _Slices(3 + i % 3)) for i in range(20)]
+    groups = list(_read_ahead_groups(iter(items), max_pixels=5 * 16))
+    flat = [p for g in groups for p in g[0]]
+    assert flat == list(range(20))  # every patient once, in order
+    for pos, names, slices in groups:
+        assert names == [f"p{i}" for i in pos]
+        pixels = sum(s.images.size for s in slices)
+        assert len(pos) == 1 or pixels <= 5 * 16  # one patient may exceed it alone
+
+
+def test_read_ahead_raises_the_readers_error_after_the_patients_before_it():
+    def stream():
+        yield 0, "a", _Slices(2)
+        raise ValueError("patient b: truncated DICOM file")
+
+    seen = []
+    with pytest.raises(ValueError, match="patient b"):
+        for pos, _, _ in _read_ahead_groups(stream(), max_pixels=10**6):
+            seen += pos
+    assert seen == [0]
+
+
+def test_read_ahead_stops_its_reader_when_the_caller_stops():
+    reads = []
+
+    def stream():
+        for i in range(1000):
+            reads.append(i)
+            yield i, str(i), _Slices(4)
+
+    before = threading.active_count()
+    gen = _read_ahead_groups(stream(), max_pixels=64)
+    next(gen)
+    gen.close()  # e.g. an error while scoring the first group
+    assert threading.active_count() == before
+    assert len(reads) < 1000  # the reader was bounded by the pixel budget and stopped
+
+
+def test_read_ahead_leaves_a_core_to_the_reader_and_restores_threads():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)  # the test suite runs with one thread
+    n = 2
+    release = threading.Event()
+
+    def stream():
+        yield 0, "a", _Slices(1)
+        release.wait(5)  # still reading while the first group is scored
+        yield 1, "b", _Slices(1)
+
+    gen = _read_ahead_groups(stream(), max_pixels=16)
+    next(gen)
+    assert torch.get_num_threads() == max(1, n - 1)
+    release.set()
+    try:
+        list(gen)
+        assert torch.get_num_threads() == n
+    finally:
+        torch.set_num_threads(saved)
+
+
+# ------------------------------------------------------------------------ fp32 score heads
+def test_score_heads_are_the_plain_forward_in_fp32():
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 32, 32)
+    clf = SliceClassifierNet("test_resnet").eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(clf(x), clf.backbone(x).reshape(-1), rtol=1e-6, atol=1e-6)
+    unet = build_unet("tu-test_resnet", 1, decoder_channels=(16, 8, 8, 8, 4)).eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(unet_logits(unet, x), unet(x), rtol=1e-6, atol=1e-6)
+
+
+def test_score_heads_stay_fp32_under_bf16_autocast():
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 32, 32)
+    clf = SliceClassifierNet("test_resnet").eval()
+    unet = build_unet("tu-test_resnet", 1, decoder_channels=(16, 8, 8, 8, 4)).eval()
+    he = MultiTaskHENet("tu-test_resnet", decoder_channels=(16, 8, 8, 8, 4)).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert clf(x).dtype == torch.float32
+        assert unet_logits(unet, x).dtype == torch.float32
+        assert unet(x).dtype == torch.bfloat16  # the plain forward would round the logits
+        assert he(x)["he"].dtype == torch.float32
+
+
+def _blobs(n, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.1, 0.35, (n, size, size)).astype(np.float32)
+    m = np.zeros((n, size, size), np.uint8)
+    yy, xx = np.ogrid[:size, :size]
+    for i in range(1, n, 2):
+        cy, cx = rng.integers(8, size - 8, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= rng.integers(3, 6) ** 2
+        x[i][disc] = 0.8
+        m[i] = disc
+    return x, m
+
+
+def test_bf16_named_on_a_cpu_agrees_with_fp32():
+    """``mixed_precision="bf16"`` runs bf16 autocast even on a CPU (to check bf16 scores):
+    probabilities within 0.01 of fp32 with the score heads in fp32."""
+    x, m = _blobs(48)
+    y = m.reshape(48, -1).max(1)
+    kw = dict(image_size=32, max_epochs=3, augment=False, random_state=0, lr=3e-3)
+    clf = SliceClassifier("test_resnet", **kw).fit(x[:32], y[:32])
+    seg = HematomaSegmenter("tu-test_resnet", decoder_channels=(16, 8, 8, 8, 4), **kw)
+    seg.fit(x[:32], m[:32])
+    p32 = clf.predict_proba(x[32:])[:, 1]
+    a32 = seg.slice_score(x[32:])
+    assert clf._amp_dtype("cpu") is None  # "auto": fp32 on a CPU
+    clf.set_params(mixed_precision="bf16")
+    seg.set_params(mixed_precision="bf16")
+    assert clf._amp_dtype("cpu") == torch.bfloat16
+    p16 = clf.predict_proba(x[32:])[:, 1]
+    a16 = seg.slice_score(x[32:])
+    assert not np.array_equal(p16, p32)  # bf16 really ran
+    assert np.max(np.abs(p16 - p32)) < 0.01
+    assert np.max(np.abs(a16 - a32) / (a32 + 1)) < 0.02
+
+
+# ------------------------------------------------------------------------ loader workers
+def test_loader_workers_auto():
+    import os
+
+    est = SliceClassifier()
+    assert est.num_workers == "auto" and est._loader_workers("cpu") == 0
+    assert est._loader_workers("cuda") == max(1, min(8, (os.cpu_count() or 2) // 2))
+    assert est.set_params(num_workers=3)._loader_workers("cuda") == 3
+
+
+# ------------------------------------------------------------------------ benchmark helpers
+def test_gap_threshold_sits_in_the_widest_gap_near_the_quantile():
+    from inference import gap_threshold
+
+    probs = np.array([0.1, 0.2, 0.3, 0.31, 0.32, 0.6, 0.61, 0.62, 0.9, 0.95])
+    t = gap_threshold(probs, 0.5, window=0.2)
+    assert t == pytest.approx((0.32 + 0.6) / 2)
+    assert (probs >= t).sum() == 5
+    # far from every slice: no rounding of the probabilities flips a slice
+    assert np.min(np.abs(probs - t)) == pytest.approx(0.14)
