@@ -277,3 +277,27 @@ def test_bad_new_parameters_are_refused():
         HematomaSegmenter(loss="focal").fit(X, masks)
     with pytest.raises(InvalidParameterError, match="sampling"):
         SliceClassifier(sampling="oversample").fit(X, [0, 1, 0, 1])
+
+
+def test_cropped_or_flipped_segmenters_do_not_share_the_he_models_encoder_pass():
+    """The shared pass feeds whole slices once; a segmenter that crops or flips must run its
+    own pass (else its areas would be in crop pixels and differ from predict_proba)."""
+    from sklearn.base import clone
+
+    from skhe.neural import MultiTaskHEModel
+
+    X, masks, _ = heads(16, size=48, head=(14, 18))
+    seg = HematomaSegmenter(**TINY_SEG, image_size=48, max_epochs=1).fit(X, masks)
+    he = MultiTaskHEModel(
+        "tu-test_resnet",
+        decoder_channels=(32, 16, 8, 8, 4),
+        image_size=48,
+        max_epochs=1,
+        augment=False,
+        random_state=0,
+    ).fit(X, np.arange(16) // 2 % 2, masks=masks, unet_state=seg.module_.state_dict())
+    assert seg.shares_encoder_with(he)
+    for change in ({"crop": "head"}, {"tta": True}):
+        other = clone(seg).set_params(**change)
+        other.module_ = seg.module_
+        assert not other.shares_encoder_with(he)

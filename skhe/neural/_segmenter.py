@@ -310,7 +310,8 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
 
     def shares_encoder_with(self, he_model) -> bool:
         """Whether ``he_model`` (a fitted :class:`MultiTaskHEModel`) can share this segmenter's
-        encoder pass: same slice size, channels, device and precision, and its U-Net encoder
+        encoder pass: whole slices without test-time flips (``crop="none"``, ``tta=False``),
+        same slice size, channels, device and precision, and its U-Net encoder
         equal to this one tensor for tensor (weights and BatchNorm statistics), so the shared
         pass gives exactly what the two networks give separately."""
         from skhe.neural._multitask import MultiTaskHEModel
@@ -318,6 +319,8 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
 
         he = unwrap_frozen(he_model)
         if not isinstance(he, MultiTaskHEModel) or not hasattr(self, "module_"):
+            return False
+        if self.crop != "none" or self.tta:  # the shared pass sees whole slices, once
             return False
         if not hasattr(he, "module_"):
             return False
