@@ -157,14 +157,15 @@ def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, coho
     alone = fitted.transform(X)[:, 0]
     assert len(calls) == len(X) and sum(calls) == n_slices
     np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
-    # reading ahead in a thread: groups are whatever is read by then; the same scores
-    calls.clear()
-    monkeypatch.setattr(fitted, "read_ahead", True)
-    monkeypatch.setattr(fitted, "chunk_pixels", 2**26)
-    fitted._slices().clear()
-    ahead = fitted.transform(X)[:, 0]
-    assert 1 <= len(calls) <= len(X) and sum(calls) == n_slices
-    np.testing.assert_allclose(ahead, together, rtol=1e-5, atol=1e-6)
+    # reading the next group ahead in a thread: the same groups, the same scores bit for bit
+    for pixels, groups, expected in ((2**26, 1, together), (2 * SIZE * SIZE, len(X), alone)):
+        calls.clear()
+        monkeypatch.setattr(fitted, "read_ahead", True)
+        monkeypatch.setattr(fitted, "chunk_pixels", pixels)
+        fitted._slices().clear()
+        ahead = fitted.transform(X)[:, 0]
+        assert len(calls) == groups and sum(calls) == n_slices
+        np.testing.assert_array_equal(ahead, expected)
 
 
 def test_no_hematoma_found_gives_a_score_and_a_warning(fitted, cohort):

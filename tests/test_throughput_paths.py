@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from skhe.neural import HematomaSegmenter, SliceClassifier
-from skhe.neural._ndl_inputs import _read_ahead_groups
+from skhe.neural._ndl_inputs import _groups, _read_ahead_groups
 from skhe.nn import MultiTaskHENet, SliceClassifierNet, build_unet, unet_logits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -22,27 +22,26 @@ class _Slices:
         self.images = np.zeros((n, 4, 4), np.float16)
 
 
-def test_read_ahead_groups_keep_order_and_the_pixel_bound():
+def test_read_ahead_groups_are_the_plain_groups():
     items = [(i, f"p{i}", _Slices(3 + i % 3)) for i in range(20)]
-    groups = list(_read_ahead_groups(iter(items), max_pixels=5 * 16))
-    flat = [p for g in groups for p in g[0]]
-    assert flat == list(range(20))  # every patient once, in order
-    for pos, names, slices in groups:
-        assert names == [f"p{i}" for i in pos]
-        pixels = sum(s.images.size for s in slices)
-        assert len(pos) == 1 or pixels <= 5 * 16  # one patient may exceed it alone
+    ahead = list(_read_ahead_groups(iter(items), max_pixels=5 * 16))
+    plain = list(_groups(iter(items), 5 * 16))
+    assert [(g[0], g[1]) for g in ahead] == [(g[0], g[1]) for g in plain]
+    assert [p for g in ahead for p in g[0]] == list(range(20))  # every patient once, in order
+    assert len(ahead) > 5  # several groups: something to read ahead
 
 
-def test_read_ahead_raises_the_readers_error_after_the_patients_before_it():
+def test_read_ahead_raises_the_readers_error_after_the_groups_before_it():
     def stream():
-        yield 0, "a", _Slices(2)
-        raise ValueError("patient b: truncated DICOM file")
+        yield 0, "a", _Slices(4)
+        yield 1, "b", _Slices(4)
+        raise ValueError("patient c: truncated DICOM file")
 
     seen = []
-    with pytest.raises(ValueError, match="patient b"):
-        for pos, _, _ in _read_ahead_groups(stream(), max_pixels=10**6):
+    with pytest.raises(ValueError, match="patient c"):
+        for pos, _, _ in _read_ahead_groups(stream(), max_pixels=64):
             seen += pos
-    assert seen == [0]
+    assert seen == [0, 1]
 
 
 def test_read_ahead_stops_its_reader_when_the_caller_stops():
@@ -59,28 +58,6 @@ def test_read_ahead_stops_its_reader_when_the_caller_stops():
     gen.close()  # e.g. an error while scoring the first group
     assert threading.active_count() == before
     assert len(reads) < 1000  # the reader was bounded by the pixel budget and stopped
-
-
-def test_read_ahead_leaves_a_core_to_the_reader_and_restores_threads():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(2)  # the test suite runs with one thread
-    n = 2
-    release = threading.Event()
-
-    def stream():
-        yield 0, "a", _Slices(1)
-        release.wait(5)  # still reading while the first group is scored
-        yield 1, "b", _Slices(1)
-
-    gen = _read_ahead_groups(stream(), max_pixels=16)
-    next(gen)
-    assert torch.get_num_threads() == max(1, n - 1)
-    release.set()
-    try:
-        list(gen)
-        assert torch.get_num_threads() == n
-    finally:
-        torch.set_num_threads(saved)
 
 
 # ------------------------------------------------------------------------ fp32 score heads

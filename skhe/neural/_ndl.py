@@ -86,11 +86,10 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         float32: 256 slices at 512 x 512, 16,384 at 64 x 64), so memory stays bounded while the
         networks see full batches across patients.
     read_ahead : bool, default=True
-        ``transform`` reads (decodes, windows, resizes) the next patients in a background
-        thread while the networks score the current ones; each group scored is what has been
-        read by then (at least one patient, at most ``chunk_pixels``), so reading overlaps
-        scoring where it is the slower step and batches stay full where the networks are.
-        Scores are the same either way. False: read a group, then score it.
+        ``transform`` reads (decodes, windows, resizes) the next group of ``chunk_pixels``
+        in a background thread while the networks score the current one. The groups are the
+        same either way, and so are the scores, bit for bit. False: read a group, then score
+        it.
     slice_cache : None, int or PatientSliceCache, default=None
         Where preprocessed patients are kept between ``fit``, its cross-fitting folds and
         ``transform``, so each CT is read once. None: a cache of up to 4 GiB owned by this
