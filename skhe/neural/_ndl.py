@@ -268,11 +268,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
             return self._slice_details_by_area(imgs, starts, pixel_mm2, gate)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
         selected = p_cls >= self.slice_threshold_
-        run = np.ones(len(imgs), bool)
-        if gate:
-            for lo, hi in itertools.pairwise(starts):
-                if selected[lo:hi].any():
-                    run[lo:hi] = selected[lo:hi]
+        run = _slices_to_run(selected, starts, gate)
         area = np.full(len(imgs), np.nan)
         dl = np.full(len(imgs), np.nan)
         if run.any():
@@ -290,17 +286,14 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         """``_slice_details`` when the segmenter's expected area (pixels) selects the slices."""
         seg = unwrap_frozen(self.segmenter_)
         dl = np.full(len(imgs), np.nan)
-        if self._shared_encoder():  # one pass gives both; nothing to gate
+        shared = self._shared_encoder()
+        if shared:  # one pass gives both; nothing to gate
             area_px, dl = seg.area_and_he_score(self.he_model_, imgs)
         else:
             area_px = seg.slice_score(imgs, kind="area")
         selected = area_px >= self.slice_threshold_
-        if not self._shared_encoder():
-            run = np.ones(len(imgs), bool)
-            if gate:
-                for lo, hi in itertools.pairwise(starts):
-                    if selected[lo:hi].any():
-                        run[lo:hi] = selected[lo:hi]
+        if not shared:
+            run = _slices_to_run(selected, starts, gate)
             if run.any():
                 dl[run] = self.he_model_.predict_proba(imgs[run])[:, 1]
         nan = np.full(len(imgs), np.nan)
@@ -378,6 +371,17 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _slices_to_run(selected: np.ndarray, starts, gate: bool) -> np.ndarray:
+    """Which slices the later networks score: with ``gate``, each patient's selected slices
+    (every slice of a patient without any selected); without, all."""
+    run = np.ones(len(selected), bool)
+    if gate:
+        for lo, hi in itertools.pairwise(starts):
+            if selected[lo:hi].any():
+                run[lo:hi] = selected[lo:hi]
+    return run
 
 
 def _detail_frames(starts, p_cls, score, selected, area, dl) -> list[pd.DataFrame]:

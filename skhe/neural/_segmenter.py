@@ -32,34 +32,25 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         False, or a local path to encoder (or whole-model) weights; True is refused (no download).
     in_chans, image_size, lr, weight_decay, batch_size, max_epochs, augment, validation_data,
     early_stopping, checkpoint_dir, device, mixed_precision, channels_last, n_threads,
-    num_workers, predict_batch_size, random_state, verbose, net_kwargs, callbacks, accelerate
-        As in :class:`SliceClassifier` (``lr`` defaults to 1e-3 here).
+    num_workers, predict_batch_size, crop, tta, lr_schedule, random_state, verbose, net_kwargs,
+    callbacks, accelerate
+        As in :class:`SliceClassifier` (``lr`` defaults to 1e-3 here). With ``crop="head"``
+        the probability maps are pasted back onto the input's pixels.
     bn_recalibration : bool, default=True
         See :class:`SliceClassifier`.
     dice_weight, bce_weight : float, default=1.0
         Weights of the two loss terms.
     threshold : float, default=0.5
         Probability above which a pixel is hematoma.
-    crop : {"none", "head"}, default="none"
-        "head": each slice is cropped to a square around the head
-        (:func:`skhe.preprocessing.head_boxes`) before it is resized to ``image_size``, which
-        about doubles the pixels on the brain at 128-192 px; outputs map back to the original
-        pixels. "none": the whole slice (the paper).
-    tta : bool, default=False
-        Test-time augmentation: predictions average the slice and its left-right flip.
-    lr_schedule : None or "cosine", default=None
-        None: constant ``lr`` (the paper); "cosine": cosine annealing to 0 over ``max_epochs``.
+    sampling : {"all", "balanced"}, default="all"
+        As in :class:`SliceClassifier`: "balanced" lets training use all slices of a cohort in
+        which hematoma slices are rare without collapsing to empty masks.
     loss : {"dice_bce", "slice_dice_bce", "tversky_bce"}, default="dice_bce"
         "dice_bce": the paper's Dice (over the batch) + BCE. "slice_dice_bce": Dice averaged
         over the batch's hematoma slices, so a small bleed counts as much as a large one.
         "tversky_bce": Tversky index (false negatives weighted 0.7, false positives 0.3) + BCE,
         which favours finding small and thin bleeds. ``dice_weight`` / ``bce_weight`` weigh the
         two terms of each.
-    sampling : {"all", "balanced"}, default="all"
-        "all": every training slice once per epoch (the paper). "balanced": each epoch holds
-        every slice with hematoma and as many others, drawn anew each epoch
-        (:class:`~skhe.neural.BalancedSampler`), so training can use all slices of a cohort in
-        which hematoma slices are rare without collapsing to empty masks.
 
     Attributes
     ----------
@@ -256,10 +247,11 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         """Pixel probabilities at the network's size, averaged over the test-time views."""
         from skhe.nn import unet_logits  # the last convolution in fp32 under mixed precision
 
-        p = torch.sigmoid(unet_logits(module, x).float())
-        if self.tta:
-            p = (p + torch.sigmoid(unet_logits(module, x.flip(-1)).float()).flip(-1)) / 2
-        return p
+        views = self._tta_views(x)  # x, and its left-right flip with tta
+        p = [torch.sigmoid(unet_logits(module, v).float()) for v in views]
+        if len(p) == 2:
+            p[1] = p[1].flip(-1)  # the flipped view's map, back onto the slice
+        return p[0] if len(p) == 1 else (p[0] + p[1]) / 2
 
     def slice_score(self, X, kind: str = "area") -> np.ndarray:
         """How strongly each slice shows hematoma, from the segmentation: a slice detector.

@@ -1,0 +1,119 @@
+"""The Markdown report of ``benchmarks/ctich.py`` (results dict -> text)."""
+
+from __future__ import annotations
+
+REFERENCES = (
+    "References: Dice 0.31 (U-Net from scratch, 5-fold CV; Hssayeni et al. 2020, the dataset's "
+    "own paper); the method on its private cohort: slice AUC 0.994, Dice 0.772."
+)
+
+
+def _fold_markdown(r: dict) -> str:
+    d, s = r["detection"], r["segmentation"]
+
+    def pct(v, lo_hi):
+        return f"{100 * v:.1f}% ({100 * lo_hi[0]:.1f}-{100 * lo_hi[1]:.1f})"
+
+    rows = "\n".join(
+        f"| {k}{' (chosen)' if k == r['slice_score'] else ''} | {v['validation_auc']:.3f} | "
+        f"{v['auc']:.3f} ({v['ci'][0]:.3f}-{v['ci'][1]:.3f}) |"
+        for k, v in r["slice_scores"].items()
+    )
+    return f"""### Test fold {r["test_fold"]} (inner validation fold {r["validation_fold"]})
+
+{r["n_train_slices"]} training, {r["n_validation_slices"]} validation and {r["n_test_slices"]}
+test slices ({r["n_test_hemorrhage_slices"]} with hemorrhage). Epochs run: segmenter
+{r["epochs"]["segmenter"]}, classifier {r["epochs"]["classifier"]}.
+
+| slice score | validation AUC | test AUC (DeLong 95% CI) |
+| --- | --- | --- |
+{rows}
+
+At the validation fold's Youden threshold ({r["slice_threshold"]:.4g}) on the chosen score:
+accuracy {pct(d["accuracy"], d["accuracy_ci"])}, sensitivity
+{pct(d["sensitivity"], d["sensitivity_ci"])} ({d["counts"]["tp"]}/{d["counts"]["tp"] + d["counts"]["fn"]}),
+specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d["counts"]["tn"] + d["counts"]["fp"]}).
+
+| segmentation (mask threshold {s["mask_threshold"]}, chosen on validation) | value |
+| --- | --- |
+| Dice per hemorrhage slice, mean ± SD (n={s["dice_per_slice_n"]}) | {r["dice_per_slice"]:.3f} ± {s["dice_per_slice_sd"]:.3f} |
+| Dice pooled over hemorrhage slices | {r["dice_pooled"]:.3f} |
+| Dice per patient (3-D), mean ± SD (n={s["n_patients_with_hemorrhage"]}) | {r["dice_per_patient"]:.3f} ± {s["dice_per_patient_sd"]:.3f} |
+| Dice per patient, slices gated by the slice score | {s["dice_per_patient_gated"]:.3f} |
+| false-positive pixels per slice without hemorrhage (512 px grid) | {s["fp_pixels_per_negative_slice"]:.1f} |
+| slices without hemorrhage with any false-positive pixel | {100 * s["negative_slices_with_fp"]:.1f}% |
+| false-positive volume per patient, gated (mL at 0.45 x 0.45 x 5 mm) | {s["fp_ml_per_patient_gated"]:.2f} |
+
+Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_s"].items())}.
+"""
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    cc, sc = r["config"]["classifier"], r["config"]["segmenter"]
+    b = r["before"]
+    cv = ""
+    if "cv" in r:
+        rows = "\n".join(
+            f"| {k} | {v['mean']:.3f} ± {v['sd']:.3f} | {', '.join(f'{x:.3f}' for x in v['folds'])} |"
+            for k, v in r["cv"].items()
+        )
+        cv = f"""## Cross-validation (each fold held out once as the test fold)
+
+| metric | mean ± SD | per test fold |
+| --- | --- | --- |
+{rows}
+
+"""
+    cmd = f"python benchmarks/ctich.py --preset {r['preset']} --seed {r['seed']}"
+    if r["overrides"]:
+        cmd += " " + " ".join(f"--set {o}" for o in r["overrides"])
+    if "cv" in r:
+        cmd += " --cv"
+    if r["excluded_folds"]:
+        cmd += " " + " ".join(f"--exclude-fold {f}" for f in r["excluded_folds"])
+    return f"""# CT-ICH benchmark: hemorrhage slice detection and segmentation on real CT
+
+Data: CT-ICH (PhysioNet 1.2.0, 75 patients, CC BY 4.0; {r["data"]}, {r["resolution_px"]} px),
+the dataset's fixed patient folds. Preset `{r["preset"]}`; seed {r["seed"]}; no pretrained
+weights (training from scratch). Slices are the brain-window PNGs mapped back to HU and
+windowed to 0-100 HU.
+
+**Nothing is tuned on the test fold**: the three folds after it train, the next fold is the
+inner validation fold (patient-grouped), and the mask threshold, the slice score and its
+threshold are chosen there (and early stopping, when configured, watches the validation loss
+on that fold's hemorrhage slices and as many others).
+
+| model | configuration |
+| --- | --- |
+| SliceClassifier | {_cfg_text(cc)} |
+| HematomaSegmenter | {_cfg_text(sc)} |
+
+## Headline (test fold {r["folds"][0]["test_fold"]}), before -> after
+
+| metric | before (128 px whole slices) | now | target |
+| --- | --- | --- | --- |
+| slice AUC | {b["slice_auc"]:.3f} | {r["slice_auc"]:.3f} | >= 0.95 |
+| Dice per hemorrhage slice | {b["dice_per_slice"]:.3f} | {r["dice_per_slice"]:.3f} | >= 0.50 |
+| Dice pooled | {b["dice_pooled"]:.3f} | {r["dice_pooled"]:.3f} | >= 0.70 |
+| Dice per patient | {b["dice_per_patient"]:.3f} | {r["dice_per_patient"]:.3f} | >= 0.55 |
+
+{cv}## Per fold
+
+{"".join(_fold_markdown(f) for f in r["folds"])}
+{REFERENCES}
+
+## Run
+
+Total wall time {r["wall_time_s"]["total"]} s (loading {r["wall_time_s"]["load"]} s).
+Machine: {m["cpu"]}, {m["cores"]} cores, {m["memory_gib"]} GiB, GPU: {m["gpu"] or "none"};
+Python {m["python"]}; {", ".join(f"{k} {v}" for k, v in m["versions"].items())}; {m["date"]}.
+
+Reproduce: `{cmd}`.
+"""
+
+
+def _cfg_text(c: dict | None) -> str:
+    if not c:
+        return "not trained"
+    return ", ".join(f"{k}={v}" for k, v in c.items())
