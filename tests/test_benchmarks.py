@@ -133,3 +133,15 @@ def test_variants_benchmark_ctich_smoke(ctich_dir, tmp_path):
     rows = {row["model"]: row for row in r["ctich"]}
     assert any(name.startswith("SliceClassifier") for name in rows)
     assert all(0 <= row.get("roc_auc", row.get("dice"))[0] <= 1 for row in rows.values())
+
+
+def test_he_signal_benchmark_smoke(tmp_path):
+    r = _smoke("he_signal.py", tmp_path, "--set", "he_input=roi", "--set", "roi_size=16")
+    assert r["overrides"] == {"he_input": "roi", "roi_size": 16}
+    assert len(r["folds"]) == 4 and len(r["lrt"]) == 2
+    for key in ("image_auc", "oracle_image_auc", "clinical_auc", "integrated_auc"):
+        mean, sd = r[key]
+        assert 0 <= mean <= 1 and sd >= 0
+    assert 0 < r["ndl_lrt_p"] <= 1
+    # the oracle is the generator's truth: on the same folds it beats chance
+    assert r["oracle_image_auc"][0] > 0.5

@@ -93,6 +93,7 @@ def _evaluate_and_report(
                 "classifier": preset.classifier,
                 "segmenter": preset.segmenter,
                 "he_model": preset.he_model,
+                "ndl": preset.ndl,
                 "ndl_cross_fitting_folds": preset.cv,
             },
             selection={"screen_p": 0.05, "p_enter": 0.05, "impute": "median"},
@@ -133,6 +134,8 @@ def run_demo(args: argparse.Namespace) -> int:
     n = args.n_patients or preset.demo_patients
     if n < 20:
         raise CommandError(f"--n-patients must be at least 20; got {n}.")
+    if args.test_size is None:
+        args.test_size = preset.demo_test_size
     if not 0 < args.test_size < 1:
         raise CommandError(f"--test-size must be between 0 and 1; got {args.test_size}.")
     with staging_log(out, args.quiet) as log:
@@ -148,7 +151,7 @@ def run_demo(args: argparse.Namespace) -> int:
             make_synthetic_cohort(
                 n,
                 data / "cohort",
-                image_size=preset.image_size,
+                image_size=preset.demo_image_size,
                 n_slices=preset.demo_slices,
                 random_state=args.seed,
                 progress=not args.quiet,

@@ -14,6 +14,12 @@ def _unwrap(model):
     """(torch module, image preparation function, output selector) for a fitted skhe model."""
     est = unwrap_frozen(model)
     if hasattr(est, "he_model_"):  # NDLScorer
+        if getattr(est, "he_input", "slice") == "roi":
+            raise ValueError(
+                "grad_cam: this NDLScorer's HE model sees hematoma ROIs, not whole slices; use "
+                "skhe.explain.ndl_grad_cam(ndl, patient_row), which cuts the ROI and maps the "
+                "result back onto the slice."
+            )
         est = unwrap_frozen(est.he_model_)
     if isinstance(est, nn.Module):
         return est, (lambda x: np.asarray(x, np.float32)), None

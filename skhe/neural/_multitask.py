@@ -30,8 +30,8 @@ class _MultiTaskDataset(Dataset):
     def __getitem__(self, i):
         img, mask = self.images[i], self.masks[i]
         if self.augment is not None:
-            a, m = self.augment(img[0], mask[0])
-            img, mask = a[None], m[None].astype(np.float32)
+            a, m = self.augment(img if len(img) > 1 else img[0], mask[0])  # channels together
+            img, mask = (a if a.ndim == 3 else a[None]), m[None].astype(np.float32)
         target = {
             "mask": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)),
             "he": torch.tensor(float(self.he[i])),

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skhe.exceptions import DataWarning
 from skhe.neural._ndl_inputs import NDLInputsMixin
+from skhe.neural._ndl_roi import NDLRoiMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._ndl_training import NDLTrainingMixin
 from skhe.preprocessing import PatientSliceCache
@@ -23,7 +24,9 @@ from skhe.utils._compat import HasMethods, Interval, StrOptions, validate_params
 from skhe.utils._docs import DocLinkMixin
 
 
-class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin, BaseEstimator):
+class NDLScorer(
+    DocLinkMixin, NDLInputsMixin, NDLRoiMixin, NDLTrainingMixin, TransformerMixin, BaseEstimator
+):
     """Patient-level nDL score from the CT: slice classifier + segmenter + multi-task HE head.
 
     For each patient: the :class:`SliceClassifier` picks the hematoma slices (probability >=
@@ -65,6 +68,22 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         (``classifier_`` is None), which saves its training, and on real CT (CT-ICH, 5 folds;
         ``docs/benchmarks/ctich.md``) it separates hemorrhage slices about as well as the
         classifier.
+    he_input : {"slice", "roi"}, default="slice"
+        What the HE model sees per slice. "slice": the whole slice at ``image_size`` (the
+        paper). "roi": a square of ``roi_mm`` mm around the segmented hematoma, cut from the
+        slice at the CT's own resolution and resampled to ``roi_size`` px, with the segmenter's
+        probability over it as a second channel (``roi_mask_channel``); the HE model's
+        ``image_size`` and ``in_chans`` are set to match. Small slices then suffice to *find*
+        the hematoma while the HE model still sees its margin and density pattern
+        (:mod:`skhe.neural._ndl_roi`). The two are interchangeable in ``GridSearchCV``
+        (``ndl__he_input``).
+    roi_mm : float, default=80.0
+        Side of the ROI in millimetres (``he_input="roi"``).
+    roi_size : int, default=64
+        Side of the ROI in pixels (``he_input="roi"``).
+    roi_mask_channel : bool, default=True
+        Give the HE model the segmenter's hematoma probability over the ROI as a second
+        channel (``he_input="roi"``).
     slice_threshold : "youden" or float, default="youden"
         Selection score from which a slice counts as a hematoma slice (a probability, or an
         area in pixels with ``slice_selection="segmenter"``); "youden" uses the Youden-optimal
@@ -127,7 +146,11 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         "image_size": [Interval(Integral, 8, None, closed="left")],
         "hu_window": [tuple, list],
         "slice_selection": [StrOptions({"classifier", "segmenter"})],
-        "slice_threshold": [StrOptions({"youden"}), Interval(Real, 0, 1, closed="both")],
+        "he_input": [StrOptions({"slice", "roi"})],
+        "roi_mm": [Interval(Real, 0, None, closed="neither")],
+        "roi_size": [Interval(Integral, 8, None, closed="left")],
+        "roi_mask_channel": ["boolean"],
+        "slice_threshold": [StrOptions({"youden"}), Interval(Real, 0, None, closed="left")],
         "normalize": ["boolean"],
         "cv": [None, Interval(Integral, 2, None, closed="left")],
         "patient_column": [str],
@@ -151,6 +174,10 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         image_size=512,
         hu_window=(0.0, 100.0),
         slice_selection="classifier",
+        he_input="slice",
+        roi_mm=80.0,
+        roi_size=64,
+        roi_mask_channel=True,
         slice_threshold="youden",
         normalize=True,
         cv=3,
@@ -168,6 +195,10 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         self.image_size = image_size
         self.hu_window = hu_window
         self.slice_selection = slice_selection
+        self.he_input = he_input
+        self.roi_mm = roi_mm
+        self.roi_size = roi_size
+        self.roi_mask_channel = roi_mask_channel
         self.slice_threshold = slice_threshold
         self.normalize = normalize
         self.cv = cv
@@ -210,6 +241,13 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         validate_params(self)
         if y is None:
             raise ValueError("NDLScorer requires y to be passed, but the target y is None.")
+        threshold = self.slice_threshold
+        if self.slice_selection == "classifier" and not isinstance(threshold, str):
+            if not 0 <= threshold <= 1:  # an area threshold only makes sense for the segmenter
+                raise ValueError(
+                    "slice_threshold must be a probability in [0, 1] with "
+                    f"slice_selection='classifier'; got {threshold}."
+                )
         X = self._check_frame(X)
         y01, _ = binary_target(y, name="y")
         if self.memory is not None:
@@ -265,7 +303,7 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
         imgs = np.concatenate([p.images for p in pats]).astype(np.float32)
         pixel_mm2 = np.repeat([p.spacing[1] * p.spacing[2] for p in pats], counts)
         if self.slice_selection == "segmenter":
-            return self._slice_details_by_area(imgs, starts, pixel_mm2, gate)
+            return self._slice_details_by_area(pats, imgs, starts, pixel_mm2, gate)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
         selected = p_cls >= self.slice_threshold_
         run = _slices_to_run(selected, starts, gate)
@@ -276,25 +314,37 @@ class NDLScorer(DocLinkMixin, NDLInputsMixin, NDLTrainingMixin, TransformerMixin
             if self._shared_encoder():
                 seg = unwrap_frozen(self.segmenter_)
                 area[run], dl[run] = seg.area_and_he_score(self.he_model_, sub)
+            elif self._roi():
+                maps = self.segmenter_.predict_proba(sub)
+                area[run] = maps.reshape(len(sub), -1).sum(axis=1, dtype=np.float64)
+                dl[run] = self._roi_dl_scores(pats, run, maps)
             else:
                 area[run] = self.segmenter_.predict_proba(sub).reshape(len(sub), -1).sum(axis=1)
                 dl[run] = self.he_model_.predict_proba(sub)[:, 1]
             area[run] *= pixel_mm2[run]
         return _detail_frames(starts, p_cls, p_cls, selected, area, dl)
 
-    def _slice_details_by_area(self, imgs, starts, pixel_mm2, gate: bool) -> list[pd.DataFrame]:
+    def _slice_details_by_area(
+        self, pats, imgs, starts, pixel_mm2, gate: bool
+    ) -> list[pd.DataFrame]:
         """``_slice_details`` when the segmenter's expected area (pixels) selects the slices."""
         seg = unwrap_frozen(self.segmenter_)
         dl = np.full(len(imgs), np.nan)
         shared = self._shared_encoder()
+        maps = None
         if shared:  # one pass gives both; nothing to gate
             area_px, dl = seg.area_and_he_score(self.he_model_, imgs)
+        elif self._roi():  # the maps also centre the ROIs
+            maps = seg.predict_proba(imgs)
+            area_px = maps.reshape(len(imgs), -1).sum(axis=1, dtype=np.float64)
         else:
             area_px = seg.slice_score(imgs, kind="area")
         selected = area_px >= self.slice_threshold_
         if not shared:
             run = _slices_to_run(selected, starts, gate)
-            if run.any():
+            if run.any() and maps is not None:
+                dl[run] = self._roi_dl_scores(pats, run, maps[run])
+            elif run.any():
                 dl[run] = self.he_model_.predict_proba(imgs[run])[:, 1]
         nan = np.full(len(imgs), np.nan)
         return _detail_frames(starts, nan, area_px, selected, area_px * pixel_mm2, dl)

@@ -73,7 +73,11 @@ class NDLInputsMixin:
                 )
             try:
                 ps = self._slices().get(
-                    row.ct, mask, image_size=self.image_size, hu_window=self.hu_window
+                    row.ct,
+                    mask,
+                    image_size=self.image_size,
+                    hu_window=self.hu_window,
+                    native=self._roi(),
                 )
             except (ValueError, FileNotFoundError) as exc:
                 raise type(exc)(f"patient {name}: {exc}") from exc

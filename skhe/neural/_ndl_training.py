@@ -128,21 +128,25 @@ class NDLTrainingMixin:
                 random_state=rs,
             )
             he = self.he_model if self.he_model is not None else default_he
-            kwargs = {"masks": masks[sel]}
-            if (
-                not isinstance(he, FrozenEstimator)
-                and he.encoder == seg.encoder
-                and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
-            ):
-                kwargs["unet_state"] = seg.module_.state_dict()
-            self.he_model_ = self._fit_step(
-                stage, "HE model", he, None, images[sel], he_slice[sel], **kwargs
-            )
+            if self._roi():  # its own U-Net on the ROIs: no segmenter weights to start from
+                he = self._roi_he_model(he, default_he)
+                he_x, he_masks = self._roi_training_set(pats, sel, images)
+                kwargs = {"masks": he_masks}
+            else:
+                he_x, kwargs = images[sel], {"masks": masks[sel]}
+                if (
+                    not isinstance(he, FrozenEstimator)
+                    and he.encoder == seg.encoder
+                    and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
+                ):
+                    kwargs["unet_state"] = seg.module_.state_dict()
+            what = "HE model (ROIs)" if self._roi() else "HE model"
+            self.he_model_ = self._fit_step(stage, what, he, None, he_x, he_slice[sel], **kwargs)
         else:
             self.classifier_, self.segmenter_, self.he_model_ = (
                 self.classifier if self.slice_selection == "classifier" else None,
                 self.segmenter,
-                self.he_model,
+                self._roi_he_model(self.he_model, None) if self._roi() else self.he_model,
             )
             if isinstance(self.slice_threshold, str):
                 masks_known = [p.masks for p in pats if p.masks is not None]
@@ -162,7 +166,8 @@ class NDLTrainingMixin:
         """Whether scoring runs one encoder pass for the segmenter and the HE model."""
         seg = unwrap_frozen(self.segmenter_)
         self.shared_encoder_ = bool(
-            isinstance(seg, HematomaSegmenter)
+            not self._roi()
+            and isinstance(seg, HematomaSegmenter)
             and seg.image_size == self.image_size
             and seg.shares_encoder_with(self.he_model_)
         )

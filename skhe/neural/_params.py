@@ -82,6 +82,8 @@ MULTITASK_CONSTRAINTS = {
     "seg_weight": [_NON_NEGATIVE],
     "dropout": [Interval(Real, 0, 1, closed="left")],
     "freeze_encoder": ["boolean"],
+    # any channel count: NDLScorer(he_input="roi") gives it the ROI plus a hematoma channel
+    "in_chans": [_POSITIVE_INT],
     "hidden": [_POSITIVE_INT],
     "image_features": [_POSITIVE_INT],
 }

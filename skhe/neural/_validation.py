@@ -21,11 +21,13 @@ def check_images(X, *, name: str = "X", in_chans: int = 1) -> np.ndarray:
         raise ValueError(f"{name} must hold numbers; got dtype {arr.dtype}.")
     if arr.ndim == 3:
         arr = arr[:, None]
-    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+    if arr.ndim != 4 or arr.shape[1] not in {1, 3, int(in_chans)}:
         raise ValueError(
-            f"{name} must be slices shaped (n, H, W) or (n, 1, H, W); got shape {arr.shape}. "
-            "(skhe's deep estimators take image stacks, not tabular features.)"
+            f"{name} must be slices shaped (n, H, W) or (n, {in_chans}, H, W); got shape "
+            f"{arr.shape}. (skhe's deep estimators take image stacks, not tabular features.)"
         )
+    if 1 < arr.shape[1] < in_chans:
+        raise ValueError(f"{name} has {arr.shape[1]} channels; the model takes {in_chans}.")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} holds no slices.")
     if min(arr.shape[2:]) < 8:

@@ -1,5 +1,5 @@
-"""Preprocessing: HU windowing, resizing, head-centred crops, one patient's network input, caches,
-augmentation and torch datasets."""
+"""Preprocessing: HU windowing, resizing, head-centred crops, hematoma-centred ROIs, one
+patient's network input, caches, augmentation and torch datasets."""
 
 from skhe.preprocessing._arrays import resize, window
 from skhe.preprocessing._augmentation import SliceAugmenter
@@ -14,6 +14,15 @@ from skhe.preprocessing._patients import (
     preprocess_patient,
     read_patient,
 )
+from skhe.preprocessing._roi import (
+    cut_rois,
+    model_map_to_native,
+    model_to_native,
+    native_to_model,
+    paste_rois,
+    roi_box,
+    roi_centres,
+)
 
 __all__ = [
     "CacheEntry",
@@ -25,11 +34,18 @@ __all__ = [
     "SliceDataset",
     "content_hash",
     "crop_to_boxes",
+    "cut_rois",
     "has_mask",
     "head_boxes",
+    "model_map_to_native",
+    "model_to_native",
+    "native_to_model",
     "paste_from_boxes",
+    "paste_rois",
     "preprocess_patient",
     "read_patient",
     "resize",
+    "roi_box",
+    "roi_centres",
     "window",
 ]

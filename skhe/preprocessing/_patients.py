@@ -28,16 +28,29 @@ DEFAULT_CACHE_BYTES = 4 * 2**30
 class PatientSlices:
     """One patient's windowed, resized slices, masks (uint8 or None) and spacing (mm).
 
-    ``spacing`` is (z, y, x) of the resized pixels, so areas in mm^2 stay true.
+    ``spacing`` is (z, y, x) of the resized pixels, so areas in mm^2 stay true. With
+    ``native=True`` (:func:`preprocess_patient`) the windowed slices are also kept at the CT's
+    own resolution, as uint8 (256 levels over the window), with their masks and spacing: what
+    hematoma-centred ROIs (:mod:`skhe.preprocessing._roi`) are cut from.
     """
 
     images: np.ndarray
     masks: np.ndarray | None
     spacing: tuple[float, float, float]
+    native: np.ndarray | None = None
+    native_masks: np.ndarray | None = None
+    native_spacing: tuple[float, float, float] | None = None
 
     @property
     def nbytes(self) -> int:
-        return self.images.nbytes + (0 if self.masks is None else self.masks.nbytes)
+        arrays = (self.images, self.masks, self.native, self.native_masks)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    def native_slices(self, index=slice(None)) -> np.ndarray:
+        """Native-resolution windowed slices ``index`` as float32 in [0, 1]."""
+        if self.native is None:
+            raise ValueError("these slices were read without native=True.")
+        return self.native[index].astype(np.float32) / 255.0
 
 
 def has_mask(mask) -> bool:
@@ -46,7 +59,12 @@ def has_mask(mask) -> bool:
 
 
 def preprocess_patient(
-    volume: CTVolume, mask: np.ndarray | None, *, image_size: int, hu_window=(0.0, 100.0)
+    volume: CTVolume,
+    mask: np.ndarray | None,
+    *,
+    image_size: int,
+    hu_window=(0.0, 100.0),
+    native: bool = False,
 ) -> PatientSlices:
     """Window, resize and rescale the spacing of one patient (pure arrays, no I/O).
 
@@ -57,28 +75,38 @@ def preprocess_patient(
     image_size : int
         Slices become ``image_size`` x ``image_size`` (non-square slices are padded first).
     hu_window : (low, high), default=(0, 100)
+    native : bool, default=False
+        Also keep the windowed slices (uint8) and masks at the CT's own resolution.
 
     Returns
     -------
     PatientSlices
         float32 images in [0, 1]; uint8 masks.
     """
-    img = resize(window(volume.hu, *hu_window), image_size)
+    windowed = window(volume.hu, *hu_window)
+    img = resize(windowed, image_size)
     masks = resize(mask, image_size, mask=True) if mask is not None else None
     h, w = volume.hu.shape[1:]
     scale = max(h, w) / image_size
     z, y, x = volume.spacing
-    return PatientSlices(img, masks, (z, y * scale, x * scale))
+    out = PatientSlices(img, masks, (z, y * scale, x * scale))
+    if native:
+        out.native = np.rint(windowed * 255.0).astype(np.uint8)
+        out.native_masks = None if mask is None else (np.asarray(mask) > 0).astype(np.uint8)
+        out.native_spacing = (float(z), float(y), float(x))
+    return out
 
 
-def read_patient(ct, mask=None, *, image_size: int, hu_window=(0.0, 100.0)) -> PatientSlices:
+def read_patient(
+    ct, mask=None, *, image_size: int, hu_window=(0.0, 100.0), native: bool = False
+) -> PatientSlices:
     """Read one patient's CT (and mask) and preprocess it (:func:`preprocess_patient`).
 
     Images are kept as float16 (half the memory; the networks' input precision is lower).
     """
     vol = read_ct(ct)
     m = read_mask(mask, like=vol) if has_mask(mask) else None
-    ps = preprocess_patient(vol, m, image_size=image_size, hu_window=hu_window)
+    ps = preprocess_patient(vol, m, image_size=image_size, hu_window=hu_window, native=native)
     ps.images = ps.images.astype(np.float16)
     return ps
 
@@ -115,15 +143,19 @@ class PatientSliceCache:
         self._lock = threading.Lock()
         self._items: OrderedDict = OrderedDict()
 
-    def get(self, ct, mask=None, *, image_size: int, hu_window=(0.0, 100.0)) -> PatientSlices:
-        """The patient's slices, read and preprocessed on first use."""
-        key = (_key(ct), _key(mask), int(image_size), tuple(float(v) for v in hu_window))
+    def get(
+        self, ct, mask=None, *, image_size: int, hu_window=(0.0, 100.0), native: bool = False
+    ) -> PatientSlices:
+        """The patient's slices, read and preprocessed on first use (``native``: see
+        :func:`preprocess_patient`)."""
+        window_key = tuple(float(v) for v in hu_window)
+        key = (_key(ct), _key(mask), int(image_size), window_key, bool(native))
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
                 return hit
-        out = read_patient(ct, mask, image_size=image_size, hu_window=hu_window)
+        out = read_patient(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
         with self._lock:
             self._items[key] = out
             total = self.nbytes

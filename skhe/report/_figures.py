@@ -114,12 +114,12 @@ def gradcam_cases(ev: Evaluation, per_group: int = 2) -> list[dict]:
 
 
 def gradcam_figure(ev: Evaluation, per_group: int = 2):
-    """Grad-CAM of the HE head on the most heavily weighted slice of TP and FP test patients.
+    """Grad-CAM of the HE head on the most heavily weighted slice of TP and FP test patients,
+    on the slice at the CT's resolution (with the ROI outlined when the HE model sees ROIs).
 
     Returns None when no model has an image branch or no patient was called positive.
     """
-    from skhe.explain import grad_cam, overlay
-    from skhe.preprocessing import read_patient
+    from skhe.explain import ndl_grad_cam, overlay
 
     name, ndl = image_model(ev)
     cases = gradcam_cases(ev, per_group)
@@ -132,20 +132,19 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
     blank = 0
     for ax, case in zip(axes[0], cases, strict=True):
         row = tested.iloc[[case["index"]]]
-        ps = read_patient(
-            row["ct"].iloc[0], None, image_size=ndl.image_size, hu_window=ndl.hu_window
-        )
         with warnings.catch_warnings():
             # re-scoring a test patient for its picture: its data warnings were shown already
             warnings.simplefilter("ignore", DataWarning)
-            table = ndl.slice_table(row.drop(columns=["mask"], errors="ignore"))
-        k = int(
-            table["weight"].idxmax() if table["weight"].max() > 0 else table["dl_score"].idxmax()
-        )
-        img = ps.images[k].astype(np.float32)
-        img = img[0] if img.ndim == 3 else img
-        cam = grad_cam(ndl, img[None])[0]
-        ax.imshow(overlay(img, cam))
+            expl = ndl_grad_cam(ndl, row.drop(columns=["mask"], errors="ignore"))
+        k, cam = expl["slice"], expl["cam"]
+        ax.imshow(overlay(expl["image"], cam))
+        if expl["box"] is not None:  # where the HE model looked: the hematoma ROI
+            top, left, height, width = expl["box"]
+            ax.add_patch(
+                plt.Rectangle(
+                    (left - 0.5, top - 0.5), width, height, fill=False, ec="white", lw=0.8, ls="--"
+                )
+            )
         if not cam.max() > 0:  # say so rather than show a silently blank panel
             blank += 1
             ax.text(
