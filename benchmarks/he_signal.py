@@ -196,7 +196,8 @@ def markdown(res: dict) -> str:
         "# The nDL score's image signal (`benchmarks/he_signal.py`)",
         "",
         f"Command: `{res['command']}`; machine: {res['machine'].get('cpu', '?')}, "
-        f"{res['machine'].get('cores', '?')} cores, torch {res['machine']['versions']['torch']}.",
+        f"{res['machine'].get('cores', '?')} cores, torch {res['machine']['versions']['torch']}, "
+        f"{res['machine']['date']}.",
         "",
         f"Cohort: `make_synthetic_cohort`, {c['patients']} patients (HE {c['he_rate']:.1%}), "
         f"{c['native_size']} px CT, {c['slices'][0]}-{c['slices'][1]} slices, seed {c['seed']} "

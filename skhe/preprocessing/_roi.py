@@ -198,7 +198,7 @@ def paste_rois(
 
     Returns
     -------
-    ndarray of float32, shape (n, *out_shape)
+    ndarray of float32, shape (n, H, W) with (H, W) = ``out_shape``
     """
     m = np.asarray(maps, dtype=np.float32)
     c = np.asarray(centres, dtype=float)
