@@ -128,23 +128,11 @@ class NDLRoiMixin:
     def _roi_training_set(self, pats: list, sel: np.ndarray, images: np.ndarray):
         """ROI inputs and true ROI masks of the training slices ``sel`` (sorted indices into
         the concatenated slices of ``pats``), centred on the true masks."""
-        owner, local = _slice_owners(pats)
         maps = None
         if self.roi_mask_channel:
             maps = unwrap_frozen(self.segmenter_).predict_proba(images[sel])
-        xs, ms = [], []
-        for p in np.unique(owner[sel]):  # sel is sorted: patients, then slices, in order
-            rows = np.flatnonzero(owner[sel] == p)
-            x, m, _ = patient_rois(
-                pats[p],
-                local[sel][rows],
-                None if maps is None else maps[rows],
-                centre_from="truth",
-                **self._roi_kwargs(),
-            )
-            xs.append(x)
-            ms.append(m)
-        return np.concatenate(xs), np.concatenate(ms)
+        x, masks, _ = self._rois_by_patient(pats, sel, maps, "truth")
+        return x, masks
 
     def _roi_dl_scores(self, pats: list, run: np.ndarray, maps: np.ndarray) -> np.ndarray:
         """The HE model's probability on the ROIs of the slices ``run`` (a mask over the
@@ -154,14 +142,26 @@ class NDLRoiMixin:
 
     def _roi_inputs(self, pats: list, run: np.ndarray, maps: np.ndarray):
         """ROI inputs and native centres of the slices ``run``, in the order of the slices."""
+        x, _, centres = self._rois_by_patient(pats, np.flatnonzero(run), maps, "maps")
+        return x, centres
+
+    def _rois_by_patient(self, pats: list, idx: np.ndarray, maps, centre_from: str):
+        """:func:`patient_rois` of the slices ``idx`` (sorted indices into the concatenated
+        slices of ``pats``; ``maps`` theirs, or None), patient by patient, concatenated in
+        slice order: inputs, true ROI masks (None without masks) and native centres."""
         owner, local = _slice_owners(pats)
-        idx = np.flatnonzero(run)
-        xs, centres = [], []
-        for p in np.unique(owner[idx]):
-            rows = np.flatnonzero(owner[idx] == p)  # in slice order within run
-            x, _, c = patient_rois(
-                pats[p], local[idx][rows], maps[rows], centre_from="maps", **self._roi_kwargs()
+        xs, ms, centres = [], [], []
+        for p in np.unique(owner[idx]):  # idx is sorted: patients, then slices, in order
+            rows = np.flatnonzero(owner[idx] == p)
+            x, m, c = patient_rois(
+                pats[p],
+                local[idx][rows],
+                None if maps is None else maps[rows],
+                centre_from=centre_from,
+                **self._roi_kwargs(),
             )
             xs.append(x)
+            ms.append(m)
             centres.append(c)
-        return np.concatenate(xs), np.concatenate(centres)
+        masks = None if any(m is None for m in ms) else np.concatenate(ms)
+        return np.concatenate(xs), masks, np.concatenate(centres)
