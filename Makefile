@@ -5,7 +5,7 @@
 
 PYTHON ?= python3
 # two workers with one torch thread each: no oversubscription of the two cores
-PYTEST_ARGS ?= -n 2 -q
+PYTEST_ARGS ?= -n 2 --dist loadgroup -q
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skhe-installed

@@ -4,7 +4,8 @@ synthetic cohort.
 Usage::
 
     python benchmarks/he_signal.py                      # cpu preset, 3 x 5-fold CV
-    python benchmarks/he_signal.py --set he_input=slice # the paper's whole-slice HE input
+    python benchmarks/he_signal.py --set score=dl       # the HE network on hematoma ROIs
+    python benchmarks/he_signal.py --set score=dl --set he_input=slice  # the paper's design
     python benchmarks/he_signal.py --smoke              # seconds (tiny preset, 2 x 2 folds)
 
 The cohort is the demo's (``make_synthetic_cohort`` with the preset's demo size, slice count

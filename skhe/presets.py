@@ -91,10 +91,11 @@ PRESETS: dict[str, Preset] = {
         name="cpu",
         description=(
             "Small ResNets that train on two CPU cores in a few minutes; the demo's default. The "
-            "classifier and segmenter find the hematoma on 64x64 slices; the HE model sees an "
-            "80 mm hematoma ROI cut from the CT at its own resolution (64x64 px, with the "
-            "segmentation as a second channel). Shows the method end to end, not the paper's "
-            "accuracy."
+            "classifier and segmenter find the hematoma on 64x64 slices; the image score is a "
+            "penalized logistic regression on hematoma descriptors (density heterogeneity, "
+            "shape irregularity, volume) measured in 80 mm ROIs cut from the CT at its own "
+            "resolution (score='descriptors'; score='dl' trains the HE network on those ROIs "
+            "instead). Shows the method end to end, not the paper's accuracy."
         ),
         image_size=64,
         classifier=dict(backbone="test_resnet", max_epochs=4, **_CPU_NETS),
@@ -108,7 +109,7 @@ PRESETS: dict[str, Preset] = {
             he_weight=0.3,
             **{**_CPU_NETS, "augment": {"flip": 0.5}},
         ),
-        ndl=dict(he_input="roi", roi_mm=80.0, roi_size=64),
+        ndl=dict(he_input="roi", roi_mm=80.0, roi_size=64, score="descriptors"),
         demo_patients=400,
         demo_slices=(8, 10),
         demo_image_size=192,

@@ -14,6 +14,11 @@ def _unwrap(model):
     """(torch module, image preparation function, output selector) for a fitted skhe model."""
     est = unwrap_frozen(model)
     if hasattr(est, "he_model_"):  # NDLScorer
+        if est.he_model_ is None:
+            raise ValueError(
+                "grad_cam: this NDLScorer has no HE network (score='descriptors'); see "
+                "NDLScorer.descriptor_table and skhe.explain.descriptor_rois."
+            )
         if getattr(est, "he_input", "slice") == "roi":
             raise ValueError(
                 "grad_cam: this NDLScorer's HE model sees hematoma ROIs, not whole slices; use "

@@ -39,7 +39,13 @@ def ndl_grad_cam(ndl, X, *, slice_index: int | None = None, layer=None) -> dict:
     from skhe.preprocessing import model_map_to_native, paste_rois, read_patient, roi_box
 
     ndl = unwrap_frozen(ndl)
-    check_is_fitted(ndl, "he_model_")
+    check_is_fitted(ndl, "segmenter_")
+    if getattr(ndl, "he_model_", None) is None:
+        raise ValueError(
+            "ndl_grad_cam explains the HE network; this NDLScorer has none "
+            "(score='descriptors'). Its score is a regression on hematoma descriptors: see "
+            "NDLScorer.descriptor_table and descriptor_odds_ratios."
+        )
     X = ndl._check_frame(X)
     if len(X) != 1:
         raise ValueError(f"ndl_grad_cam explains one patient; X has {len(X)} rows.")

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from skhe.exceptions import DataWarning
+from skhe.neural._ndl_descriptors import NDLDescriptorMixin, descriptor_probability
 from skhe.neural._ndl_inputs import NDLInputsMixin
 from skhe.neural._ndl_roi import NDLRoiMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
@@ -25,7 +26,13 @@ from skhe.utils._docs import DocLinkMixin
 
 
 class NDLScorer(
-    DocLinkMixin, NDLInputsMixin, NDLRoiMixin, NDLTrainingMixin, TransformerMixin, BaseEstimator
+    DocLinkMixin,
+    NDLInputsMixin,
+    NDLRoiMixin,
+    NDLDescriptorMixin,
+    NDLTrainingMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Patient-level nDL score from the CT: slice classifier + segmenter + multi-task HE head.
 
@@ -45,6 +52,15 @@ class NDLScorer(
     :func:`ndl_normalization` and :func:`ndl_from_pooled`). A patient with no selected
     slice or no segmented area gets :math:`\\bar p` = the unweighted mean DL score of all its
     slices, and a warning naming the patient (never NaN).
+
+    With ``score="descriptors"`` no HE network is trained: :math:`\\bar p` is instead a
+    penalized logistic regression on **hematoma descriptors** (density heterogeneity, shape
+    irregularity, volume; :func:`skhe.preprocessing.hematoma_descriptors`) measured on the
+    segmented hematoma of the selected slices, in ROIs cut at the CT's own resolution
+    (:mod:`skhe.neural._ndl_descriptors`), and standardized the same way. On small cohorts it
+    recovers more of the image's signal than the per-slice network
+    (``docs/benchmarks/he_signal.md``); the output is still called ``ndl_score`` so the
+    pipelines, reports and tests treat both alike.
 
     Parameters
     ----------
@@ -84,6 +100,16 @@ class NDLScorer(
     roi_mask_channel : bool, default=True
         Give the HE model the segmenter's hematoma probability over the ROI as a second
         channel (``he_input="roi"``).
+    score : {"dl", "descriptors"}, default="dl"
+        The patient score. "dl": the HE network's slice scores pooled by area (the paper's
+        nDL). "descriptors": a logistic regression on hematoma descriptors measured in
+        ``roi_mm`` ROIs on the segmenter's hematoma (probability >= 0.5); ``he_model`` is not
+        used and ``he_model_`` is None. ``GridSearchCV`` can compare the two
+        (``ndl__score``).
+    descriptor_C : float, default=0.03
+        Inverse L2 penalty of the descriptor regression (``score="descriptors"``), on
+        standardized descriptors; chosen by cross-validation on the benchmark cohort
+        (``benchmarks/he_signal.py``).
     slice_threshold : "youden" or float, default="youden"
         Selection score from which a slice counts as a hematoma slice (a probability, or an
         area in pixels with ``slice_selection="segmenter"``); "youden" uses the Youden-optimal
@@ -135,6 +161,13 @@ class NDLScorer(
         Mean and SD of the training patients' (out-of-fold) ``logit(p̄)``.
     oof_scores_ : ndarray or None
         Out-of-fold nDL scores of the training patients (with ``cv``).
+    descriptor_names_, descriptor_mean_, descriptor_scale_ : ndarray
+        The descriptors (``score="descriptors"``) and their training mean and SD.
+    descriptor_coef_ : ndarray
+        The descriptor regression's log-odds per SD of each descriptor (see
+        :meth:`descriptor_odds_ratios`).
+    descriptor_intercept_ : float
+        Its intercept.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
     """
@@ -150,6 +183,8 @@ class NDLScorer(
         "roi_mm": [Interval(Real, 0, None, closed="neither")],
         "roi_size": [Interval(Integral, 8, None, closed="left")],
         "roi_mask_channel": ["boolean"],
+        "score": [StrOptions({"dl", "descriptors"})],
+        "descriptor_C": [Interval(Real, 0, None, closed="neither")],
         "slice_threshold": [StrOptions({"youden"}), Interval(Real, 0, None, closed="left")],
         "normalize": ["boolean"],
         "cv": [None, Interval(Integral, 2, None, closed="left")],
@@ -178,6 +213,8 @@ class NDLScorer(
         roi_mm=80.0,
         roi_size=64,
         roi_mask_channel=True,
+        score="dl",
+        descriptor_C=0.03,
         slice_threshold="youden",
         normalize=True,
         cv=3,
@@ -199,6 +236,8 @@ class NDLScorer(
         self.roi_mm = roi_mm
         self.roi_size = roi_size
         self.roi_mask_channel = roi_mask_channel
+        self.score = score
+        self.descriptor_C = descriptor_C
         self.slice_threshold = slice_threshold
         self.normalize = normalize
         self.cv = cv
@@ -314,6 +353,8 @@ class NDLScorer(
             if self._shared_encoder():
                 seg = unwrap_frozen(self.segmenter_)
                 area[run], dl[run] = seg.area_and_he_score(self.he_model_, sub)
+            elif self._descriptors():  # no HE network: the areas select and weight slices
+                area[run] = self.segmenter_.predict_proba(sub).reshape(len(sub), -1).sum(axis=1)
             elif self._roi():
                 maps = self.segmenter_.predict_proba(sub)
                 area[run] = maps.reshape(len(sub), -1).sum(axis=1, dtype=np.float64)
@@ -334,13 +375,13 @@ class NDLScorer(
         maps = None
         if shared:  # one pass gives both; nothing to gate
             area_px, dl = seg.area_and_he_score(self.he_model_, imgs)
-        elif self._roi():  # the maps also centre the ROIs
+        elif self._roi() and not self._descriptors():  # the maps also centre the ROIs
             maps = seg.predict_proba(imgs)
             area_px = maps.reshape(len(imgs), -1).sum(axis=1, dtype=np.float64)
         else:
             area_px = seg.slice_score(imgs, kind="area")
         selected = area_px >= self.slice_threshold_
-        if not shared:
+        if not shared and not self._descriptors():
             run = _slices_to_run(selected, starts, gate)
             if run.any() and maps is not None:
                 dl[run] = self._roi_dl_scores(pats, run, maps[run])
@@ -377,9 +418,13 @@ class NDLScorer(
         raw = np.empty(len(X))
         details: list = [None] * len(X)
         for pos, names, pats in self._patient_chunks(X, need_masks=False):
-            for i, name, ps, d in zip(
-                pos, names, pats, self._slice_details(pats, gate=gate), strict=True
-            ):
+            chunk = self._slice_details(pats, gate=gate)
+            if self._descriptors():
+                raw[pos] = self._descriptor_scores(names, pats, chunk, warn=warn)
+                for i, d in zip(pos, chunk, strict=True):
+                    details[i] = d
+                continue
+            for i, name, ps, d in zip(pos, names, pats, chunk, strict=True):
                 raw[i], details[i] = self._pool(name, ps, d, warn=warn)
         return raw, details
 
@@ -411,6 +456,44 @@ class NDLScorer(
             d["ndl_score"] = float(self._normalize(np.array([r]))[0])
             frames.append(d)
         return pd.concat(frames, ignore_index=True)
+
+    def descriptor_table(self, X) -> pd.DataFrame:
+        """The hematoma descriptors of each patient of ``X`` (``score="descriptors"``).
+
+        One row per patient: ``patient``, the descriptors
+        (:data:`skhe.preprocessing.DESCRIPTORS`; NaN where no hematoma is segmented) and the
+        patient's ``ndl_score``.
+        """
+        check_is_fitted(self)
+        if not self._descriptors():
+            raise ValueError(
+                "descriptor_table needs NDLScorer(score='descriptors'); this scorer's score is "
+                f"{self.score!r}."
+            )
+        X = self._check_frame(X)
+        frames = [
+            self._descriptor_table(names, pats, self._slice_details(pats, gate=True), warn=False)
+            for _, names, pats in self._patient_chunks(X, need_masks=False)
+        ]
+        table = pd.concat(frames, ignore_index=True)
+        table.insert(0, "patient", self._names(X))
+        raw = descriptor_probability(
+            table,
+            self.descriptor_mean_,
+            self.descriptor_scale_,
+            self.descriptor_coef_,
+            self.descriptor_intercept_,
+        )
+        table["ndl_score"] = self._normalize(raw)
+        return table
+
+    def descriptor_odds_ratios(self) -> pd.Series:
+        """Odds ratio of HE per SD of each descriptor in the fitted descriptor regression
+        (penalized, so shrunk towards 1; a summary, not an inference)."""
+        check_is_fitted(self, "descriptor_coef_")
+        return pd.Series(
+            np.exp(self.descriptor_coef_), index=list(self.descriptor_names_), name="odds_ratio"
+        )
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``["ndl_score"]``."""

@@ -77,7 +77,7 @@ class NDLInputsMixin:
                     mask,
                     image_size=self.image_size,
                     hu_window=self.hu_window,
-                    native=self._roi(),
+                    native=self._roi() or self._descriptors(),
                 )
             except (ValueError, FileNotFoundError) as exc:
                 raise type(exc)(f"patient {name}: {exc}") from exc

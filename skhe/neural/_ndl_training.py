@@ -3,6 +3,7 @@ threshold, and whether scoring can share one encoder pass."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -51,7 +52,9 @@ class NDLTrainingMixin:
 
     def _all_frozen(self) -> bool:
         """Whether every sub-estimator in use is a FrozenEstimator (nothing to train)."""
-        used = [self.segmenter, self.he_model]
+        used = [self.segmenter]
+        if not self._descriptors():  # the descriptor score trains no HE network
+            used.append(self.he_model)
         if self.slice_selection == "classifier":
             used.append(self.classifier)
         return all(isinstance(e, FrozenEstimator) for e in used)
@@ -63,15 +66,21 @@ class NDLTrainingMixin:
             return est
         return clone(est if est is not None else default).fit(*args, **kwargs)
 
+    @contextlib.contextmanager
+    def _reported(self, stage: str, what: str, on: str):
+        """Report a training step (``what`` ``on`` what) and its time, when verbose."""
+        if not self.verbose:
+            yield
+            return
+        _progress(f"NDLScorer ({stage}): {what} on {on} ...")
+        t0 = time.perf_counter()
+        yield
+        _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
+
     def _fit_step(self, stage: str, what: str, est, default, X, *args, **kwargs):
         """``_fit_or_frozen`` on the slices ``X``, reporting the step and its time when verbose."""
-        if not self.verbose:
+        with self._reported(stage, what, f"{len(X)} slices"):
             return self._fit_or_frozen(est, default, X, *args, **kwargs)
-        _progress(f"NDLScorer ({stage}): {what} on {len(X)} slices ...")
-        t0 = time.perf_counter()
-        out = self._fit_or_frozen(est, default, X, *args, **kwargs)
-        _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
-        return out
 
     def _fit_networks(self, X, y, stage: str = "fit") -> None:
         """Fit the sub-estimators (and the slice threshold) on the patients ``X``."""
@@ -120,34 +129,19 @@ class NDLTrainingMixin:
                 masks[sel],
             )
             self._set_slice_threshold(images, slice_lab)
-            seg = unwrap_frozen(self.segmenter_)
-            default_he = MultiTaskHEModel(
-                seg.encoder,
-                decoder_channels=seg.decoder_channels,
-                image_size=self.image_size,
-                random_state=rs,
-            )
-            he = self.he_model if self.he_model is not None else default_he
-            if self._roi():  # its own U-Net on the ROIs: no segmenter weights to start from
-                he = self._roi_he_model(he, default_he)
-                he_x, he_masks = self._roi_training_set(pats, sel, images)
-                kwargs = {"masks": he_masks}
+            if self._descriptors():
+                self.he_model_ = None
             else:
-                he_x, kwargs = images[sel], {"masks": masks[sel]}
-                if (
-                    not isinstance(he, FrozenEstimator)
-                    and he.encoder == seg.encoder
-                    and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
-                ):
-                    kwargs["unet_state"] = seg.module_.state_dict()
-            what = "HE model (ROIs)" if self._roi() else "HE model"
-            self.he_model_ = self._fit_step(stage, what, he, None, he_x, he_slice[sel], **kwargs)
+                self.he_model_ = self._fit_he_model(stage, pats, images, masks, he_slice, sel)
         else:
-            self.classifier_, self.segmenter_, self.he_model_ = (
+            self.classifier_, self.segmenter_ = (
                 self.classifier if self.slice_selection == "classifier" else None,
                 self.segmenter,
-                self._roi_he_model(self.he_model, None) if self._roi() else self.he_model,
             )
+            self.he_model_ = None
+            if not self._descriptors():
+                he = self.he_model
+                self.he_model_ = self._roi_he_model(he, None) if self._roi() else he
             if isinstance(self.slice_threshold, str):
                 masks_known = [p.masks for p in pats if p.masks is not None]
                 if len(masks_known) != len(pats):
@@ -161,6 +155,35 @@ class NDLTrainingMixin:
             else:
                 self.slice_threshold_ = float(self.slice_threshold)
         self._decide_shared_encoder()
+        if self._descriptors():
+            with self._reported(stage, "hematoma descriptors", f"{len(X)} patients"):
+                self._fit_descriptor_model(X, y01)
+
+    def _fit_he_model(self, stage: str, pats, images, masks, he_slice, sel):
+        """The HE network fit on the training slices ``sel`` (ROIs with ``he_input="roi"``)."""
+        seg = unwrap_frozen(self.segmenter_)
+        rs = self.random_state
+        default_he = MultiTaskHEModel(
+            seg.encoder,
+            decoder_channels=seg.decoder_channels,
+            image_size=self.image_size,
+            random_state=rs,
+        )
+        he = self.he_model if self.he_model is not None else default_he
+        if self._roi():  # its own U-Net on the ROIs: no segmenter weights to start from
+            he = self._roi_he_model(he, default_he)
+            he_x, he_masks = self._roi_training_set(pats, sel, images)
+            kwargs = {"masks": he_masks}
+        else:
+            he_x, kwargs = images[sel], {"masks": masks[sel]}
+            if (
+                not isinstance(he, FrozenEstimator)
+                and he.encoder == seg.encoder
+                and tuple(he.decoder_channels) == tuple(seg.decoder_channels)
+            ):
+                kwargs["unet_state"] = seg.module_.state_dict()
+        what = "HE model (ROIs)" if self._roi() else "HE model"
+        return self._fit_step(stage, what, he, None, he_x, he_slice[sel], **kwargs)
 
     def _decide_shared_encoder(self) -> None:
         """Whether scoring runs one encoder pass for the segmenter and the HE model."""

@@ -1,10 +1,11 @@
-"""Preprocessing: HU windowing, resizing, head-centred crops, hematoma-centred ROIs, one
-patient's network input, caches, augmentation and torch datasets."""
+"""Preprocessing: HU windowing, resizing, head-centred crops, hematoma-centred ROIs, hematoma
+descriptors, one patient's network input, caches, augmentation and torch datasets."""
 
 from skhe.preprocessing._arrays import resize, window
 from skhe.preprocessing._augmentation import SliceAugmenter
 from skhe.preprocessing._cache import CacheEntry, SliceCache
 from skhe.preprocessing._datasets import PatientBagDataset, SliceDataset
+from skhe.preprocessing._descriptors import DESCRIPTORS, hematoma_descriptors
 from skhe.preprocessing._hashing import content_hash
 from skhe.preprocessing._head import crop_to_boxes, head_boxes, paste_from_boxes
 from skhe.preprocessing._patients import (
@@ -25,6 +26,7 @@ from skhe.preprocessing._roi import (
 )
 
 __all__ = [
+    "DESCRIPTORS",
     "CacheEntry",
     "PatientBagDataset",
     "PatientSliceCache",
@@ -37,6 +39,7 @@ __all__ = [
     "cut_rois",
     "has_mask",
     "head_boxes",
+    "hematoma_descriptors",
     "model_map_to_native",
     "model_to_native",
     "native_to_model",

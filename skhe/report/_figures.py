@@ -1,4 +1,5 @@
-"""The report's figures (matplotlib, Agg): ROC, calibration, decision curves, Grad-CAM."""
+"""The report's figures (matplotlib, Agg): ROC, calibration, decision curves, Grad-CAM or the
+hematoma descriptors."""
 
 from __future__ import annotations
 
@@ -122,6 +123,8 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
     from skhe.explain import ndl_grad_cam, overlay
 
     name, ndl = image_model(ev)
+    if getattr(ndl, "he_model_", None) is None:  # a descriptor score: no network to explain
+        return None
     cases = gradcam_cases(ev, per_group)
     if not cases:
         return None
@@ -171,4 +174,62 @@ def gradcam_figure(ev: Evaluation, per_group: int = 2):
         else ""
     )
     fig.suptitle(f"Grad-CAM of the HE head ({name}){note}", fontsize=9 if blank else 10, wrap=True)
+    return fig
+
+
+def descriptor_figure(ev: Evaluation, per_group: int = 2):
+    """For a descriptor score (``NDLScorer(score="descriptors")``): the odds ratio per SD of
+    each hematoma descriptor, and the segmented hematoma (outlined) on the largest ROI of the
+    most confident true- and false-positive test patients.
+
+    Returns None when the image model is not a descriptor score.
+    """
+    from skhe.explain import descriptor_rois
+
+    name, ndl = image_model(ev)
+    if ndl is None or not getattr(ndl, "_descriptors", lambda: False)():
+        return None
+    cases = gradcam_cases(ev, per_group)
+    tested = ev.patients if ev.design == "cv" else ev.patients[ev.patients["split"] == "test"]
+    fig, axes = plt.subplots(
+        1,
+        1 + len(cases),
+        figsize=(4.2 + 2.6 * len(cases), 3.6),
+        squeeze=False,
+        layout="constrained",
+        width_ratios=[1.6] + [1] * len(cases),
+    )
+    ors = ndl.descriptor_odds_ratios().sort_values()
+    ax = axes[0, 0]
+    ax.barh(
+        ors.index,
+        ors.to_numpy() - 1.0,
+        left=1.0,
+        color=["#d62728" if v > 1 else "#1f77b4" for v in ors],
+    )
+    ax.axvline(1.0, color="k", lw=0.8)
+    lo, hi = min(ors.min(), 1.0), max(ors.max(), 1.0)
+    ax.set_xlim(lo - 0.05 * (hi - lo) - 1e-3, hi + 0.05 * (hi - lo) + 1e-3)
+    ax.set_xlabel("odds ratio of HE per SD (penalized)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"descriptor regression ({name})", fontsize=9)
+    for ax, case in zip(axes[0, 1:], cases, strict=True):
+        row = tested.iloc[[case["index"]]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # shown when the patient was scored
+            view = descriptor_rois(ndl, row.drop(columns=["mask"], errors="ignore"))
+        mask = view["mask"]
+        k = int(np.argmax(mask.reshape(len(mask), -1).sum(axis=1))) if mask is not None else 0
+        ax.imshow(view["images"][k], cmap="gray", vmin=0, vmax=1)
+        if mask is not None and mask[k].any():
+            ax.contour(mask[k].astype(float), levels=[0.5], colors="#ffcc00", linewidths=0.8)
+        d = view["descriptors"]
+        ax.set_title(
+            f"{case['group']}, p={case['prob']:.2f}\nslice {view['slices'][k]}, "
+            f"{view['roi_mm']:.0f} mm ROI\ndensity SD {d['density_sd']:.1f} HU, "
+            f"solidity {d['solidity']:.2f}",
+            fontsize=7,
+        )
+        ax.axis("off")
+    fig.suptitle("Hematoma descriptors behind the image score", fontsize=10)
     return fig

@@ -217,6 +217,15 @@ def build_report(ev: Evaluation, *, title: str = "Hematoma expansion prediction"
             "Grad-CAM of the HE head on each patient's most heavily weighted slice: true- and "
             "false-positive test patients, most confident first.",
         )
+    desc = _figures.descriptor_figure(ev)
+    if desc is not None:
+        figs["descriptors"] = (
+            desc,
+            "The image score is a penalized logistic regression on hematoma descriptors measured "
+            "on the segmented hematoma (left: odds ratio per SD); right: the segmentation "
+            "(outlined) on the largest ROI of true- and false-positive test patients, most "
+            "confident first.",
+        )
     figures = {k: _png(f) for k, (f, _) in figs.items()}
     captions = {k: c for k, (_, c) in figs.items()}
     design = (
@@ -255,11 +264,12 @@ def build_report(ev: Evaluation, *, title: str = "Hematoma expansion prediction"
         "<h2>Figures</h2>",
         *[_img(figures[k], captions[k], k) for k in ("roc", "calibration", "decision_curves")],
     ]
-    if "gradcam" in figures:
-        body += [
-            "<h2>What the image model looks at</h2>",
-            _img(figures["gradcam"], captions["gradcam"], "gradcam"),
-        ]
+    for key in ("gradcam", "descriptors"):
+        if key in figures:
+            body += [
+                "<h2>What the image model looks at</h2>",
+                _img(figures[key], captions[key], key),
+            ]
     body += [
         "<h2>Data warnings</h2>",
         _data_quality_display(ev, tables["data_warnings"]),
