@@ -5,46 +5,25 @@ import copy
 
 import numpy as np
 import pytest
+from _roi_scorers import SIZE, small_native_cohort, small_roi_scorer
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
-from skhe.datasets import make_synthetic_cohort
 from skhe.exceptions import DataWarning
 from skhe.explain import descriptor_rois, ndl_grad_cam
-from skhe.io import load_manifest
-from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
+from skhe.neural import MultiTaskHEModel, NDLScorer
 from skhe.pipelines import make_integrated_to_he
 from skhe.preprocessing import DESCRIPTORS, hematoma_descriptors
 
-SIZE = 32
-NATIVE = 96
-COMMON = dict(image_size=SIZE, batch_size=32, random_state=0, augment=False)
-DEC = (16, 8, 8, 8, 4)
-
 
 def descriptor_ndl(**kw):
-    kw.setdefault("cv", None)
-    return NDLScorer(
-        SliceClassifier("test_resnet", max_epochs=1, **COMMON),
-        HematomaSegmenter("tu-test_resnet", decoder_channels=DEC, lr=3e-3, max_epochs=10, **COMMON),
-        MultiTaskHEModel("tu-test_resnet", decoder_channels=DEC, max_epochs=1, **COMMON),
-        image_size=SIZE,
-        slice_selection="segmenter",
-        score="descriptors",
-        roi_mm=60.0,
-        roi_size=32,
-        random_state=0,
-        **kw,
-    )
+    params = dict(slice_selection="segmenter", score="descriptors", roi_size=32)
+    return small_roi_scorer(**{**params, **kw})
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    out = tmp_path_factory.mktemp("desc") / "cohort"
-    make_synthetic_cohort(
-        30, out, image_size=NATIVE, n_slices=(6, 7), random_state=8, progress=False
-    )
-    return load_manifest(out / "manifest.csv")
+    return small_native_cohort(tmp_path_factory.mktemp("desc") / "cohort", 30, seed=8)
 
 
 @pytest.fixture(scope="module")

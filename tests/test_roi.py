@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from _roi_scorers import DEC, NATIVE, SIZE, small_native_cohort, small_roi_scorer
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
-from skhe.datasets import make_synthetic_cohort
 from skhe.explain import ndl_grad_cam
-from skhe.io import load_manifest
-from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer, SliceClassifier
+from skhe.neural import MultiTaskHEModel, NDLScorer
 from skhe.preprocessing import (
     cut_rois,
     model_to_native,
@@ -90,39 +89,14 @@ def test_centres_fall_back_to_the_patients_hematoma():
         roi_centres(np.zeros((9, 7)))
 
 
-SIZE = 32
-NATIVE = 96
-COMMON = dict(image_size=SIZE, batch_size=32, random_state=0, augment=False)
-DEC = (16, 8, 8, 8, 4)
-
-
-def roi_ndl(**kw):
-    kw.setdefault("cv", None)
-    return NDLScorer(
-        SliceClassifier("test_resnet", max_epochs=1, **COMMON),
-        HematomaSegmenter("tu-test_resnet", decoder_channels=DEC, lr=3e-3, max_epochs=10, **COMMON),
-        MultiTaskHEModel("tu-test_resnet", decoder_channels=DEC, lr=3e-3, max_epochs=1, **COMMON),
-        image_size=SIZE,
-        he_input="roi",
-        roi_mm=60.0,
-        roi_size=24,
-        random_state=0,
-        **kw,
-    )
-
-
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    out = tmp_path_factory.mktemp("roi") / "cohort"
-    make_synthetic_cohort(
-        24, out, image_size=NATIVE, n_slices=(6, 7), random_state=5, progress=False
-    )
-    return load_manifest(out / "manifest.csv")
+    return small_native_cohort(tmp_path_factory.mktemp("roi") / "cohort", 24, seed=5)
 
 
 @pytest.fixture(scope="module")
 def fitted(cohort):
-    return roi_ndl().fit(cohort, cohort["he"])
+    return small_roi_scorer().fit(cohort, cohort["he"])
 
 
 def test_roi_scorer_trains_its_he_model_on_hematoma_centred_rois(fitted, cohort):
@@ -240,8 +214,10 @@ def test_slice_threshold_is_an_area_for_the_segmenter_and_a_probability_for_the_
     cohort,
 ):
     with pytest.raises(ValueError, match=r"probability in \[0, 1\]"):
-        roi_ndl(slice_threshold=40.0).fit(cohort, cohort["he"])
-    ndl = roi_ndl(slice_threshold=40.0, slice_selection="segmenter").fit(cohort, cohort["he"])
+        small_roi_scorer(slice_threshold=40.0).fit(cohort, cohort["he"])
+    ndl = small_roi_scorer(slice_threshold=40.0, slice_selection="segmenter").fit(
+        cohort, cohort["he"]
+    )
     assert ndl.slice_threshold_ == 40.0 and ndl.classifier_ is None
     table = ndl.slice_table(cohort.iloc[:3])
     assert (table["selected"] == (table["selection_score"] >= 40.0)).all()
