@@ -1,15 +1,13 @@
-"""Forward-selecting (optionally stepwise) logistic regression on statsmodels' Logit.
-
-Over 400 lines on purpose: it is one estimator, and a third of it is the user-facing docstring
-(the selection rules, grouping of one-hot levels, the paper's settings, examples); the Logit
-fitting and its failure modes live in ``_logit``.
+"""Forward-selecting (optionally stepwise) logistic regression on statsmodels' Logit: the
+estimator (input checks, fitted attributes, predictions). The selection algorithm is in
+``_stepwise``, the grouping of one-hot levels in ``_groups``, the Logit fitting and its failure
+modes in ``_logit``.
 """
 
 from __future__ import annotations
 
 import typing
 import warnings
-from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,15 +18,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from skhe.linear_model._logit import (
-    LogitFit,
-    design,
-    fit_logit,
-    lr_p,
-    result_bic,
-    result_iterations,
-    wald_p,
-)
+from skhe.linear_model._groups import resolve_groups
+from skhe.linear_model._logit import LogitFit, design, fit_logit, result_bic, result_iterations
+from skhe.linear_model._stepwise import stepwise_select
 from skhe.utils import binary_target, column_names, outcome_fingerprint, user_stacklevel
 from skhe.utils._compat import Interval, StrOptions, validate_params
 from skhe.utils._docs import DocLinkMixin
@@ -38,43 +30,6 @@ _PROBLEM_TEXT = {
     "nonconvergence": "the maximum-likelihood fit did not converge",
     "singular": "a singular information matrix (collinear with the other features?)",
 }
-
-
-def infer_groups(X: pd.DataFrame) -> dict[str, list[str]]:
-    """Group one-hot columns named ``<variable>__<level>`` into blocks.
-
-    Columns sharing the text before their last ``"__"`` form a block only when they look like the
-    dummies of one categorical variable: every value is 0 or 1 and at most one of them is 1 in any
-    row. Anything else (e.g. ``num__age`` and ``num__sbp`` from a verbose ColumnTransformer) stays
-    a feature of its own.
-
-    Parameters
-    ----------
-    X : DataFrame
-        Numeric design table.
-
-    Returns
-    -------
-    dict
-        Group name -> list of column names, in column order; single features map to themselves.
-    """
-    prefixes: dict[str, list[str]] = {}
-    for c in X.columns:
-        if "__" in c:
-            prefixes.setdefault(c.rsplit("__", 1)[0], []).append(c)
-    grouped: dict[str, str] = {}
-    for prefix, cols in prefixes.items():
-        if len(cols) < 2:
-            continue
-        block = X[cols].to_numpy(dtype=float)
-        is01 = np.isin(block, (0.0, 1.0)).all()
-        if is01 and block.sum(axis=1).max() <= 1:
-            for c in cols:
-                grouped[c] = prefix
-    groups: dict[str, list[str]] = {}
-    for c in X.columns:
-        groups.setdefault(grouped.get(c, c), []).append(c)
-    return groups
 
 
 class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEstimator):
@@ -240,39 +195,7 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
             )
         return pd.DataFrame(arr, columns=names)
 
-    # ------------------------------------------------------------------ groups and helpers
-    def _resolve_groups(self, X: pd.DataFrame) -> dict[str, list[str]]:
-        cols = list(X.columns)
-        if self.groups is None:
-            return {c: [c] for c in cols}
-        if isinstance(self.groups, str):
-            return infer_groups(X)
-        if isinstance(self.groups, Mapping):
-            blocks = {str(k): [str(c) for c in v] for k, v in self.groups.items()}
-        else:
-            blocks = {}
-            for block in self.groups:
-                block = [str(c) for c in block]
-                prefix = block[0].rsplit("__", 1)[0] if len(block) > 1 else block[0]
-                blocks[prefix] = block
-        member = {}
-        for g, block in blocks.items():
-            for c in block:
-                if c not in cols:
-                    raise ValueError(f"groups: column {c!r} (group {g!r}) is not in X.")
-                if c in member:
-                    raise ValueError(f"groups: column {c!r} is in two groups.")
-                member[c] = g
-        out: dict[str, list[str]] = {}
-        for c in cols:
-            out.setdefault(member.get(c, c), []).append(c)
-        return out
-
-    def _p_single(self, fit: LogitFit, base: LogitFit | None, cols: list[str]) -> float:
-        if len(cols) == 1 and self.test == "wald":
-            return wald_p(fit.result, cols[0])
-        return lr_p(fit.result, base.result)[1]
-
+    # ------------------------------------------------------------------ helpers
     def _warn(self, group: str, problem: str, what: str) -> None:
         warnings.warn(
             f"Feature {group!r}: {_PROBLEM_TEXT[problem]}; {what}.",
@@ -324,7 +247,7 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
                 f"Column(s) {const} are constant in the training data and carry no information; "
                 "drop them (a category level absent from this training set?)."
             )
-        groups = self._resolve_groups(Xdf)
+        groups = resolve_groups(self.groups, Xdf)
         forced = []
         for name in self.force or ():
             name = str(name)
@@ -341,76 +264,20 @@ class ForwardSelectingLogisticRegression(DocLinkMixin, ClassifierMixin, BaseEsti
             cols = [c for g in selected for c in groups[g]]
             return fit_logit(y01, design(Xdf, cols), maxiter=self.max_iter, weights=weights)
 
-        # univariable screening
-        null = fit_groups([])
-        screening = []
-        candidates = []
-        for g in groups:
-            if g in forced:
-                continue
-            f = fit_groups([g])
-            if not f.ok:
-                self._warn(g, f.problem, "excluded at univariable screening")
-                screening.append((g, np.nan, False))
-                continue
-            p = self._p_single(f, null, groups[g])
-            keep = self.screen_p is None or p < self.screen_p
-            screening.append((g, p, keep))
-            if keep:
-                candidates.append(g)
-        self.screening_ = pd.DataFrame(screening, columns=["feature", "p_value", "kept"])
-
-        path = [(0, "force", g, np.nan) for g in forced]
-        selected = list(forced)
-        current = fit_groups(selected)
-        if not current.ok:
-            self._warn(", ".join(forced), current.problem, "forced features kept anyway")
-        seen = {frozenset(selected)}
-        failed: set[str] = set()
-        step = 0
-        while True:
-            best, best_p, best_fit = None, np.inf, None
-            for g in candidates:
-                if g in selected or g in failed:
-                    continue
-                f = fit_groups([*selected, g])
-                if not f.ok:
-                    failed.add(g)
-                    self._warn(g, f.problem, "not entered")
-                    continue
-                p = self._p_single(f, current, groups[g])
-                if p < best_p:
-                    best, best_p, best_fit = g, p, f
-            if best is None or not best_p < self.p_enter:
-                break
-            if frozenset([*selected, best]) in seen:
-                break
-            step += 1
-            selected.append(best)
-            current = best_fit
-            seen.add(frozenset(selected))
-            path.append((step, "enter", best, best_p))
-            if self.p_remove is not None:
-                worst, worst_p, worst_fit = None, -np.inf, None
-                for g in selected:
-                    if g in forced or g == best:
-                        continue
-                    if len(groups[g]) == 1 and self.test == "wald":
-                        # Wald needs no refit; the reduced model is fit only if g leaves
-                        p, reduced = wald_p(current.result, groups[g][0]), None
-                    else:
-                        reduced = fit_groups([s for s in selected if s != g])
-                        p = lr_p(current.result, reduced.result)[1] if reduced.ok else 0.0
-                    if p > worst_p:
-                        worst, worst_p, worst_fit = g, p, reduced
-                if worst is not None and worst_p > self.p_remove:
-                    step += 1
-                    selected.remove(worst)
-                    current = worst_fit if worst_fit is not None else fit_groups(selected)
-                    seen.add(frozenset(selected))
-                    path.append((step, "remove", worst, worst_p))
-        self.selection_path_ = pd.DataFrame(path, columns=["step", "action", "feature", "p_value"])
-        self.selected_groups_ = list(selected)
+        sel = stepwise_select(
+            fit_groups,
+            groups,
+            forced,
+            screen_p=self.screen_p,
+            p_enter=self.p_enter,
+            p_remove=self.p_remove,
+            test=self.test,
+            warn=self._warn,
+        )
+        self.screening_ = sel.screening
+        self.selection_path_ = sel.path
+        self.selected_groups_ = list(sel.selected)
+        selected, null = sel.selected, sel.null
         cols = [c for g in selected for c in groups[g]]
         final = fit_groups(selected)
         if final.result is None:  # cannot happen after a successful step; keep a safe fallback
