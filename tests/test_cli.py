@@ -114,3 +114,25 @@ def test_set_overrides_any_model_parameter(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "--set classifier__bogus: no such parameter" in err and "'cv'" in err
+
+
+def test_set_reaches_every_model_of_a_run_that_has_the_parameter():
+    """demo/evaluate/cv build three models: an image parameter skips the clinical model (it
+    used to stop the run), a pipeline parameter reaches all three, a name none has is refused."""
+    import argparse
+
+    from skhe.cli._runtime import CommandError, build_models
+
+    def run(*sets):
+        args = argparse.Namespace(preset="tiny", seed=0, device="cpu", overrides=list(sets))
+        return build_models(args, ["image", "clinical", "integrated"])
+
+    models = run("classifier__max_epochs=1", "score=descriptors", "logistic__p_enter=0.2")
+    for name, model in models.items():
+        params = model.get_params()
+        assert params["logistic__p_enter"] == 0.2
+        if name != "Clinical-to-HE":
+            assert params["features__image__classifier__max_epochs"] == 1
+            assert params["features__image__score"] == "descriptors"
+    with pytest.raises(CommandError, match=r"--set nonsense: no such parameter.*'score'"):
+        run("classifier__max_epochs=1", "nonsense=1")

@@ -181,13 +181,14 @@ def build_model(
     verbose=0,
     threshold="youden",
     overrides=None,
+    only_known=False,
 ):
     """The unfitted Image-, Clinical- or Integrated-to-HE pipeline of the command line.
 
     ``slice_cache`` (a PatientSliceCache) lets the run's image models and their CV folds read
     each CT once; ``threshold`` is the fitted model's decision threshold (the command line's:
     Youden on the training patients); ``overrides`` are ``--set`` values (see
-    :func:`apply_overrides`).
+    :func:`apply_overrides`, which ``only_known`` is passed to).
     """
     from skhe.pipelines import make_clinical_to_he, make_image_to_he, make_integrated_to_he
     from skhe.presets import make_ndl_scorer
@@ -196,7 +197,7 @@ def build_model(
         raise CommandError(f"unknown model {kind!r}; choose from {', '.join(KINDS)}.")
     if kind == "clinical":
         model = make_clinical_to_he(threshold=threshold)
-        apply_overrides(model, overrides or {})
+        apply_overrides(model, overrides or {}, only_known=only_known)
         return model
     ndl = make_ndl_scorer(
         preset,
@@ -210,7 +211,7 @@ def build_model(
         model = make_image_to_he(ndl, threshold=threshold)
     else:
         model = make_integrated_to_he(ndl, threshold=threshold)
-    apply_overrides(model, overrides or {})
+    apply_overrides(model, overrides or {}, only_known=only_known)
     return model
 
 
@@ -255,31 +256,44 @@ def parse_overrides(items) -> dict:
     return out
 
 
-def apply_overrides(model, overrides: dict) -> None:
-    """Set each override on the pipeline (``logistic__p_enter``) or, for the image models, on
-    its NDLScorer (``classifier__max_epochs``, ``cv``); an unknown name is a CommandError."""
+def _resolve_overrides(model, overrides: dict) -> tuple[dict, list[str]]:
+    """The overrides under ``model``'s full parameter names, and the names it does not have."""
     from skhe.pipelines import FEATURES, IMAGE
 
-    if not overrides:
-        return
     params = model.get_params(deep=True)
     prefix = f"{FEATURES}__{IMAGE}__"
-    resolved = {}
+    resolved, unknown = {}, []
     for name, value in overrides.items():
         if name in params:
             resolved[name] = value
         elif prefix + name in params:
             resolved[prefix + name] = value
         else:
-            short = (k[len(prefix) :] for k in params if k.startswith(prefix))
-            ndl = sorted(k for k in short if "__" not in k)
-            logistic = sorted(k for k in params if k.startswith("logistic__"))
-            raise CommandError(
-                f"--set {name}: no such parameter of this model. Image-model parameters: "
-                f"{ndl or 'none (clinical model)'}, with sub-estimator parameters as "
-                f"classifier__lr, segmenter__max_epochs, ...; pipeline parameters: "
-                f"{logistic[:8]} ..."
-            )
+            unknown.append(name)
+    return resolved, unknown
+
+
+def apply_overrides(model, overrides: dict, *, only_known: bool = False) -> None:
+    """Set each override on the pipeline (``logistic__p_enter``) or, for the image models, on
+    its NDLScorer (``classifier__max_epochs``, ``cv``). An unknown name is a CommandError, unless
+    ``only_known`` (a run of several models: an image parameter skips the clinical model)."""
+    from skhe.pipelines import FEATURES, IMAGE
+
+    if not overrides:
+        return
+    resolved, unknown = _resolve_overrides(model, overrides)
+    if unknown and not only_known:
+        params = model.get_params(deep=True)
+        prefix = f"{FEATURES}__{IMAGE}__"
+        short = (k[len(prefix) :] for k in params if k.startswith(prefix))
+        ndl = sorted(k for k in short if "__" not in k)
+        logistic = sorted(k for k in params if k.startswith("logistic__"))
+        raise CommandError(
+            f"--set {unknown[0]}: no such parameter of this model. Image-model parameters: "
+            f"{ndl or 'none (clinical model)'}, with sub-estimator parameters as "
+            f"classifier__lr, segmenter__max_epochs, ...; pipeline parameters: "
+            f"{logistic[:8]} ..."
+        )
     try:
         model.set_params(**resolved)
     except ValueError as exc:
@@ -293,7 +307,7 @@ def build_models(args, kinds: list[str], *, memory=None, verbose: int = 0) -> di
 
     slices = PatientSliceCache()
     overrides = parse_overrides(getattr(args, "overrides", []))
-    return {
+    models = {
         NAMES[k]: build_model(
             k,
             preset=args.preset,
@@ -302,7 +316,18 @@ def build_models(args, kinds: list[str], *, memory=None, verbose: int = 0) -> di
             memory=memory,
             slice_cache=slices,
             overrides=overrides,
+            only_known=len(kinds) > 1,
             verbose=verbose,
         )
         for k in kinds
     }
+
+    # with several models each takes the overrides it has; a name none has is still an error
+    def known_to_none(name: str) -> bool:
+        return all(_resolve_overrides(m, {name: None})[1] for m in models.values())
+
+    unused = [n for n in overrides if known_to_none(n)]
+    if unused:  # the error names the parameters of an image model when there is one
+        image = [m for k, m in zip(kinds, models.values(), strict=True) if k != "clinical"]
+        apply_overrides((image or list(models.values()))[0], {unused[0]: overrides[unused[0]]})
+    return models
