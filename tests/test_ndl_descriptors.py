@@ -121,3 +121,14 @@ def test_score_is_a_nested_parameter(fitted):
     as_dl.score = "dl"
     with pytest.raises(ValueError, match="score='descriptors'"):
         as_dl.descriptor_table(None)
+
+
+def test_a_patient_without_selected_slices_is_measured_on_its_largest_and_named(fitted, cohort):
+    strict = copy.copy(fitted)
+    strict.slice_threshold_ = 1e9  # no slice reaches it
+    with pytest.warns(DataWarning, match="no hematoma slice found.*largest segmented area"):
+        s = strict.transform(cohort.iloc[:2])
+        table = strict.slice_table(cohort.iloc[:1])
+    assert np.isfinite(s).all()
+    view = descriptor_rois(strict, cohort.iloc[[0]])
+    assert list(view["slices"]) == [int(table["area_mm2"].to_numpy().argmax())]

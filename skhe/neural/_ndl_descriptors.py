@@ -51,17 +51,30 @@ class NDLDescriptorMixin:
     def _descriptors(self) -> bool:
         return getattr(self, "score", "dl") == "descriptors"
 
-    def _descriptor_inputs(self, pats: list, details: list) -> list[tuple]:
+    def _descriptor_inputs(self, pats: list, details: list, names=None) -> list[tuple]:
         """Per patient: the ROI CT slices of its chosen slices (windowed, (n, roi_size,
-        roi_size)), their hematoma mask (None when nothing is segmented) and the slice numbers."""
+        roi_size)), their hematoma mask (None when nothing is segmented) and the slice numbers.
+        With ``names``, a patient without selected slice is named in a warning."""
         seg = unwrap_frozen(self.segmenter_)
         chosen = []
-        for d in details:
+        for i, d in enumerate(details):
             w = d["weight"].to_numpy(float)
             if np.nansum(w) > 0:
                 chosen.append(np.flatnonzero(w > 0))
-            else:  # nothing selected: the slice with the largest segmented area
-                chosen.append(np.array([int(np.nanargmax(d["area_mm2"].fillna(-1).to_numpy()))]))
+                continue
+            # nothing selected: the slice with the largest segmented area
+            chosen.append(np.array([int(np.nanargmax(d["area_mm2"].fillna(-1).to_numpy()))]))
+            if names is not None:
+                warnings.warn(
+                    DataWarning(
+                        f"NDLScorer: patient {names[i]}: no hematoma slice found (no slice above "
+                        f"the {self.slice_selection} threshold {self.slice_threshold_:.3g} with "
+                        "segmented area); its descriptors come from the slice with the largest "
+                        "segmented area.",
+                        patient=str(names[i]),
+                    ),
+                    stacklevel=user_stacklevel(),
+                )
         stack = np.concatenate([p.images[i] for p, i in zip(pats, chosen, strict=True)])
         maps = seg.predict_proba(stack.astype(np.float32))
         kwargs = {**self._roi_kwargs(), "mask_channel": True}
@@ -79,7 +92,7 @@ class NDLDescriptorMixin:
         """One row of :data:`DESCRIPTORS` per patient (NaN where no hematoma is segmented)."""
         rows = []
         roi_px = float(self.roi_mm) / int(self.roi_size)
-        inputs = self._descriptor_inputs(pats, details)
+        inputs = self._descriptor_inputs(pats, details, names if warn else None)
         for name, ps, (images, mask, _) in zip(names, pats, inputs, strict=True):
             if mask is None:
                 if warn:
