@@ -35,15 +35,15 @@ def descriptor_rois(ndl, X) -> dict:
     X = ndl._check_frame(X)
     if len(X) != 1:
         raise ValueError(f"descriptor_rois shows one patient; X has {len(X)} rows.")
-    pats = ndl._patients(X, need_masks=False)
-    details = ndl._slice_details(pats, gate=True)
-    images, mask, idx = ndl._descriptor_inputs(pats, details)[0]
-    row = ndl.descriptor_table(X).iloc[0]
+    names, pats = ndl._names(X), ndl._patients(X, need_masks=False)
+    inputs = ndl._descriptor_inputs(pats, ndl._slice_details(pats, gate=True))
+    table = ndl._descriptor_rows(names, pats, inputs, warn=False)  # one pass: what is shown
+    images, mask, idx = inputs[0]
     return {
         "slices": np.asarray(idx, dtype=int),
         "images": images,
         "mask": mask,
-        "descriptors": {k: float(v) for k, v in row.drop(["patient", "ndl_score"]).items()},
-        "ndl_score": float(row["ndl_score"]),
+        "descriptors": {k: float(v) for k, v in table.iloc[0].items()},
+        "ndl_score": float(ndl._normalize(ndl._descriptor_proba(table))[0]),
         "roi_mm": float(ndl.roi_mm),
     }

@@ -1,4 +1,12 @@
-"""NDLScorer: a patient-level transformer from CT scans to the normalized DL (nDL) score."""
+"""NDLScorer: a patient-level transformer from CT scans to the normalized DL (nDL) score.
+
+Over 500 lines on purpose: it is one public estimator whose user-facing docstring (every
+parameter and attribute, about 140 lines) and public methods (``transform``, ``slice_table``,
+``descriptor_table``, ...) must live on the class to be documented. Its parts are already in
+mixins by responsibility: reading patients (``_ndl_inputs``), training (``_ndl_training``),
+hematoma ROIs (``_ndl_roi``), the descriptor score (``_ndl_descriptors``), and the nDL formula
+as pure functions (``_ndl_score``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from skhe.exceptions import DataWarning
-from skhe.neural._ndl_descriptors import NDLDescriptorMixin, descriptor_probability
+from skhe.neural._ndl_descriptors import NDLDescriptorMixin
 from skhe.neural._ndl_inputs import NDLInputsMixin
 from skhe.neural._ndl_roi import NDLRoiMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
@@ -420,7 +428,7 @@ class NDLScorer(
         for pos, names, pats in self._patient_chunks(X, need_masks=False):
             chunk = self._slice_details(pats, gate=gate)
             if self._descriptors():
-                raw[pos] = self._descriptor_scores(names, pats, chunk, warn=warn)
+                raw[pos] = self._descriptor_proba(self._descriptor_table(names, pats, chunk, warn))
                 for i, d in zip(pos, chunk, strict=True):
                     details[i] = d
                 continue
@@ -471,20 +479,9 @@ class NDLScorer(
                 f"{self.score!r}."
             )
         X = self._check_frame(X)
-        frames = [
-            self._descriptor_table(names, pats, self._slice_details(pats, gate=True), warn=False)
-            for _, names, pats in self._patient_chunks(X, need_masks=False)
-        ]
-        table = pd.concat(frames, ignore_index=True)
+        table = self._descriptor_frame(X, warn=False)
+        table["ndl_score"] = self._normalize(self._descriptor_proba(table))
         table.insert(0, "patient", self._names(X))
-        raw = descriptor_probability(
-            table,
-            self.descriptor_mean_,
-            self.descriptor_scale_,
-            self.descriptor_coef_,
-            self.descriptor_intercept_,
-        )
-        table["ndl_score"] = self._normalize(raw)
         return table
 
     def descriptor_odds_ratios(self) -> pd.Series:

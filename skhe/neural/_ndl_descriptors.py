@@ -90,9 +90,13 @@ class NDLDescriptorMixin:
         self, names: list, pats: list, details: list, warn: bool = True
     ) -> pd.DataFrame:
         """One row of :data:`DESCRIPTORS` per patient (NaN where no hematoma is segmented)."""
+        inputs = self._descriptor_inputs(pats, details, names if warn else None)
+        return self._descriptor_rows(names, pats, inputs, warn)
+
+    def _descriptor_rows(self, names: list, pats: list, inputs: list, warn: bool) -> pd.DataFrame:
+        """:meth:`_descriptor_table` from the patients' :meth:`_descriptor_inputs`."""
         rows = []
         roi_px = float(self.roi_mm) / int(self.roi_size)
-        inputs = self._descriptor_inputs(pats, details, names if warn else None)
         for name, ps, (images, mask, _) in zip(names, pats, inputs, strict=True):
             if mask is None:
                 if warn:
@@ -117,16 +121,19 @@ class NDLDescriptorMixin:
             )
         return pd.DataFrame(rows, columns=list(DESCRIPTORS))
 
-    def _fit_descriptor_model(self, X: pd.DataFrame, y01: np.ndarray) -> None:
-        """Measure the training patients' descriptors and fit the logistic regression."""
-        table = pd.concat(
+    def _descriptor_frame(self, X: pd.DataFrame, warn: bool) -> pd.DataFrame:
+        """:meth:`_descriptor_table` of every patient of ``X``, read and scored in chunks."""
+        return pd.concat(
             [
-                self._descriptor_table(names, pats, self._slice_details(pats, gate=True))
+                self._descriptor_table(names, pats, self._slice_details(pats, gate=True), warn)
                 for _, names, pats in self._patient_chunks(X, need_masks=False)
             ],
             ignore_index=True,
         )
-        values = table.to_numpy(float)
+
+    def _fit_descriptor_model(self, X: pd.DataFrame, y01: np.ndarray) -> None:
+        """Measure the training patients' descriptors and fit the logistic regression."""
+        values = self._descriptor_frame(X, warn=True).to_numpy(float)
         known = ~np.isnan(values).any(axis=1)
         if known.sum() < 2 or len(np.unique(y01[known])) < 2:
             raise ValueError(
@@ -144,8 +151,8 @@ class NDLDescriptorMixin:
         self.descriptor_coef_ = model.coef_[0].copy()
         self.descriptor_intercept_ = float(model.intercept_[0])
 
-    def _descriptor_scores(self, names, pats, details, warn: bool) -> np.ndarray:
-        table = self._descriptor_table(names, pats, details, warn=warn)
+    def _descriptor_proba(self, table: pd.DataFrame) -> np.ndarray:
+        """The fitted descriptor model's probability for each row of ``table``."""
         return descriptor_probability(
             table,
             self.descriptor_mean_,
