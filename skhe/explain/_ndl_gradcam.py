@@ -36,7 +36,7 @@ def ndl_grad_cam(ndl, X, *, slice_index: int | None = None, layer=None) -> dict:
         pixels or None (whole-slice input), ``dl_score`` and ``weight`` of the slice.
     """
     from skhe.neural._ndl_roi import patient_rois
-    from skhe.preprocessing import model_map_to_native, paste_rois, read_patient, roi_box
+    from skhe.preprocessing import model_map_to_native, paste_rois, roi_box
 
     ndl = unwrap_frozen(ndl)
     check_is_fitted(ndl, "segmenter_")
@@ -57,7 +57,8 @@ def ndl_grad_cam(ndl, X, *, slice_index: int | None = None, layer=None) -> dict:
         k = int(slice_index)
         if not 0 <= k < len(table):
             raise ValueError(f"slice_index {k} outside the patient's {len(table)} slices.")
-    ps = read_patient(
+    # through the scorer's cache: an ROI scorer has just read this patient (native) for the table
+    ps = ndl._slices().get(
         X["ct"].iloc[0], None, image_size=ndl.image_size, hu_window=ndl.hu_window, native=True
     )
     image = ps.native_slices(k)
