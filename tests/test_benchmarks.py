@@ -95,17 +95,22 @@ def test_inference_benchmark_smoke(tmp_path):
     agreement = row["agreement"]
     assert agreement["precision"] == "fp32" and agreement["tolerance"] == 1e-3
     assert agreement["selection_flips"] == 0 and agreement["threshold_gap"] > 0
-    assert row["read_ahead"] is True
+    assert row["read_ahead"] is True and row["read_jobs"] == 1
+    assert row["read_pool_start_s"] is None
 
 
 def test_inference_benchmark_checks_bf16_against_fp32(tmp_path):
     """--mixed-precision bf16 runs the optimized path in bf16 even on a CPU, against the fp32
-    naive loop, and the script fails when they disagree beyond 0.01."""
-    r = _smoke("inference.py", tmp_path, "--mixed-precision", "bf16", "--no-read-ahead")
+    naive loop, and the script fails when they disagree beyond 0.01. The patients are read by
+    two worker processes here (--read-jobs), whose start is timed apart from the rates."""
+    r = _smoke(
+        "inference.py", tmp_path, "--mixed-precision", "bf16", "--no-read-ahead", "--read-jobs", 2
+    )
     (row,) = r["presets"]
     assert row["agreement"]["precision"] == "bfloat16" and row["agreement"]["tolerance"] == 0.01
     assert 0 < row["max_abs_score_difference"] <= 0.01
     assert row["read_ahead"] is False
+    assert row["read_jobs"] == 2 and row["read_pool_start_s"] > 0
 
 
 def test_training_benchmark_smoke(tmp_path):

@@ -168,6 +168,37 @@ def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, coho
         np.testing.assert_array_equal(ahead, expected)
 
 
+def test_reader_processes_give_the_same_scores_warnings_and_errors(fitted, cohort, tmp_path):
+    """read_jobs=2: the patients are read by worker processes; the scores are the same bit for
+    bit, a series' warning reaches the caller, and a corrupt file is named with its patient."""
+    import shutil
+
+    from skhe.exceptions import DataWarning
+
+    X = cohort.iloc[:5].copy()
+    serial = clone(fitted).set_params(read_jobs=None)
+    serial.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    serial.slice_cache = PatientSliceCache()
+    pooled = clone(serial).set_params(read_jobs=2, slice_cache=PatientSliceCache())
+    pooled.__dict__.update({k: v for k, v in serial.__dict__.items() if k.endswith("_")})
+    np.testing.assert_array_equal(pooled.transform(X), serial.transform(X))
+
+    # a gap in one series (a DataWarning while reading) and a corrupt file in another
+    gap, bad = tmp_path / "gap", tmp_path / "bad"
+    shutil.copytree(X["ct"].iloc[0], gap)
+    shutil.copytree(X["ct"].iloc[1], bad)
+    files = sorted(gap.iterdir())
+    files[len(files) // 2].unlink()
+    broken = sorted(bad.iterdir())[2]
+    broken.write_bytes(b"not a DICOM file")
+    X2 = pd.DataFrame({"patient_id": ["P-gap", "P-ok", "P-bad"], "ct": [gap, X["ct"].iloc[2], bad]})
+    for scorer in (serial, pooled):
+        scorer._slices().clear()
+        with pytest.warns(DataWarning, match="gap of"):
+            with pytest.raises(ValueError, match=f"patient P-bad: .*{broken.name}"):
+                scorer.transform(X2)
+
+
 def test_no_hematoma_found_gives_a_score_and_a_warning(fitted, cohort):
     scorer = clone(fitted)
     scorer.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})

@@ -140,3 +140,52 @@ def test_gap_threshold_sits_in_the_widest_gap_near_the_quantile():
     assert (probs >= t).sum() == 5
     # far from every slice: no rounding of the probabilities flips a slice
     assert np.min(np.abs(probs - t)) == pytest.approx(0.14)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "low", "high", "dtype"),
+    [
+        ((11, 64, 64), 16, 0.0, 100.0, np.int16),  # downsampling, antialiased
+        ((5, 40, 56), 24, -20.0, 80.5, np.int16),  # non-square: padded first
+        ((3, 20, 20), 32, 40.0, 120.0, np.float32),  # upsampling, float HU
+        ((4, 32, 32), 32, 0.0, 100.0, np.int16),  # same size
+    ],
+)
+def test_window_resize_is_resize_of_window_bit_for_bit(shape, size, low, high, dtype):
+    from skhe.preprocessing import resize, window, window_resize
+
+    rng = np.random.default_rng(0)
+    hu = rng.integers(-1100, 1500, size=shape).astype(dtype)
+    if dtype == np.float32:
+        hu += rng.random(shape, dtype=np.float32)
+    for block in (1, 3, 8):
+        img, native = window_resize(hu, size, low, high, native=True, block=block)
+        np.testing.assert_array_equal(img, resize(window(hu, low, high), size))
+        np.testing.assert_array_equal(native, np.rint(window(hu, low, high) * 255.0))
+        assert img.dtype == np.float32 and native.dtype == np.uint8
+    assert window_resize(hu, size, low, high)[1] is None
+    with pytest.raises(ValueError, match="NaN"):
+        window_resize(np.full((2, 8, 8), np.nan, np.float32), 4)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lo", "hi", "slope", "intercept"),
+    [
+        (np.uint16, 0, 4095, 1.0, -1024.0),  # the usual CT layout: the int16 fast path
+        (np.int16, -2000, 3000, 1.0, -1024.0),
+        (np.int16, -32000, 32000, 1.0, -1024.0),  # would leave int16: saturated as _to_hu
+        (np.uint16, 0, 65535, 1.0, -32768.0),  # stored values beyond int16
+        (np.int16, -1000, 3000, 1.0, -1024.5),  # a fractional intercept
+        (np.uint16, 0, 4095, 0.5, -1024.0),  # a slope
+        (np.uint8, 0, 255, 1.0, 0.0),
+    ],
+)
+def test_series_to_hu_is_to_hu_of_the_stack(dtype, lo, hi, slope, intercept):
+    from skhe.io._dicom_elements import _series_to_hu, _to_hu
+
+    rng = np.random.default_rng(1)
+    slices = [rng.integers(lo, hi, size=(12, 10), endpoint=True).astype(dtype) for _ in range(4)]
+    slices[0][0, 0], slices[1][0, 0] = lo, hi  # the extremes are in the series
+    got = _series_to_hu(slices, slope, intercept)
+    np.testing.assert_array_equal(got, _to_hu(np.stack(slices), slope, intercept))
+    assert got.dtype == np.int16

@@ -19,6 +19,7 @@ from skhe.io._dicom_elements import (
     _pixels,
     _rescale_params,
     _safe_metadata,
+    _series_to_hu,
     _to_hu,
     _warn,
 )
@@ -260,7 +261,7 @@ def read_dicom_series(
             _warn(f"{folder}: {note}.", folder)
     params = [_rescale_params(ds, path) for path, _, ds in keep]
     if len(set(params)) == 1:  # one slope/intercept for the series: convert in one pass
-        hu = _to_hu(np.stack([arr for _, arr, _ in keep]), *params[0])
+        hu = _series_to_hu([arr for _, arr, _ in keep], *params[0])
     else:
         hu = np.stack([_to_hu(arr, *p) for (_, arr, _), p in zip(keep, params, strict=True)])
     meta = _safe_metadata(ref)

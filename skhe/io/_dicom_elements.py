@@ -170,6 +170,29 @@ def _to_hu(arr: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     return np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
 
 
+def _series_to_hu(slices: list[np.ndarray], slope: float, intercept: float) -> np.ndarray:
+    """Stacked int16 HU of same-sized slices sharing one slope and intercept.
+
+    Equal to ``_to_hu(np.stack(slices), slope, intercept)``. The usual CT layout (integer
+    storage, slope 1, an integer intercept, every HU within int16) is written slice by slice
+    into the result and shifted there in int16, without the stacked copy and the int32 pass
+    (a third of the time on a 512x512 series); anything else goes through :func:`_to_hu`.
+    """
+    first = slices[0]
+    exact = slope == 1.0 and intercept == round(intercept) and first.dtype.kind in "iu"
+    if exact and all(s.dtype == first.dtype for s in slices):
+        lo = min(int(s.min()) for s in slices)
+        hi = max(int(s.max()) for s in slices)
+        shift = int(intercept)
+        if -32768 <= lo and hi <= 32767 and -32768 <= lo + shift and hi + shift <= 32767:
+            hu = np.empty((len(slices), *first.shape), dtype=np.int16)
+            for out, s in zip(hu, slices, strict=True):
+                np.copyto(out, s, casting="unsafe")  # exact: every value is within int16
+            hu += np.int16(shift)
+            return hu
+    return _to_hu(np.stack(slices), slope, intercept)
+
+
 def _direction(iop, path) -> np.ndarray:
     """Rows: row direction, column direction, slice normal, from ImageOrientationPatient."""
     row, col = np.array(iop[:3], float), np.array(iop[3:], float)

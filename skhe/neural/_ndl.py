@@ -143,6 +143,13 @@ class NDLScorer(
         in a background thread while the networks score the current one. The groups are the
         same either way, and so are the scores, bit for bit. False: read a group, then score
         it.
+    read_jobs : int or None, default=None
+        Worker processes that read and preprocess patients (DICOM decoding, windowing,
+        resizing) in parallel; None or 1 reads in this process, -1 uses every core. Decoding
+        holds Python's interpreter lock, so only processes read in parallel. The workers (one
+        torch thread each) start once, about 2 s each with torch imported, and serve later
+        calls until idle for 5 minutes, so they pay off on cohorts, not on a few patients
+        (``benchmarks/inference.py --read-jobs``). The slices, and so the scores, are the same.
     slice_cache : None, int or PatientSliceCache, default=None
         Where preprocessed patients are kept between ``fit``, its cross-fitting folds and
         ``transform``, so each CT is read once. None: a cache of up to 4 GiB owned by this
@@ -199,6 +206,11 @@ class NDLScorer(
         "patient_column": [str],
         "chunk_pixels": [Interval(Integral, 1, None, closed="left")],
         "read_ahead": ["boolean"],
+        "read_jobs": [
+            None,
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "slice_cache": [None, Interval(Integral, 0, None, closed="left"), PatientSliceCache],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "random_state": [None, Interval(Integral, 0, None, closed="left")],
@@ -229,6 +241,7 @@ class NDLScorer(
         patient_column="patient_id",
         chunk_pixels=2**26,
         read_ahead=True,
+        read_jobs=None,
         slice_cache=None,
         memory=None,
         random_state=None,
@@ -252,6 +265,7 @@ class NDLScorer(
         self.patient_column = patient_column
         self.chunk_pixels = chunk_pixels
         self.read_ahead = read_ahead
+        self.read_jobs = read_jobs
         self.slice_cache = slice_cache
         self.memory = memory
         self.random_state = random_state

@@ -6,7 +6,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from skhe.preprocessing import PatientSliceCache, has_mask
-from skhe.preprocessing._patients import DEFAULT_CACHE_BYTES
+from skhe.preprocessing._patients import DEFAULT_CACHE_BYTES, read_patient
+from skhe.preprocessing._read_pool import effective_read_jobs, read_patients
 
 
 class NDLInputsMixin:
@@ -53,35 +54,61 @@ class NDLInputsMixin:
         return pats
 
     def _patient_stream(self, X: pd.DataFrame, need_masks: bool):
-        """Yield ``(position, name, slices)`` for each patient of ``X``, read in order."""
+        """Yield ``(position, name, slices)`` for each patient of ``X``, read in order (by
+        ``read_jobs`` worker processes when more than one; the slices are the same)."""
         names = self._names(X)
         rows = list(X.itertuples(index=False))
-        for i, (name, row) in enumerate(
-            tqdm(
-                list(zip(names, rows, strict=True)),
-                desc="reading CT",
-                disable=None if self.verbose and len(rows) >= 20 else True,
-                unit="patient",
+        settings = dict(
+            image_size=self.image_size,
+            hu_window=self.hu_window,
+            native=self._roi() or self._descriptors(),
+        )
+        cache = self._slices()
+        masks = [getattr(row, "mask", None) for row in rows]
+        masks = [m if has_mask(m) else None for m in masks]
+        keys = [cache.key(row.ct, mask, **settings) for row, mask in zip(rows, masks, strict=True)]
+        jobs = effective_read_jobs(getattr(self, "read_jobs", None))
+        # the patients the workers read (the first of each uncached CT), in order
+        to_read, seen = [], set()
+        for i, key in enumerate(keys):
+            if key not in seen and not (need_masks and masks[i] is None):
+                seen.add(key)
+                if cache.lookup(key) is None:
+                    to_read.append(i)
+        reader = None
+        if jobs > 1 and len(to_read) > 1:
+            reader = read_patients(
+                ((rows[i].ct, masks[i]) for i in to_read), n_jobs=jobs, **settings
             )
-        ):
-            mask = getattr(row, "mask", None)
-            mask = mask if has_mask(mask) else None
-            if need_masks and mask is None:
-                raise ValueError(
-                    f"patient {name}: no hematoma mask; fitting NDLScorer's sub-estimators needs "
-                    "a 'mask' for every training patient (or pass them fitted in FrozenEstimator)."
-                )
-            try:
-                ps = self._slices().get(
-                    row.ct,
-                    mask,
-                    image_size=self.image_size,
-                    hu_window=self.hu_window,
-                    native=self._roi() or self._descriptors(),
-                )
-            except (ValueError, FileNotFoundError) as exc:
-                raise type(exc)(f"patient {name}: {exc}") from exc
-            yield i, name, ps
+        from_reader = set(to_read) if reader is not None else set()
+        bar = tqdm(
+            total=len(rows),
+            desc="reading CT",
+            disable=None if self.verbose and len(rows) >= 20 else True,
+            unit="patient",
+        )
+        try:
+            for i, (name, row) in enumerate(zip(names, rows, strict=True)):
+                if need_masks and masks[i] is None:
+                    raise ValueError(
+                        f"patient {name}: no hematoma mask; fitting NDLScorer's sub-estimators "
+                        "needs a 'mask' for every training patient (or pass them fitted in "
+                        "FrozenEstimator)."
+                    )
+                try:
+                    ps = next(reader) if i in from_reader else cache.lookup(keys[i])
+                    if i in from_reader or ps is None:
+                        if ps is None:
+                            ps = read_patient(row.ct, masks[i], **settings)
+                        cache.store(keys[i], ps)
+                except (ValueError, FileNotFoundError) as exc:
+                    raise type(exc)(f"patient {name}: {exc}") from exc
+                bar.update()
+                yield i, name, ps
+        finally:
+            bar.close()
+            if reader is not None:
+                reader.close()  # cancels the reads not started
 
     def _patient_chunks(self, X: pd.DataFrame, need_masks: bool, chunked: bool = True):
         """Yield ``(positions, names, slices)`` for consecutive groups of patients of ``X``.

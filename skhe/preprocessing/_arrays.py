@@ -78,3 +78,60 @@ def resize(slices, size: int = 512, *, mask: bool = False) -> np.ndarray:
         return (out >= 0.5).astype(np.uint8)
     # interpolation must not create values outside the input's range (rounding overshoot)
     return np.clip(out, lo, hi).astype(np.float32, copy=False)
+
+
+def window_resize(
+    hu, size: int, low: float = 0.0, high: float = 100.0, *, native: bool = False, block: int = 8
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``resize(window(hu, low, high), size)`` without the full-resolution float copy.
+
+    The slices are windowed and resized ``block`` at a time, so the windowed slices stay in the
+    CPU's cache instead of making a float32 copy of the whole volume (for a 512x512 series
+    about twice as fast; the result is the same, bit for bit).
+
+    Parameters
+    ----------
+    hu : ndarray of shape (n, H, W)
+        Hounsfield units (any real dtype).
+    size : int
+        Slices become ``size`` x ``size`` (non-square slices are padded first, as
+        :func:`resize` does).
+    low, high : float
+        The window (:func:`window`).
+    native : bool, default=False
+        Also return the windowed slices at their own resolution as uint8
+        (``rint(255 * window(hu))``).
+    block : int, default=8
+        Slices windowed and resized together.
+
+    Returns
+    -------
+    images : ndarray of shape (n, size, size), float32
+    native : ndarray of shape (n, H, W), uint8, or None
+    """
+    src = np.asarray(hu)
+    if src.ndim != 3:
+        raise ValueError(f"window_resize expects (n, H, W); got shape {src.shape}.")
+    if len(src) == 0 or int(block) < 1:
+        img = resize(window(src, low, high), size)
+        return img, (np.rint(window(src, low, high) * 255.0).astype(np.uint8) if native else None)
+    # window is monotone, so the windowed stack's range is the window of the HU range
+    lo, hi = (float(v) for v in window(np.array([src.min(), src.max()]), low, high))
+    n = len(src)
+    out = np.empty((n, int(size), int(size)), dtype=np.float32)
+    nat = np.empty(src.shape, dtype=np.uint8) if native else None
+    for start in range(0, n, int(block)):
+        part = window(src[start : start + int(block)], low, high)
+        if nat is not None:
+            nat[start : start + len(part)] = np.rint(part * 255.0)
+        t = _pad_square(torch.from_numpy(part)[:, None], lo)
+        if t.shape[-1] != size:
+            t = F.interpolate(
+                t,
+                size=(int(size), int(size)),
+                mode="bilinear",
+                align_corners=False,
+                antialias=t.shape[-1] > size,
+            )
+        out[start : start + len(part)] = t[:, 0].numpy()
+    return np.clip(out, lo, hi, out=out), nat

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from skhe.io import CTVolume, path_given, read_ct, read_mask
-from skhe.preprocessing._arrays import resize, window
+from skhe.preprocessing._arrays import resize, window_resize
 from skhe.preprocessing._hashing import content_hash, stat_signature
 
 #: Default size limit of a :class:`PatientSliceCache` (bytes).
@@ -83,15 +83,14 @@ def preprocess_patient(
     PatientSlices
         float32 images in [0, 1]; uint8 masks.
     """
-    windowed = window(volume.hu, *hu_window)
-    img = resize(windowed, image_size)
+    img, native_img = window_resize(volume.hu, image_size, *hu_window, native=native)
     masks = resize(mask, image_size, mask=True) if mask is not None else None
     h, w = volume.hu.shape[1:]
     scale = max(h, w) / image_size
     z, y, x = volume.spacing
     out = PatientSlices(img, masks, (z, y * scale, x * scale))
     if native:
-        out.native = np.rint(windowed * 255.0).astype(np.uint8)
+        out.native = native_img
         out.native_masks = None if mask is None else (np.asarray(mask) > 0).astype(np.uint8)
         out.native_spacing = (float(z), float(y), float(x))
     return out
@@ -148,21 +147,39 @@ class PatientSliceCache:
     ) -> PatientSlices:
         """The patient's slices, read and preprocessed on first use (``native``: see
         :func:`preprocess_patient`)."""
+        key = self.key(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
+        hit = self.lookup(key)
+        if hit is not None:
+            return hit
+        out = read_patient(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
+        self.store(key, out)
+        return out
+
+    @staticmethod
+    def key(
+        ct, mask=None, *, image_size: int, hu_window=(0.0, 100.0), native: bool = False
+    ) -> tuple:
+        """The cache key of a patient read with these settings (see :meth:`get`)."""
         window_key = tuple(float(v) for v in hu_window)
-        key = (_key(ct), _key(mask), int(image_size), window_key, bool(native))
+        return (_key(ct), _key(mask), int(image_size), window_key, bool(native))
+
+    def lookup(self, key: tuple) -> PatientSlices | None:
+        """The patient stored under ``key`` (:meth:`key`), or None."""
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
-                return hit
-        out = read_patient(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
+            return hit
+
+    def store(self, key: tuple, value: PatientSlices) -> None:
+        """Keep ``value`` under ``key``, dropping the least recently used beyond
+        ``max_bytes``."""
         with self._lock:
-            self._items[key] = out
+            self._items[key] = value
             total = self.nbytes
             while total > self.max_bytes and self._items:
                 _, old = self._items.popitem(last=False)
                 total -= old.nbytes
-        return out
 
     @property
     def nbytes(self) -> int:
