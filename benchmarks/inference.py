@@ -492,8 +492,13 @@ def main(argv=None) -> int:
         "- Reader processes (`read_jobs`): "
         + ", ".join(
             (
-                f"{r['read_jobs']}, started once in {r['read_pool_start_s']:.1f} s, not in the "
-                f"rates ({r['preset']})"
+                f"{r['read_jobs']}, "
+                + (
+                    f"started once in {r['read_pool_start_s']:.1f} s"
+                    if r["read_pool_start_s"] >= 0.5
+                    else "already running"
+                )
+                + f", not in the rates ({r['preset']})"
                 if r["read_pool_start_s"] is not None
                 else f"none, read in the scoring process ({r['preset']})"
             )
