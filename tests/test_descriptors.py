@@ -135,3 +135,36 @@ def test_descriptor_probability_is_the_logistic_model():
     missing.iloc[0] = np.nan  # no hematoma: the training average (z = 0)
     q = descriptor_probability(missing, mean, scale, model.coef_[0], model.intercept_[0])
     assert q[0] == pytest.approx(1 / (1 + np.exp(-model.intercept_[0])))
+
+
+def _dice(a, b):
+    return 2 * np.sum(a & b) / (a.sum() + b.sum())
+
+
+def test_refining_a_coarse_segmentation_with_the_ct_recovers_the_hematoma():
+    """A blurred, too-large segmentation of a lobed 65 HU hematoma (with a 35 HU black-hole
+    centre) on 30 HU brain: the refined outline is the hematoma's, its hypodense centre stays
+    inside, and bright pixels the segmenter never reached stay out."""
+    from scipy import ndimage
+
+    from skhe.preprocessing import refine_hematoma_mask
+
+    truth = lobed(r=18.0, amp=0.35, k=5)
+    hu = np.full(truth.shape, 30.0)
+    hu[truth] = 65.0
+    hu[disc(r=4.0)] = 35.0  # black hole, inside the hematoma
+    far = disc(r=5.0, centre=12.0)
+    hu[far] = 70.0  # another bright spot, away from the hematoma
+    prob = ndimage.gaussian_filter(disc(r=18.0).astype(float), 6.0)  # coarse and smooth
+    prob = prob / prob.max()
+    images = np.clip(hu / 100.0, 0, 1)[None]
+    core = prob[None] >= 0.5
+    refined = refine_hematoma_mask(images, prob[None], core)
+    assert _dice(refined[0], truth) > 0.95  # 0.978
+    assert _dice(core[0], truth) < 0.85  # 0.769: the segmentation alone misses the lobes
+    assert refined[0][disc(r=4.0)].all() and not refined[0][far].any()
+    # a slice without dense pixels keeps its segmentation; shapes must agree
+    dark = refine_hematoma_mask(np.zeros_like(images), prob[None], core)
+    np.testing.assert_array_equal(dark, core)
+    with pytest.raises(ValueError, match="same shape"):
+        refine_hematoma_mask(images, prob[None], core[:, :10])

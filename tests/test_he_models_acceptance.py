@@ -108,8 +108,9 @@ def test_descriptor_score_keeps_the_claims(split):
     train, test = split
     integrated = assert_claims(scorer(score="descriptors"), train, test)
     # measured on the segmenter's hematoma of held-out patients, not the true mask: the density
-    # spread follows the generator's heterogeneity and the volume the true baseline volume (the
-    # outline's irregularity is printed, not asserted: a 48 px segmenter blurs it, r ~ -0.1)
+    # spread follows the generator's heterogeneity, the volume the true baseline volume, and
+    # the outline (sharpened by HU) its irregularity (r -0.51; -0.10 on the 48 px segmenter's
+    # outline alone)
     ndl = integrated.named_steps["features"].named_transformers_["image"]
     table = ndl.descriptor_table(test)
 
@@ -124,3 +125,4 @@ def test_descriptor_score_keeps_the_claims(split):
     )
     assert r(table.density_p90_p10, test.true_heterogeneity) > 0.6
     assert r(table.log_volume_ml, np.log(test.baseline_volume)) > 0.9
+    assert r(table.solidity, test.true_irregularity) < -0.3

@@ -118,6 +118,12 @@ class NDLScorer(
         Inverse L2 penalty of the descriptor regression (``score="descriptors"``), on
         standardized descriptors; chosen by cross-validation on the benchmark cohort
         (``benchmarks/he_signal.py``).
+    descriptor_refine_hu : float or None, default=40.0
+        Sharpen the segmented hematoma's outline for the descriptors with the CT's density
+        (``score="descriptors"``): pixels of at least this many HU where the segmenter's
+        probability is at least 0.2, connected to its hematoma, holes filled
+        (:func:`skhe.preprocessing.refine_hematoma_mask`). None: the segmenter's outline
+        alone. Chosen with ``descriptor_C`` on the benchmark cohort (35, 40, 45 HU).
     slice_threshold : "youden" or float, default="youden"
         Selection score from which a slice counts as a hematoma slice (a probability, or an
         area in pixels with ``slice_selection="segmenter"``); "youden" uses the Youden-optimal
@@ -200,6 +206,7 @@ class NDLScorer(
         "roi_mask_channel": ["boolean"],
         "score": [StrOptions({"dl", "descriptors"})],
         "descriptor_C": [Interval(Real, 0, None, closed="neither")],
+        "descriptor_refine_hu": [None, Interval(Real, None, None, closed="neither")],
         "slice_threshold": [StrOptions({"youden"}), Interval(Real, 0, None, closed="left")],
         "normalize": ["boolean"],
         "cv": [None, Interval(Integral, 2, None, closed="left")],
@@ -235,6 +242,7 @@ class NDLScorer(
         roi_mask_channel=True,
         score="dl",
         descriptor_C=0.03,
+        descriptor_refine_hu=40.0,
         slice_threshold="youden",
         normalize=True,
         cv=3,
@@ -259,6 +267,7 @@ class NDLScorer(
         self.roi_mask_channel = roi_mask_channel
         self.score = score
         self.descriptor_C = descriptor_C
+        self.descriptor_refine_hu = descriptor_refine_hu
         self.slice_threshold = slice_threshold
         self.normalize = normalize
         self.cv = cv

@@ -22,7 +22,11 @@ from sklearn.linear_model import LogisticRegression
 
 from skhe.exceptions import DataWarning
 from skhe.neural._ndl_roi import patient_rois
-from skhe.preprocessing._descriptors import DESCRIPTORS, hematoma_descriptors
+from skhe.preprocessing._descriptors import (
+    DESCRIPTORS,
+    hematoma_descriptors,
+    refine_hematoma_mask,
+)
 from skhe.utils import unwrap_frozen, user_stacklevel
 
 
@@ -83,7 +87,13 @@ class NDLDescriptorMixin:
             m = maps[start : start + len(idx)]
             start += len(idx)
             x = patient_rois(ps, idx, m, centre_from="maps", **kwargs)[0]
-            out.append((x[:, 0], hematoma_mask(x[:, 1]), idx))
+            mask = hematoma_mask(x[:, 1])
+            refine = getattr(self, "descriptor_refine_hu", None)
+            if mask is not None and refine is not None:
+                mask = refine_hematoma_mask(
+                    x[:, 0], x[:, 1], mask, hu_threshold=refine, hu_window=self.hu_window
+                )
+            out.append((x[:, 0], mask, idx))
         return out
 
     def _descriptor_table(

@@ -66,17 +66,23 @@ class NDLInputsMixin:
         cache = self._slices()
         masks = [getattr(row, "mask", None) for row in rows]
         masks = [m if has_mask(m) else None for m in masks]
-        keys = [cache.key(row.ct, mask, **settings) for row, mask in zip(rows, masks, strict=True)]
+        keys: dict = {}  # position -> cache key (files are listed and stat'ed once)
+
+        def key(i: int) -> tuple:
+            if i not in keys:
+                keys[i] = cache.key(rows[i].ct, masks[i], **settings)
+            return keys[i]
+
         jobs = effective_read_jobs(getattr(self, "read_jobs", None))
-        # the patients the workers read (the first of each uncached CT), in order
+        # with worker processes: the patients they read (the first of each uncached CT)
         to_read, seen = [], set()
-        for i, key in enumerate(keys):
-            if key not in seen and not (need_masks and masks[i] is None):
-                seen.add(key)
-                if cache.lookup(key) is None:
+        for i in range(len(rows)) if jobs > 1 else ():
+            if not (need_masks and masks[i] is None) and key(i) not in seen:
+                seen.add(key(i))
+                if cache.lookup(key(i)) is None:
                     to_read.append(i)
         reader = None
-        if jobs > 1 and len(to_read) > 1:
+        if len(to_read) > 1:
             reader = read_patients(
                 ((rows[i].ct, masks[i]) for i in to_read), n_jobs=jobs, **settings
             )
@@ -96,11 +102,11 @@ class NDLInputsMixin:
                         "FrozenEstimator)."
                     )
                 try:
-                    ps = next(reader) if i in from_reader else cache.lookup(keys[i])
+                    ps = next(reader) if i in from_reader else cache.lookup(key(i))
                     if i in from_reader or ps is None:
                         if ps is None:
                             ps = read_patient(row.ct, masks[i], **settings)
-                        cache.store(keys[i], ps)
+                        cache.store(key(i), ps)
                 except (ValueError, FileNotFoundError) as exc:
                     raise type(exc)(f"patient {name}: {exc}") from exc
                 bar.update()

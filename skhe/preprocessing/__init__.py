@@ -5,7 +5,11 @@ from skhe.preprocessing._arrays import resize, window, window_resize
 from skhe.preprocessing._augmentation import SliceAugmenter
 from skhe.preprocessing._cache import CacheEntry, SliceCache
 from skhe.preprocessing._datasets import PatientBagDataset, SliceDataset
-from skhe.preprocessing._descriptors import DESCRIPTORS, hematoma_descriptors
+from skhe.preprocessing._descriptors import (
+    DESCRIPTORS,
+    hematoma_descriptors,
+    refine_hematoma_mask,
+)
 from skhe.preprocessing._hashing import content_hash
 from skhe.preprocessing._head import crop_to_boxes, head_boxes, paste_from_boxes
 from skhe.preprocessing._patients import (
@@ -47,6 +51,7 @@ __all__ = [
     "paste_rois",
     "preprocess_patient",
     "read_patient",
+    "refine_hematoma_mask",
     "resize",
     "roi_box",
     "roi_centres",

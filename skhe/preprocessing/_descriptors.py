@@ -89,6 +89,66 @@ def slice_radial_cv(mask: np.ndarray, pixel_mm=(1.0, 1.0)) -> float:
     return float(d.std() / d.mean()) if d.mean() > 0 else 0.0
 
 
+def refine_hematoma_mask(
+    images: np.ndarray,
+    prob: np.ndarray,
+    core: np.ndarray,
+    *,
+    hu_threshold: float = 40.0,
+    grow_prob: float = 0.2,
+    hu_window=(0.0, 100.0),
+) -> np.ndarray:
+    """Sharpen a coarse hematoma segmentation with the CT's own density.
+
+    A segmenter that works on small slices draws a smooth, blurred outline; at the CT's
+    resolution the hematoma's margin is where the density falls below that of fresh blood.
+    Per slice, the pixels at least ``hu_threshold`` HU where the segmenter's probability is at
+    least ``grow_prob`` are kept where they connect to the ``core`` (the thresholded
+    segmentation), and their holes are filled (a hypodense centre, the black-hole sign, stays
+    hematoma). A slice where nothing qualifies keeps its core; so does the whole stack when
+    nothing qualifies anywhere.
+
+    Parameters
+    ----------
+    images : array of shape (n_slices, H, W)
+        The CT windowed to [0, 1] over ``hu_window``.
+    prob : array of shape (n_slices, H, W)
+        The segmenter's hematoma probability on the same pixels.
+    core : array of shape (n_slices, H, W)
+        The hematoma as segmented (e.g. ``prob >= 0.5``).
+    hu_threshold : float, default=40.0
+        Density from which a pixel can be hematoma (acute blood is 50-90 HU; brain 20-45).
+    grow_prob : float, default=0.2
+        The outline may grow over pixels with at least this probability.
+    hu_window : (low, high), default=(0, 100)
+        The window ``images`` were scaled with.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_slices, H, W)
+    """
+    images, prob = np.asarray(images, float), np.asarray(prob, float)
+    core = np.asarray(core, bool)
+    if not images.shape == prob.shape == core.shape:
+        raise ValueError(
+            f"refine_hematoma_mask: images {images.shape}, prob {prob.shape} and core "
+            f"{core.shape} must have the same shape."
+        )
+    low, high = (float(v) for v in hu_window)
+    level = (float(hu_threshold) - low) / (high - low)
+    candidate = (prob >= grow_prob) & (images >= level)
+    out = np.zeros_like(core)
+    for i in range(len(core)):
+        labels, _ = ndimage.label(candidate[i])
+        keep = np.unique(labels[core[i] & candidate[i]])
+        keep = keep[keep > 0]
+        if keep.size:
+            out[i] = ndimage.binary_fill_holes(np.isin(labels, keep))
+        else:
+            out[i] = core[i]
+    return out
+
+
 def hematoma_descriptors(
     images: np.ndarray,
     masks: np.ndarray,
