@@ -262,10 +262,10 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         read_jobs=args.read_jobs,
     )
     pool_start = None
-    if effective_read_jobs(args.read_jobs) > 1:  # start the workers (once per process)
+    n_jobs = effective_read_jobs(args.read_jobs)
+    if n_jobs > 1:  # start the workers (once per process)
         t0 = time.perf_counter()
         items = [(str(work / f"{name}-train" / c), None) for c in train.ct]
-        n_jobs = effective_read_jobs(args.read_jobs)
         for _ in read_patients(items, image_size=preset.image_size, n_jobs=n_jobs):
             pass
         pool_start = time.perf_counter() - t0
@@ -365,7 +365,7 @@ def run_preset(name: str, args, work: Path, device: str) -> dict:
         "max_abs_score_difference": max_diff,
         "agreement": agreement,
         "read_ahead": not args.no_read_ahead,
-        "read_jobs": effective_read_jobs(args.read_jobs),
+        "read_jobs": n_jobs,
         "read_pool_start_s": pool_start,
         "gflop_per_slice_naive": total_flops_naive / 1e9,
         "gflop_per_slice_optimized": total_flops_opt / 1e9,

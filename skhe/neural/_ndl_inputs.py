@@ -6,7 +6,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from skhe.preprocessing import PatientSliceCache, has_mask
-from skhe.preprocessing._patients import DEFAULT_CACHE_BYTES, read_patient
+from skhe.preprocessing._patients import DEFAULT_CACHE_BYTES
 from skhe.preprocessing._read_pool import effective_read_jobs, read_patients
 
 
@@ -81,12 +81,14 @@ class NDLInputsMixin:
                 seen.add(key(i))
                 if cache.lookup(key(i)) is None:
                     to_read.append(i)
+        if len(to_read) < 2:  # nothing to share out: read in this process
+            to_read = []
         reader = None
-        if len(to_read) > 1:
+        if to_read:
             reader = read_patients(
                 ((rows[i].ct, masks[i]) for i in to_read), n_jobs=jobs, **settings
             )
-        from_reader = set(to_read) if reader is not None else set()
+        from_reader = set(to_read)
         bar = tqdm(
             total=len(rows),
             desc="reading CT",
@@ -102,11 +104,11 @@ class NDLInputsMixin:
                         "FrozenEstimator)."
                     )
                 try:
-                    ps = next(reader) if i in from_reader else cache.lookup(key(i))
-                    if i in from_reader or ps is None:
-                        if ps is None:
-                            ps = read_patient(row.ct, masks[i], **settings)
+                    if i in from_reader:
+                        ps = next(reader)
                         cache.store(key(i), ps)
+                    else:
+                        ps = cache.get(row.ct, masks[i], key=key(i), **settings)
                 except (ValueError, FileNotFoundError) as exc:
                     raise type(exc)(f"patient {name}: {exc}") from exc
                 bar.update()

@@ -42,6 +42,21 @@ def _pad_square(x: torch.Tensor, value: float) -> torch.Tensor:
     return F.pad(x, pad, value=value)
 
 
+def _to_square_size(t: torch.Tensor, size: int, pad_value: float, smooth: bool) -> torch.Tensor:
+    """(n, 1, H, W) slices padded to a square with ``pad_value`` and brought to ``size`` x
+    ``size`` bilinearly (antialiased when ``smooth`` and shrinking)."""
+    t = _pad_square(t, pad_value)
+    if t.shape[-1] == size:
+        return t
+    return F.interpolate(
+        t,
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+        antialias=smooth and t.shape[-1] > size,
+    )
+
+
 def resize(slices, size: int = 512, *, mask: bool = False) -> np.ndarray:
     """Resize a stack of slices to ``size`` x ``size``.
 
@@ -66,14 +81,7 @@ def resize(slices, size: int = 512, *, mask: bool = False) -> np.ndarray:
         raise ValueError(f"size must be a positive integer; got {size}.")
     t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[:, None]
     lo, hi = (float(t.min()), float(t.max())) if t.numel() else (0.0, 0.0)
-    pad_value = 0.0 if mask else lo
-    t = _pad_square(t, pad_value)
-    if t.shape[-1] != size:
-        antialias = not mask and t.shape[-1] > size
-        t = F.interpolate(
-            t, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias
-        )
-    out = t[:, 0].numpy()
+    out = _to_square_size(t, int(size), 0.0 if mask else lo, smooth=not mask)[:, 0].numpy()
     if mask:
         return (out >= 0.5).astype(np.uint8)
     # interpolation must not create values outside the input's range (rounding overshoot)
@@ -112,26 +120,19 @@ def window_resize(
     src = np.asarray(hu)
     if src.ndim != 3:
         raise ValueError(f"window_resize expects (n, H, W); got shape {src.shape}.")
-    if len(src) == 0 or int(block) < 1:
-        img = resize(window(src, low, high), size)
-        return img, (np.rint(window(src, low, high) * 255.0).astype(np.uint8) if native else None)
+    size, block = int(size), int(block)
+    if size < 1 or block < 1:
+        raise ValueError(f"size and block must be positive integers; got {size}, {block}.")
+    out = np.empty((len(src), size, size), dtype=np.float32)
+    nat = np.empty(src.shape, dtype=np.uint8) if native else None
+    if len(src) == 0:
+        return out, nat
     # window is monotone, so the windowed stack's range is the window of the HU range
     lo, hi = (float(v) for v in window(np.array([src.min(), src.max()]), low, high))
-    n = len(src)
-    out = np.empty((n, int(size), int(size)), dtype=np.float32)
-    nat = np.empty(src.shape, dtype=np.uint8) if native else None
-    for start in range(0, n, int(block)):
-        part = window(src[start : start + int(block)], low, high)
+    for start in range(0, len(src), block):
+        part = window(src[start : start + block], low, high)
         if nat is not None:
             nat[start : start + len(part)] = np.rint(part * 255.0)
-        t = _pad_square(torch.from_numpy(part)[:, None], lo)
-        if t.shape[-1] != size:
-            t = F.interpolate(
-                t,
-                size=(int(size), int(size)),
-                mode="bilinear",
-                align_corners=False,
-                antialias=t.shape[-1] > size,
-            )
+        t = _to_square_size(torch.from_numpy(part)[:, None], size, lo, smooth=True)
         out[start : start + len(part)] = t[:, 0].numpy()
     return np.clip(out, lo, hi, out=out), nat

@@ -105,8 +105,7 @@ def refine_hematoma_mask(
     Per slice, the pixels at least ``hu_threshold`` HU where the segmenter's probability is at
     least ``grow_prob`` are kept where they connect to the ``core`` (the thresholded
     segmentation), and their holes are filled (a hypodense centre, the black-hole sign, stays
-    hematoma). A slice where nothing qualifies keeps its core; so does the whole stack when
-    nothing qualifies anywhere.
+    hematoma). A slice where nothing qualifies keeps its core.
 
     Parameters
     ----------

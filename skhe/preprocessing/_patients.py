@@ -143,11 +143,20 @@ class PatientSliceCache:
         self._items: OrderedDict = OrderedDict()
 
     def get(
-        self, ct, mask=None, *, image_size: int, hu_window=(0.0, 100.0), native: bool = False
+        self,
+        ct,
+        mask=None,
+        *,
+        image_size: int,
+        hu_window=(0.0, 100.0),
+        native: bool = False,
+        key: tuple | None = None,
     ) -> PatientSlices:
         """The patient's slices, read and preprocessed on first use (``native``: see
-        :func:`preprocess_patient`)."""
-        key = self.key(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
+        :func:`preprocess_patient`; ``key``: :meth:`key` of these arguments, when the caller
+        has it already)."""
+        if key is None:
+            key = self.key(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
         hit = self.lookup(key)
         if hit is not None:
             return hit
