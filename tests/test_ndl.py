@@ -168,6 +168,30 @@ def test_patients_are_scored_in_bounded_chunks_with_the_same_result(fitted, coho
         np.testing.assert_array_equal(ahead, expected)
 
 
+def test_preprocessing_on_the_networks_device_gives_the_same_scores(fitted, cohort, monkeypatch):
+    """preprocess_device: the patients read in this process are windowed and resized by torch
+    on that device (on a GPU; here the CPU's torch device stands in): the same scores."""
+    from skhe.neural._ndl_inputs import NDLInputsMixin
+    from skhe.preprocessing import _patients
+
+    X = cohort.iloc[:4]
+    scorer = clone(fitted).set_params(slice_cache=PatientSliceCache())
+    scorer.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    expected = scorer.transform(X)
+    devices = []
+    plain = _patients.window_resize
+
+    def spy(*args, device=None, **kw):
+        devices.append(device)
+        return plain(*args, device=device, **kw)
+
+    monkeypatch.setattr(_patients, "window_resize", spy)
+    monkeypatch.setattr(NDLInputsMixin, "_preprocess_device", lambda self: "cpu")
+    scorer._slices().clear()
+    np.testing.assert_array_equal(scorer.transform(X), expected)
+    assert devices == ["cpu"] * len(X)
+
+
 def test_reader_processes_give_the_same_scores_warnings_and_errors(fitted, cohort, tmp_path):
     """read_jobs=2: the patients are read by worker processes; the scores are the same bit for
     bit, a series' warning reaches the caller, and a corrupt file is named with its patient."""

@@ -296,3 +296,31 @@ def test_saving_read_only_arrays_warns_nothing(tmp_path):
         warnings.simplefilter("error")
         save_model(scaler, tmp_path / "m")
     np.testing.assert_array_equal(load_model(tmp_path / "m").scale_, scaler.scale_)
+
+
+def test_a_model_saved_before_a_parameter_existed_loads_with_its_default(clinical, tmp_path):
+    """A model saved by an earlier skhe lacks the parameters added since: they load at their
+    defaults (which keep the earlier behaviour), so get_params and clone still work."""
+    from sklearn.base import clone
+
+    model = _copy(clinical[0], tmp_path)
+
+    def drop_param(doc):
+        def walk(node):
+            if isinstance(node, dict):
+                if str(node.get("$object", "")).endswith("ForwardSelectingLogisticRegression"):
+                    node["state"].pop("max_iter")
+                    return True
+                return any(walk(v) for v in node.values())
+            return isinstance(node, list) and any(walk(v) for v in node)
+
+        assert walk(doc["estimator"])
+
+    _edit(model, drop_param)
+    loaded = load_model(model)
+    logistic = loaded.named_steps["logistic"]
+    assert logistic.max_iter == 100  # the constructor's default
+    assert clone(loaded).get_params()["logistic__max_iter"] == 100
+    df = clinical[2]
+    expected = load_model(clinical[0]).predict_proba(df)
+    assert (loaded.predict_proba(df) == expected).all()

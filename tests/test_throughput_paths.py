@@ -166,6 +166,14 @@ def test_window_resize_is_resize_of_window_bit_for_bit(shape, size, low, high, d
     assert window_resize(hu, size, low, high)[1] is None
     with pytest.raises(ValueError, match="NaN"):
         window_resize(np.full((2, 8, 8), np.nan, np.float32), 4)
+    # the device path (on a GPU with preprocess_device): the same float32 operations in
+    # torch, here on the CPU's torch device, bit for bit
+    img, native = window_resize(hu, size, low, high, native=True, device="cpu")
+    np.testing.assert_array_equal(img, resize(window(hu, low, high), size))
+    np.testing.assert_array_equal(native, np.rint(window(hu, low, high) * 255.0))
+    assert img.dtype == np.float32 and native.dtype == np.uint8
+    with pytest.raises(ValueError, match="NaN"):
+        window_resize(np.full((2, 8, 8), np.nan, np.float32), 4, device="cpu")
 
 
 @pytest.mark.parametrize(
@@ -189,3 +197,91 @@ def test_series_to_hu_is_to_hu_of_the_stack(dtype, lo, hi, slope, intercept):
     got = _series_to_hu(slices, slope, intercept)
     np.testing.assert_array_equal(got, _to_hu(np.stack(slices), slope, intercept))
     assert got.dtype == np.int16
+
+
+# ------------------------------------------------------------------------ transfers and compile
+def test_batches_reach_the_device_as_float32_and_outputs_come_back():
+    from skhe.neural._torch_runtime import batch_to_device, outputs_to_host, wait_for_copies
+
+    cpu = torch.device("cpu")
+    half = np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float16)
+    t = batch_to_device(half, cpu, channels_last=True)
+    assert t.dtype == torch.float32 and t.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(t.numpy(), half.astype(np.float32))  # float16 -> 32: exact
+    assert batch_to_device(half[:, 0], cpu, channels_last=True).ndim == 3  # no 4-D layout
+    a, b = torch.ones(2), torch.zeros(3, dtype=torch.float64)
+    out = outputs_to_host((a, b), non_blocking=True)
+    assert isinstance(out, tuple) and out[0] is a and out[1] is b  # already on the CPU
+    assert outputs_to_host([a], non_blocking=False)[0] is a
+    wait_for_copies(cpu)  # nothing to wait for on a CPU
+
+
+class _CountingBackend:
+    """A torch.compile backend that runs the captured graphs eagerly and counts them."""
+
+    def __init__(self):
+        self.graphs = 0
+
+    def __call__(self, gm, example_inputs):
+        self.graphs += 1
+        return gm.forward
+
+
+def test_compile_runs_predictions_through_torch_compile_with_the_same_outputs():
+    """``compile``: the networks' calls go through torch.compile (a counting backend shows
+    which), the outputs equal eager ones, and the modules are plain again afterwards."""
+    import copy
+    import pickle
+
+    from skhe.neural import MultiTaskHEModel
+
+    x, m = _blobs(24)
+    y = m.reshape(24, -1).max(1)
+    kw = dict(image_size=32, max_epochs=1, augment=False, random_state=0, batch_size=8)
+    unet = dict(decoder_channels=(16, 8, 8, 8, 4), **kw)
+    clf = SliceClassifier("test_resnet", **kw).fit(x, y)
+    seg = HematomaSegmenter("tu-test_resnet", **unet).fit(x, m)
+    he = MultiTaskHEModel("tu-test_resnet", freeze_encoder=True, **unet)
+    he.fit(x, np.arange(24) // 2 % 2, masks=m, unet_state=seg.module_.state_dict())
+    eager = (clf.predict_proba(x), seg.predict_proba(x), he.predict_proba(x))
+    joint_eager = seg.area_and_he_score(he, x)
+
+    backend = _CountingBackend()
+    for est in (clf, seg, he):
+        est.set_params(compile={"backend": backend})
+    compiled = (clf.predict_proba(x), seg.predict_proba(x), he.predict_proba(x))
+    # one graph each: the classifier, the U-Net's encoder and decoder, the HE network
+    assert backend.graphs == 4
+    for e, c in zip(eager, compiled, strict=True):
+        np.testing.assert_allclose(c, e, rtol=0, atol=1e-6)
+    assert seg.shares_encoder_with(he)
+    joint = seg.area_and_he_score(he, x)  # the shared pass: both estimators' compiled calls
+    for e, c in zip(joint_eager, joint, strict=True):
+        np.testing.assert_allclose(c, e, rtol=1e-6, atol=1e-6)
+    assert backend.graphs == 4 + 1  # the HE network called with the encoder's features: new graph
+
+    # compiled once, reused; the modules are plain outside predictions
+    clf.predict_proba(x)
+    assert backend.graphs == 5
+    assert clf.module_._compiled_call_impl is None
+    assert seg.module_.encoder._compiled_call_impl is None
+    # compiled code is never pickled; copies and saved models predict as eager ones
+    state = pickle.loads(pickle.dumps(clf))
+    assert "_compiled_calls" not in state.__dict__
+    np.testing.assert_array_equal(copy.deepcopy(clf).predict_proba(x), compiled[0])
+    clf.set_params(compile=False)
+    clf.predict_proba(x)
+    assert backend.graphs == 5
+
+
+def test_preprocess_device_auto_is_the_networks_device():
+    from skhe.neural import NDLScorer
+
+    scorer = NDLScorer(SliceClassifier(device="cpu"), HematomaSegmenter(device="cpu"))
+    assert scorer._preprocess_device() is None  # the CPU's blocked path
+    assert scorer.set_params(preprocess_device="cpu")._preprocess_device() is None
+    with pytest.raises(ValueError, match="preprocess_device must be auto"):
+        scorer.set_params(preprocess_device="gpu")._preprocess_device()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            scorer.set_params(preprocess_device="cuda")._preprocess_device()

@@ -35,6 +35,7 @@ _RESUMABLE = {
     "num_workers",
     "device",
     "predict_batch_size",
+    "compile",
     "early_stopping",
     "validation_data",
 }
@@ -340,8 +341,31 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
             return max(1, 4 * int(self.batch_size))
         return max(1, _CPU_BATCH_PIXELS // max(1, int(pixels)))
 
+    def _compile_targets(self) -> list[torch.nn.Module]:
+        """The parts of ``module_`` whose calls ``compile`` compiles (the whole network; the
+        U-Net estimators name its encoder and decoder, which their predictions call)."""
+        return [self.module_]
+
+    def _compiled(self):
+        """A context in which ``compile`` (if set) compiles :meth:`_compile_targets`' calls."""
+        from skhe.neural._torch_runtime import compiled_calls
+
+        options = getattr(self, "compile", False)
+        if options and "_compiled_calls" not in self.__dict__:
+            self._compiled_calls = {}  # compiled once, reused; never pickled or saved
+        cache = self.__dict__.get("_compiled_calls", {})
+        return compiled_calls(self._compile_targets() if options else [], options, cache)
+
     def _forward(self, images: np.ndarray, fn=None, desc: str = "predicting") -> list:
-        """Run the module over ``images`` in batches under inference_mode; apply ``fn``."""
+        """Run the module over ``images`` in batches under inference_mode; apply ``fn``.
+
+        ``fn(module, x)`` returns a tensor or a tuple of tensors on the module's device; they
+        come back on the CPU, one list entry per batch. On a GPU, batches go in through pinned
+        memory and come back with non-blocking copies, with one wait at the end (not one per
+        batch).
+        """
+        from skhe.neural._torch_runtime import batch_to_device, outputs_to_host, wait_for_copies
+
         check_is_fitted(self)
         module = self.module_
         device = next(module.parameters()).device
@@ -350,8 +374,9 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         amp = self._amp_dtype(str(device))
         out = []
         n_batches = -(-len(images) // bs)
+        overlap = device.type == "cuda"
         module.eval()  # a no-op unless something switched it to training mode
-        with torch_threads(self.n_threads), torch.inference_mode():
+        with torch_threads(self.n_threads), torch.inference_mode(), self._compiled():
             for start in tqdm(
                 range(0, len(images), bs),
                 desc=desc,
@@ -359,19 +384,19 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
                 disable=None if self.verbose and n_batches >= 20 else True,
                 leave=False,
             ):
-                x = torch.from_numpy(images[start : start + bs]).to(device)
-                if cl:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = batch_to_device(images[start : start + bs], device, cl)
                 with torch.autocast(
                     device.type, dtype=amp or torch.float32, enabled=amp is not None
                 ):
                     y = module(x) if fn is None else fn(module, x)
-                out.append(y)
+                out.append(outputs_to_host(y, non_blocking=overlap))
+            wait_for_copies(device)
         return out
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self):
         state = self.__dict__.copy()
+        state.pop("_compiled_calls", None)  # compiled code lives in memory only
         module = state.pop("module_", None)
         if module is not None:
             state["_module_state"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}

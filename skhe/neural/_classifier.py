@@ -72,6 +72,14 @@ class SliceClassifier(
         Slices per inference batch. None: 4 x ``batch_size`` on a GPU; on a CPU as many slices
         as make 2^18 pixels (1 at 512x512, 64 at 64x64), the fastest there because larger
         batches fall out of the CPU caches (``benchmarks/inference.py``).
+    compile : bool or dict, default=False
+        Predict through ``torch.compile`` (training stays eager): True with its defaults, or a
+        dict of its arguments, e.g. ``{"mode": "reduce-overhead"}`` (CUDA graphs on a GPU) or
+        ``{"mode": "max-autotune"}``. The first predictions pay the compilation (seconds to
+        minutes; again for a new batch shape), later ones run faster where the network is
+        dispatch-bound (measured in ``benchmarks/inference.py --compile``); the outputs agree
+        with eager ones to float rounding. The compiled code lives in memory only (never
+        pickled or saved).
     threshold : float, default=0.5
         Probability above which :meth:`predict` says "hematoma".
     crop : {"none", "head"}, default="none"
@@ -154,6 +162,7 @@ class SliceClassifier(
         n_threads=None,
         num_workers="auto",
         predict_batch_size=None,
+        compile=False,
         threshold=0.5,
         crop="none",
         tta=False,
@@ -185,6 +194,7 @@ class SliceClassifier(
         self.n_threads = n_threads
         self.num_workers = num_workers
         self.predict_batch_size = predict_batch_size
+        self.compile = compile
         self.threshold = threshold
         self.crop = crop
         self.tta = tta
@@ -327,4 +337,4 @@ class SliceClassifier(
             return torch.stack([module(v).float() for v in self._tta_views(x)]).mean(0)
 
         out = [torch.cat(self._forward(images, run)) for images in self._image_chunks(X)]
-        return torch.cat(out).float().cpu().numpy()
+        return torch.cat(out).float().numpy()

@@ -53,7 +53,7 @@ class MultiTaskHEModel(
     Parameters
     ----------
     encoder, decoder_channels, image_size, lr, weight_decay, batch_size, max_epochs, augment,
-    device, mixed_precision, channels_last, n_threads, num_workers, predict_batch_size,
+    device, mixed_precision, channels_last, n_threads, num_workers, predict_batch_size, compile,
     bn_recalibration, random_state, verbose, net_kwargs, callbacks, accelerate, pretrained,
     in_chans
         As in :class:`HematomaSegmenter`.
@@ -101,6 +101,7 @@ class MultiTaskHEModel(
         n_threads=None,
         num_workers="auto",
         predict_batch_size=None,
+        compile=False,
         threshold=0.5,
         bn_recalibration=True,
         random_state=None,
@@ -135,6 +136,7 @@ class MultiTaskHEModel(
         self.n_threads = n_threads
         self.num_workers = num_workers
         self.predict_batch_size = predict_batch_size
+        self.compile = compile
         self.threshold = threshold
         self.bn_recalibration = bn_recalibration
         self.random_state = random_state
@@ -223,6 +225,6 @@ class MultiTaskHEModel(
     def decision_function(self, X) -> np.ndarray:
         """Per-slice HE logits (DL score on the logit scale), shape (n,)."""
         check_is_fitted(self)
-        run = lambda m, x: m(x)["he"].float().cpu()  # noqa: E731
+        run = lambda m, x: m(x)["he"].float()  # noqa: E731
         out = [torch.cat(self._forward(images, run)) for images in self._image_chunks(X)]
         return torch.cat(out).numpy()

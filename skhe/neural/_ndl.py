@@ -156,6 +156,12 @@ class NDLScorer(
         torch thread each) start once, about 2 s each with torch imported, and serve later
         calls until idle for 5 minutes, so they pay off on cohorts, not on a few patients
         (``benchmarks/inference.py --read-jobs``). The slices, and so the scores, are the same.
+    preprocess_device : str, default="auto"
+        Where the patients read in this process are windowed and resized
+        (:func:`~skhe.preprocessing.window_resize`): "cpu", a torch device such as "cuda", or
+        "auto": the networks' device (so on a GPU the CPU only decodes the DICOM files and
+        the int16 HU cross to the GPU). The ``read_jobs`` workers always preprocess on the
+        CPU. The slices agree with the CPU's to float rounding (bit for bit on a CPU).
     slice_cache : None, int or PatientSliceCache, default=None
         Where preprocessed patients are kept between ``fit``, its cross-fitting folds and
         ``transform``, so each CT is read once. None: a cache of up to 4 GiB owned by this
@@ -218,6 +224,7 @@ class NDLScorer(
             Interval(Integral, None, -1, closed="right"),
             Interval(Integral, 1, None, closed="left"),
         ],
+        "preprocess_device": [str],
         "slice_cache": [None, Interval(Integral, 0, None, closed="left"), PatientSliceCache],
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "random_state": [None, Interval(Integral, 0, None, closed="left")],
@@ -250,6 +257,7 @@ class NDLScorer(
         chunk_pixels=2**26,
         read_ahead=True,
         read_jobs=None,
+        preprocess_device="auto",
         slice_cache=None,
         memory=None,
         random_state=None,
@@ -275,6 +283,7 @@ class NDLScorer(
         self.chunk_pixels = chunk_pixels
         self.read_ahead = read_ahead
         self.read_jobs = read_jobs
+        self.preprocess_device = preprocess_device
         self.slice_cache = slice_cache
         self.memory = memory
         self.random_state = random_state

@@ -41,6 +41,34 @@ class NDLInputsMixin:
             own = self._slice_cache = PatientSliceCache(size)
         return own
 
+    def _preprocess_device(self) -> str | None:
+        """Where patients read in this process are windowed and resized (None: the CPU's
+        blocked path, see ``preprocess_device``)."""
+        from skhe.neural._torch_runtime import resolve_device
+        from skhe.utils import check_device
+
+        device = getattr(self, "preprocess_device", "auto")
+        check_device(device, "NDLScorer's preprocess_device")
+        device = self._networks_device() if device == "auto" else resolve_device(device)
+        return None if device == "cpu" else device
+
+    def _networks_device(self) -> str:
+        """The device of the fitted networks, else the one the sub-estimators would use."""
+        from skhe.neural._torch_runtime import resolve_device
+        from skhe.utils import unwrap_frozen
+
+        for name in ("segmenter_", "classifier_", "segmenter", "classifier"):
+            est = unwrap_frozen(getattr(self, name, None))
+            module = getattr(est, "module_", None)
+            if module is not None:
+                return str(next(module.parameters()).device)
+            if est is not None and isinstance(getattr(est, "device", None), str):
+                try:
+                    return resolve_device(est.device)
+                except ValueError:  # CUDA asked for but absent: the estimator says so itself
+                    return "cpu"
+        return resolve_device("auto")
+
     def _names(self, X: pd.DataFrame) -> list[str]:
         if self.patient_column in X.columns:
             return [str(v) for v in X[self.patient_column]]
@@ -74,6 +102,7 @@ class NDLInputsMixin:
             return keys[i]
 
         jobs = effective_read_jobs(getattr(self, "read_jobs", None))
+        device = self._preprocess_device()  # for the patients read here
         # with worker processes: the patients they read (the first of each uncached CT)
         to_read, seen = [], set()
         for i in range(len(rows)) if jobs > 1 else ():
@@ -108,7 +137,7 @@ class NDLInputsMixin:
                         ps = next(reader)
                         cache.store(key(i), ps)
                     else:
-                        ps = cache.get(row.ct, masks[i], key=key(i), **settings)
+                        ps = cache.get(row.ct, masks[i], key=key(i), device=device, **settings)
                 except (ValueError, FileNotFoundError) as exc:
                     raise type(exc)(f"patient {name}: {exc}") from exc
                 bar.update()

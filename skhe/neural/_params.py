@@ -38,6 +38,7 @@ DEEP_CONSTRAINTS: dict = {
     "n_threads": [None, _POSITIVE_INT],
     "num_workers": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
     "predict_batch_size": [None, _POSITIVE_INT],
+    "compile": ["boolean", dict],
     "threshold": [Interval(Real, 0, 1, closed="both")],
     "bn_recalibration": ["boolean"],
     "random_state": [None, _SEED],

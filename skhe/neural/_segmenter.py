@@ -32,10 +32,11 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         False, or a local path to encoder (or whole-model) weights; True is refused (no download).
     in_chans, image_size, lr, weight_decay, batch_size, max_epochs, augment, validation_data,
     early_stopping, checkpoint_dir, device, mixed_precision, channels_last, n_threads,
-    num_workers, predict_batch_size, crop, tta, lr_schedule, random_state, verbose, net_kwargs,
-    callbacks, accelerate
+    num_workers, predict_batch_size, compile, crop, tta, lr_schedule, random_state, verbose,
+    net_kwargs, callbacks, accelerate
         As in :class:`SliceClassifier` (``lr`` defaults to 1e-3 here). With ``crop="head"``
-        the probability maps are pasted back onto the input's pixels.
+        the probability maps are pasted back onto the input's pixels; ``compile`` compiles the
+        U-Net's encoder and decoder.
     bn_recalibration : bool, default=True
         See :class:`SliceClassifier`.
     dice_weight, bce_weight : float, default=1.0
@@ -84,6 +85,7 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         n_threads=None,
         num_workers="auto",
         predict_batch_size=None,
+        compile=False,
         threshold=0.5,
         crop="none",
         tta=False,
@@ -118,6 +120,7 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         self.n_threads = n_threads
         self.num_workers = num_workers
         self.predict_batch_size = predict_batch_size
+        self.compile = compile
         self.threshold = threshold
         self.crop = crop
         self.tta = tta
@@ -143,6 +146,9 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
             pretrained=pretrained,
             decoder_channels=tuple(self.decoder_channels),
         )
+
+    def _compile_targets(self):
+        return [self.module_.encoder, self.module_.decoder]  # what the predictions call
 
     def _criterion(self):
         if self.loss == "tversky_bce":
@@ -239,7 +245,7 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
                 p = F.interpolate(p, size=(side, side), mode="bilinear", align_corners=False)
                 top, left = (side - h) // 2, (side - w) // 2
                 p = p[:, :, top : top + h, left : left + w]
-            return p[:, 0].cpu()
+            return p[:, 0]
 
         return torch.cat(self._forward(images, run)).numpy()
 
@@ -296,7 +302,7 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
 
         def run(module, x):
             f = module.encoder(x)[-1].float()
-            return (f.mean(dim=(2, 3)) if pooled else f).cpu()
+            return f.mean(dim=(2, 3)) if pooled else f
 
         return torch.cat(self._forward(images, run)).numpy()
 
@@ -341,12 +347,12 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         from skhe.utils import unwrap_frozen
 
         check_is_fitted(self)
-        joint = SegmentAndScore(self.module_, unwrap_frozen(he_model).module_).eval()
-        out = self._forward(
-            self._prepare_images(X),
-            lambda _, x: tuple(t.cpu() for t in joint(x)),
-            desc="segmenting and scoring",
-        )
+        he = unwrap_frozen(he_model)
+        joint = SegmentAndScore(self.module_, he.module_).eval()
+        with he._compiled():  # the HE network's own ``compile``; this one's in _forward
+            out = self._forward(
+                self._prepare_images(X), lambda _, x: joint(x), desc="segmenting and scoring"
+            )
         area = torch.cat([a for a, _ in out]).numpy()
         logit = torch.cat([s for _, s in out]).numpy().astype(np.float64)
         return area, expit(logit)

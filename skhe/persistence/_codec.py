@@ -222,5 +222,17 @@ class _Decoder:
             state = {k: self.decode(v) for k, v in obj["state"].items()}
             est = cls.__new__(cls)
             est.__setstate__(state)
+            _fill_new_parameters(est)
             return est
         raise ModelFormatError(f"unknown entry tag {tag!r}.")
+
+
+def _fill_new_parameters(est) -> None:
+    """Give a model saved by an earlier skhe the parameters added since, at their defaults
+    (which keep the earlier behaviour), so ``get_params`` and ``clone`` work on it."""
+    import inspect
+
+    params = inspect.signature(type(est).__init__).parameters
+    for name in type(est)._get_param_names():
+        if name not in est.__dict__ and params[name].default is not inspect.Parameter.empty:
+            setattr(est, name, params[name].default)

@@ -65,6 +65,7 @@ def preprocess_patient(
     image_size: int,
     hu_window=(0.0, 100.0),
     native: bool = False,
+    device=None,
 ) -> PatientSlices:
     """Window, resize and rescale the spacing of one patient (pure arrays, no I/O).
 
@@ -77,13 +78,16 @@ def preprocess_patient(
     hu_window : (low, high), default=(0, 100)
     native : bool, default=False
         Also keep the windowed slices (uint8) and masks at the CT's own resolution.
+    device : None or torch device, default=None
+        Where the slices are windowed and resized (:func:`~skhe.preprocessing.window_resize`):
+        None on the CPU; ``"cuda"`` on the GPU (the results come back to the CPU).
 
     Returns
     -------
     PatientSlices
         float32 images in [0, 1]; uint8 masks.
     """
-    img, native_img = window_resize(volume.hu, image_size, *hu_window, native=native)
+    img, native_img = window_resize(volume.hu, image_size, *hu_window, native=native, device=device)
     masks = resize(mask, image_size, mask=True) if mask is not None else None
     h, w = volume.hu.shape[1:]
     scale = max(h, w) / image_size
@@ -97,15 +101,24 @@ def preprocess_patient(
 
 
 def read_patient(
-    ct, mask=None, *, image_size: int, hu_window=(0.0, 100.0), native: bool = False
+    ct,
+    mask=None,
+    *,
+    image_size: int,
+    hu_window=(0.0, 100.0),
+    native: bool = False,
+    device=None,
 ) -> PatientSlices:
-    """Read one patient's CT (and mask) and preprocess it (:func:`preprocess_patient`).
+    """Read one patient's CT (and mask) and preprocess it (:func:`preprocess_patient`, on
+    ``device``).
 
     Images are kept as float16 (half the memory; the networks' input precision is lower).
     """
     vol = read_ct(ct)
     m = read_mask(mask, like=vol) if has_mask(mask) else None
-    ps = preprocess_patient(vol, m, image_size=image_size, hu_window=hu_window, native=native)
+    ps = preprocess_patient(
+        vol, m, image_size=image_size, hu_window=hu_window, native=native, device=device
+    )
     ps.images = ps.images.astype(np.float16)
     return ps
 
@@ -151,16 +164,20 @@ class PatientSliceCache:
         hu_window=(0.0, 100.0),
         native: bool = False,
         key: tuple | None = None,
+        device=None,
     ) -> PatientSlices:
-        """The patient's slices, read and preprocessed on first use (``native``: see
-        :func:`preprocess_patient`; ``key``: :meth:`key` of these arguments, when the caller
-        has it already)."""
+        """The patient's slices, read and preprocessed on first use (``native``, ``device``:
+        see :func:`preprocess_patient`; ``key``: :meth:`key` of these arguments, when the
+        caller has it already). Where they were preprocessed is not part of the key: the
+        slices agree to float rounding."""
         if key is None:
             key = self.key(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
         hit = self.lookup(key)
         if hit is not None:
             return hit
-        out = read_patient(ct, mask, image_size=image_size, hu_window=hu_window, native=native)
+        out = read_patient(
+            ct, mask, image_size=image_size, hu_window=hu_window, native=native, device=device
+        )
         self.store(key, out)
         return out
 
