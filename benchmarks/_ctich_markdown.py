@@ -14,6 +14,14 @@ def _fold_markdown(r: dict) -> str:
     def pct(v, lo_hi):
         return f"{100 * v:.1f}% ({100 * lo_hi[0]:.1f}-{100 * lo_hi[1]:.1f})"
 
+    rule = s.get("mask_rule", ["threshold", s["mask_threshold"]])
+    if rule[0] == "refined":
+        rule_text = (
+            f"probability >= {rule[2]} sharpened by density: >= {rule[1]:g} HU where the "
+            f"probability is >= {rule[3]}, connected to it"
+        )
+    else:
+        rule_text = f"mask threshold {rule[1]}"
     rows = "\n".join(
         f"| {k}{' (chosen)' if k == r['slice_score'] else ''} | {v['validation_auc']:.3f} | "
         f"{v['auc']:.3f} ({v['ci'][0]:.3f}-{v['ci'][1]:.3f}) |"
@@ -34,7 +42,7 @@ accuracy {pct(d["accuracy"], d["accuracy_ci"])}, sensitivity
 {pct(d["sensitivity"], d["sensitivity_ci"])} ({d["counts"]["tp"]}/{d["counts"]["tp"] + d["counts"]["fn"]}),
 specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d["counts"]["tn"] + d["counts"]["fp"]}).
 
-| segmentation (mask threshold {s["mask_threshold"]}, chosen on validation) | value |
+| segmentation ({rule_text}; chosen on validation) | value |
 | --- | --- |
 | Dice per hemorrhage slice, mean ± SD (n={s["dice_per_slice_n"]}) | {r["dice_per_slice"]:.3f} ± {s["dice_per_slice_sd"]:.3f} |
 | Dice pooled over hemorrhage slices | {r["dice_pooled"]:.3f} |
@@ -52,6 +60,7 @@ def markdown(r: dict) -> str:
     m = r["machine"]
     cc, sc = r["config"]["classifier"], r["config"]["segmenter"]
     b = r["before"]
+    pr = r.get("previous", b)
     cv = ""
     if "cv" in r:
         rows = "\n".join(
@@ -80,8 +89,9 @@ weights (training from scratch). Slices are the brain-window PNGs mapped back to
 windowed to 0-100 HU.
 
 **Nothing is tuned on the test fold**: the three folds after it train, the next fold is the
-inner validation fold (patient-grouped), and the mask threshold, the slice score and its
-threshold are chosen there (and early stopping, when configured, watches the validation loss
+inner validation fold (patient-grouped), and the mask rule (a threshold, or one sharpened by
+the CT's density), the slice score (one network's, or a logistic combination, with or without
+the neighbouring slices' scores) and its threshold are chosen there (and early stopping, when configured, watches the validation loss
 on that fold's hemorrhage slices and as many others).
 
 | model | configuration |
@@ -91,12 +101,12 @@ on that fold's hemorrhage slices and as many others).
 
 ## Headline (test fold {r["folds"][0]["test_fold"]}), before -> after
 
-| metric | before (128 px whole slices) | now | target |
-| --- | --- | --- | --- |
-| slice AUC | {b["slice_auc"]:.3f} | {r["slice_auc"]:.3f} | >= 0.95 |
-| Dice per hemorrhage slice | {b["dice_per_slice"]:.3f} | {r["dice_per_slice"]:.3f} | >= 0.50 |
-| Dice pooled | {b["dice_pooled"]:.3f} | {r["dice_pooled"]:.3f} | >= 0.70 |
-| Dice per patient | {b["dice_per_patient"]:.3f} | {r["dice_per_patient"]:.3f} | >= 0.55 |
+| metric | before (128 px whole slices) | previous run (192 px head crops) | now | target |
+| --- | --- | --- | --- | --- |
+| slice AUC | {b["slice_auc"]:.3f} | {pr["slice_auc"]:.3f} | {r["slice_auc"]:.3f} | >= 0.95 |
+| Dice per hemorrhage slice | {b["dice_per_slice"]:.3f} | {pr["dice_per_slice"]:.3f} | {r["dice_per_slice"]:.3f} | >= 0.50 |
+| Dice pooled | {b["dice_pooled"]:.3f} | {pr["dice_pooled"]:.3f} | {r["dice_pooled"]:.3f} | >= 0.70 |
+| Dice per patient | {b["dice_per_patient"]:.3f} | {pr["dice_per_patient"]:.3f} | {r["dice_per_patient"]:.3f} | >= 0.55 |
 
 {cv}## Per fold
 

@@ -11,10 +11,13 @@ Usage::
 For a test fold k (the dataset's fixed patient split; fold 0 by default), the next fold
 (k + 1 mod 5) is the **inner validation fold** and the other three train. Everything that is
 chosen is chosen on the inner validation fold, never on the test fold: early stopping (best
-epoch by validation loss), the mask threshold (best mean Dice per hemorrhage slice), the slice
+epoch by validation loss), the mask rule (best mean Dice per hemorrhage slice among probability
+thresholds and thresholds sharpened by the CT's density, ``refine_hematoma_mask``), the slice
 score (classifier probability, segmenter expected area or maximum probability, or a logistic
-combination of the three fitted on the validation slices: the best validation AUC, estimated
-by patient-grouped cross-validation for the combination) and its slice threshold (Youden).
+combination fitted on the validation slices: of the three, or with context, i.e. also the
+neighbouring slices' scores and the patient's largest area, of the segmenter's two or of all
+three: the best validation AUC, estimated by patient-grouped cross-validation for the
+combinations) and its slice threshold (Youden).
 
 Reported on the test fold: slice AUC (DeLong CI) of every slice score and of the chosen one,
 accuracy/sensitivity/specificity at the validation threshold (Wilson CIs), Dice per hemorrhage
@@ -117,6 +120,11 @@ PRESETS = {
 }
 #: Mask thresholds tried on the inner validation fold.
 MASK_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+#: Density refinements tried there too: (HU from which a pixel can be blood, core probability,
+#: probability the outline may grow over), see skhe.preprocessing.refine_hematoma_mask.
+MASK_REFINEMENTS = tuple(
+    (hu, core, grow) for hu in (40.0, 50.0) for core in (0.1, 0.3, 0.5) for grow in (0.02, 0.1)
+)
 #: Assumed voxel of a 512 x 512 CT-ICH slice (the PNGs carry no spacing): 0.45 x 0.45 x 5 mm.
 ASSUMED_VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000.0
 #: Before this work (docs/benchmarks/ctich.md, 2026-11-28, cpu preset: 128 px whole slices,
@@ -126,6 +134,14 @@ BEFORE = {
     "dice_per_slice": 0.19,
     "dice_pooled": 0.406,
     "dice_per_patient": 0.192,
+}
+#: The run before the neighbour-context slice scores and the density-sharpened masks
+#: (docs/benchmarks/ctich.md, 2026-11-28 21:41 UTC, cpu preset, fold 0).
+PREVIOUS = {
+    "slice_auc": 0.843,
+    "dice_per_slice": 0.391,
+    "dice_pooled": 0.551,
+    "dice_per_patient": 0.423,
 }
 
 
@@ -175,6 +191,77 @@ def fit_combination(features, labels, groups):
     return model.fit(features, labels), float(roc_auc_score(labels, oof))
 
 
+def neighbour_mean(values, patient, slice_number) -> np.ndarray:
+    """Each slice's mean of its two neighbours' ``values`` (the slices above and below in its
+    patient; the edge slices repeat their one neighbour)."""
+    values = np.asarray(values, dtype=float)
+    out = np.empty_like(values)
+    for p in np.unique(patient):
+        idx = np.flatnonzero(patient == p)
+        idx = idx[np.argsort(slice_number[idx], kind="stable")]
+        v = values[idx]
+        prev = np.r_[v[:1], v[:-1]] if len(v) > 1 else v
+        nxt = np.r_[v[1:], v[-1:]] if len(v) > 1 else v
+        out[idx] = (prev + nxt) / 2
+    return out
+
+
+def patient_max(values, patient) -> np.ndarray:
+    """Each slice's patient's largest ``values``."""
+    values = np.asarray(values, dtype=float)
+    out = np.empty_like(values)
+    for p in np.unique(patient):
+        sel = patient == p
+        out[sel] = values[sel].max()
+    return out
+
+
+def context_features(base: np.ndarray, patient, slice_number) -> np.ndarray:
+    """``base`` slice features plus their neighbours' means and the patient's largest first
+    feature (log expected area): a bleed spans neighbouring slices, a false positive often
+    sits alone."""
+    cols = [base]
+    cols += [
+        neighbour_mean(base[:, j], patient, slice_number)[:, None] for j in range(base.shape[1])
+    ]
+    area = base[:, -2]  # slice_features puts log1p(area) second to last
+    cols.append(patient_max(area, patient)[:, None])
+    return np.hstack(cols)
+
+
+def choose_mask(images, proba, masks, thresholds=None, refinements=None):
+    """The mask rule with the best mean Dice per hemorrhage slice on these (validation) slices:
+    a probability threshold, or a threshold sharpened by the CT's density
+    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice})."""
+    thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
+    refinements = MASK_REFINEMENTS if refinements is None else refinements
+    scores = {}
+    for t in thresholds:
+        scores[("threshold", t)] = float(
+            per_slice_dice(masks, (proba >= t).astype(np.uint8)).mean()
+        )
+    for hu, core, grow in refinements:
+        rule = ("refined", hu, core, grow)
+        scores[rule] = float(per_slice_dice(masks, apply_mask_rule(rule, images, proba)).mean())
+    return max(scores, key=scores.get), scores
+
+
+def apply_mask_rule(rule: tuple, images, proba) -> np.ndarray:
+    """Binary masks (uint8) of a rule from :func:`choose_mask`."""
+    if rule[0] == "threshold":
+        return (proba >= rule[1]).astype(np.uint8)
+    from skhe.preprocessing import refine_hematoma_mask
+
+    _, hu, core, grow = rule
+    out = np.zeros(proba.shape, np.uint8)
+    for i in range(0, len(proba), 64):  # bounded memory (float copies of 512 px slices)
+        sl = slice(i, i + 64)
+        out[sl] = refine_hematoma_mask(
+            images[sl], proba[sl], proba[sl] >= core, hu_threshold=hu, grow_prob=grow
+        )
+    return out
+
+
 def split(data: CTICHData, test_fold: int, exclude: list[int]):
     """Boolean masks: train (3 folds), inner validation (the next fold) and test."""
     folds = np.array([data.folds[p] for p in data.patient])
@@ -214,13 +301,14 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     proba_test = seg.predict_proba(x[test])
     times["segmenter_predict"] = time.time() - t0
 
-    # mask threshold: best mean Dice per hemorrhage slice on the validation fold
-    val_dice = {
-        t: float(per_slice_dice(m[val], (proba_val >= t).astype(np.uint8)).mean())
-        for t in MASK_THRESHOLDS
-    }
-    mask_t = max(val_dice, key=val_dice.get)
+    # mask rule: best mean Dice per hemorrhage slice on the validation fold, among thresholds
+    # and thresholds sharpened by the CT's density
+    t0 = time.time()
+    mask_rule, rule_dice = choose_mask(x[val], proba_val, m[val])
+    val_dice = {r[1]: d for r, d in rule_dice.items() if r[0] == "threshold"}
+    mask_t = mask_rule[1] if mask_rule[0] == "threshold" else mask_rule[2]
     seg.set_params(threshold=mask_t)
+    times["mask_rule_choice"] = time.time() - t0
 
     # ---- classifier
     clf = None
@@ -244,15 +332,35 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     peak_val, peak_test = flat(proba_val).max(1), flat(proba_test).max(1)
     f_val = slice_features(p_val, area_val, peak_val)
     f_test = slice_features(p_test, area_test, peak_test)
-    combo, combo_val_auc = fit_combination(f_val, y[val], data.patient[val])
+    pv, pt = data.patient[val], data.patient[test]
+    sv, st = data.slice_number[val], data.slice_number[test]
     scores_val = {"segmenter_area": area_val, "segmenter_max": peak_val}
     scores_test = {"segmenter_area": area_test, "segmenter_max": peak_test}
     if p_val is not None:
         scores_val["classifier"], scores_test["classifier"] = p_val, p_test
-    scores_val["combined"] = combo.predict_proba(f_val)[:, 1]
-    scores_test["combined"] = combo.predict_proba(f_test)[:, 1]
+    # logistic combinations fitted on the validation slices (their AUC there out-of-fold):
+    # the slice's own scores, and with its neighbours' and its patient's (context)
+    seg_cols = slice(-2, None)  # log1p(area), max probability
+    combos = {
+        "combined": (f_val, f_test),
+        "segmenter_context": (
+            context_features(f_val[:, seg_cols], pv, sv),
+            context_features(f_test[:, seg_cols], pt, st),
+        ),
+    }
+    if p_val is not None:
+        combos["combined_context"] = (
+            context_features(f_val, pv, sv),
+            context_features(f_test, pt, st),
+        )
     val_auc = {k: roc_auc_ci(y[val], v).auc for k, v in scores_val.items()}
-    val_auc["combined"] = combo_val_auc  # out-of-fold on the validation slices
+    fitted_combos = {}
+    for k, (fv, ft) in combos.items():
+        model, val_auc[k] = fit_combination(fv, y[val], pv)
+        scores_val[k] = model.predict_proba(fv)[:, 1]
+        scores_test[k] = model.predict_proba(ft)[:, 1]
+        fitted_combos[k] = model
+    combo = fitted_combos["combined"]
     chosen = max(val_auc, key=val_auc.get)
     thr = float(youden_threshold(y[val], scores_val[chosen]))
     test_auc = {}
@@ -262,7 +370,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     perf = diagnostic_performance(y[test], scores_test[chosen], threshold=thr)
 
     # ---- segmentation on the test fold
-    pred = (proba_test >= mask_t).astype(np.uint8)
+    pred = apply_mask_rule(mask_rule, x[test], proba_test)
     true = m[test]
     has = flat(true).any(1)
     slice_dice = per_slice_dice(true, pred)
@@ -306,7 +414,11 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         },
         "segmentation": {
             "mask_threshold": mask_t,
+            "mask_rule": list(mask_rule),
             "validation_dice_per_slice": val_dice,
+            "validation_dice_per_slice_by_rule": {
+                " ".join(str(v) for v in r): d for r, d in rule_dice.items()
+            },
             "dice_per_slice_sd": float(slice_dice.std(ddof=1)) if slice_dice.size > 1 else 0.0,
             "dice_per_slice_n": int(slice_dice.size),
             "dice_per_patient_sd": float(dice_pat.std(ddof=1)) if dice_pat.size > 1 else 0.0,
@@ -323,6 +435,10 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         "wall_time_s": {k: round(v, 1) for k, v in times.items()},
     }
     if args.save_models:
+        base_names = (["classifier_logit"] if clf is not None else []) + [
+            "log1p_expected_area_px",
+            "max_probability",
+        ]
         out = Path(args.save_models) / (f"fold{test_fold}" if args.cv else "")
         out.mkdir(parents=True, exist_ok=True)
         seg.save(out / "segmenter", overwrite=True)
@@ -334,13 +450,15 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
                     "slice_score": chosen,
                     "slice_threshold": thr,
                     "mask_threshold": mask_t,
-                    "combination": {
-                        "features": (["classifier_logit"] if clf is not None else [])
-                        + ["log1p_expected_area_px", "max_probability"],
-                        "mean": combo[0].mean_.tolist(),
-                        "scale": combo[0].scale_.tolist(),
-                        "coef": combo[-1].coef_[0].tolist(),
-                        "intercept": float(combo[-1].intercept_[0]),
+                    # ["threshold", t] or ["refined", hu, core, grow]: refine_hematoma_mask
+                    "mask_rule": list(mask_rule),
+                    "combination": _combination_json(combo, base_names),
+                    "combinations": {
+                        k: _combination_json(
+                            model, base_names if k == "combined" else _context_names(names)
+                        )
+                        for k, model in fitted_combos.items()
+                        for names in [base_names[-2:] if k == "segmenter_context" else base_names]
                     },
                     "image_size_of_training_slices": int(x.shape[-1]),
                 },
@@ -348,6 +466,22 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             )
         )
     return result
+
+
+def _context_names(names: list[str]) -> list[str]:
+    """Feature names of :func:`context_features` of features ``names``."""
+    return names + [f"neighbour_mean_{n}" for n in names] + ["patient_max_log1p_expected_area_px"]
+
+
+def _combination_json(model, names: list[str]) -> dict:
+    """A fitted StandardScaler + LogisticRegression as plain numbers."""
+    return {
+        "features": names,
+        "mean": model[0].mean_.tolist(),
+        "scale": model[0].scale_.tolist(),
+        "coef": model[-1].coef_[0].tolist(),
+        "intercept": float(model[-1].intercept_[0]),
+    }
 
 
 # --------------------------------------------------------------------------- driver
@@ -419,6 +553,7 @@ def run(args) -> dict:
         "dice_per_patient": first["dice_per_patient"],
         "folds": results,
         "before": BEFORE,
+        "previous": PREVIOUS,
         "wall_time_s": {"load": round(t_load, 1), "total": round(time.time() - t_start, 1)},
         "machine": machine_info(),
     }

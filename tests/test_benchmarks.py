@@ -37,12 +37,19 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert fold["n_test_hemorrhage_slices"] > 0
     # every slice score reported; the one in use chosen on the validation fold, not the test
     val_auc = {k: v["validation_auc"] for k, v in fold["slice_scores"].items()}
-    assert set(val_auc) == {"classifier", "segmenter_area", "segmenter_max", "combined"}
+    assert set(val_auc) == {
+        "classifier",
+        "segmenter_area",
+        "segmenter_max",
+        "combined",
+        "segmenter_context",
+        "combined_context",
+    }
     assert fold["slice_score"] == max(val_auc, key=val_auc.get)
     seg = fold["segmentation"]
-    assert seg["validation_dice_per_slice"][str(seg["mask_threshold"])] == max(
-        seg["validation_dice_per_slice"].values()
-    )
+    by_rule = seg["validation_dice_per_slice_by_rule"]
+    assert by_rule[" ".join(str(v) for v in seg["mask_rule"])] == max(by_rule.values())
+    assert len(by_rule) == 6 + 12  # thresholds and density refinements
     assert "Nothing is tuned on the test fold" in (tmp_path / "ctich-smoke.md").read_text()
     # the saved networks load in skhe's safe format, with the chosen mask threshold
     from skhe.neural import HematomaSegmenter, SliceClassifier
@@ -52,6 +59,43 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert SliceClassifier.load(models / "classifier", device="cpu").tta is True
     detector = json.loads((models / "detector.json").read_text())
     assert detector["slice_score"] == fold["slice_score"]
+    assert detector["mask_rule"] == seg["mask_rule"]
+    ctx = detector["combinations"]["combined_context"]
+    assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
+
+
+def test_ctich_slice_context_and_mask_rules():
+    """The CT-ICH benchmark's context features (neighbouring slices in slice order, the
+    patient's largest area) and its choice of mask rule on validation slices."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ctich import apply_mask_rule, choose_mask, context_features, neighbour_mean, patient_max
+
+    patient = np.array(["a", "a", "a", "b"])
+    number = np.array([3, 1, 2, 5])  # slices out of order
+    v = np.array([30.0, 10.0, 20.0, 7.0])
+    np.testing.assert_array_equal(neighbour_mean(v, patient, number), [25.0, 15.0, 20.0, 7.0])
+    np.testing.assert_array_equal(patient_max(v, patient), [30.0, 30.0, 30.0, 7.0])
+    base = np.column_stack([v, v / 10])
+    f = context_features(base, patient, number)
+    assert f.shape == (4, 2 + 2 + 1)
+    np.testing.assert_array_equal(f[:, 4], [30.0, 30.0, 30.0, 7.0])  # log-area column's max
+
+    # a dense 70 HU disc (radius 6) that the segmenter outlines too wide (radius 9): the
+    # density refinement recovers it, so it is chosen over every plain threshold
+    yy, xx = np.ogrid[:32, :32]
+    r2 = (yy - 16) ** 2 + (xx - 16) ** 2
+    true = (r2 <= 36).astype(np.uint8)[None].repeat(3, 0)
+    images = np.where(true > 0, 0.7, 0.3).astype(np.float32)
+    proba = np.where(r2 <= 16, 0.9, np.where(r2 <= 81, 0.6, 0.0))[None].repeat(3, 0)
+    rule, dice = choose_mask(images, proba, true)
+    assert rule[0] == "refined" and dice[rule] == 1.0
+    assert max(d for r, d in dice.items() if r[0] == "threshold") < 0.7
+    np.testing.assert_array_equal(apply_mask_rule(rule, images, proba), true)
+    np.testing.assert_array_equal(
+        apply_mask_rule(("threshold", 0.5), images, proba), (proba >= 0.5).astype(np.uint8)
+    )
 
 
 def _smoke(script: str, tmp_path, *extra) -> dict:

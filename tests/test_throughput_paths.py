@@ -285,3 +285,49 @@ def test_preprocess_device_auto_is_the_networks_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             scorer.set_params(preprocess_device="cuda")._preprocess_device()
+
+
+def test_a_batch_the_device_has_no_memory_for_is_halved():
+    """Out of memory on a batch: the batch is halved (with a PerformanceWarning) until it
+    fits, and the predictions are those of the smaller batch size."""
+    from skhe.exceptions import PerformanceWarning
+
+    x, _ = _blobs(24)
+    y = np.arange(24) % 2
+    clf = SliceClassifier("test_resnet", image_size=32, max_epochs=1, augment=False).fit(x, y)
+    expected = clf.set_params(predict_batch_size=5).predict_proba(x)
+    plain = clf.module_.forward
+    sizes = []
+
+    def forward(t):
+        sizes.append(len(t))
+        if len(t) > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return plain(t)
+
+    clf.module_.forward = forward
+    with pytest.warns(PerformanceWarning) as caught:
+        got = clf.set_params(predict_batch_size=20).predict_proba(x)
+    assert [str(w.message).split(";")[0].split(": cpu ")[1] for w in caught] == [
+        "ran out of memory on a batch of 20 slices",
+        "ran out of memory on a batch of 10 slices",
+    ]
+    np.testing.assert_array_equal(got, expected)
+    assert sizes[:3] == [20, 10, 5] and max(sizes[3:]) == 5  # halved, then kept small
+    assert sum(s for s in sizes if s <= 5) == len(x)
+
+    def always(t):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    clf.module_.forward = always
+    with pytest.warns(PerformanceWarning, match="batch of 2 slices; predicting 1"):
+        with pytest.raises(torch.OutOfMemoryError):
+            clf.set_params(predict_batch_size=2).predict_proba(x)
+
+
+def test_gpu_batches_are_sized_by_pixels():
+    est = SliceClassifier(batch_size=8)
+    assert est._predict_batch("cuda", 512 * 512) == 256  # the H200's fastest (issue 17)
+    assert est._predict_batch("cuda", 64 * 64) == 512  # capped
+    assert est._predict_batch("cpu", 512 * 512) == 1
+    assert est.set_params(predict_batch_size=7)._predict_batch("cuda", 512 * 512) == 7

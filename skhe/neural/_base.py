@@ -41,6 +41,11 @@ _RESUMABLE = {
 }
 #: Pixels per inference batch on a CPU (bigger batches of big slices fall out of the caches).
 _CPU_BATCH_PIXELS = 2**18
+#: Pixels per inference batch on a GPU: 256 slices at 512 px, the fastest of 16 / 64 / 256 for
+#: the paper preset on an H200 (4.11 / 3.98 / 3.65 s for 760 slices, issue 17); at most
+#: _GPU_MAX_BATCH slices. A batch the GPU has no memory for is halved (see _forward).
+_GPU_BATCH_PIXELS = 2**26
+_GPU_MAX_BATCH = 512
 
 
 class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
@@ -332,13 +337,14 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
 
     # ------------------------------------------------------------------ inference
     def _predict_batch(self, device: str, pixels: int) -> int:
-        """Inference batch size: the parameter, else 4 x batch_size on a GPU and 2^18 pixels
-        per batch on a CPU (measured fastest on a 2-core CPU: batch 1 at 512x512 is 1.4x
-        faster per slice than batch 8 for SEResNeXt-50; see benchmarks/inference.py)."""
+        """Inference batch size: the parameter, else as many slices as make 2^26 pixels on a
+        GPU (256 at 512 px, at most 512) and 2^18 on a CPU (measured fastest on a 2-core CPU:
+        batch 1 at 512x512 is 1.4x faster per slice than batch 8 for SEResNeXt-50); see
+        benchmarks/inference.py."""
         if self.predict_batch_size:
             return int(self.predict_batch_size)
         if device.startswith("cuda"):
-            return max(1, 4 * int(self.batch_size))
+            return max(1, min(_GPU_MAX_BATCH, _GPU_BATCH_PIXELS // max(1, int(pixels))))
         return max(1, _CPU_BATCH_PIXELS // max(1, int(pixels)))
 
     def _compile_targets(self) -> list[torch.nn.Module]:
@@ -362,7 +368,8 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         ``fn(module, x)`` returns a tensor or a tuple of tensors on the module's device; they
         come back on the CPU, one list entry per batch. On a GPU, batches go in through pinned
         memory and come back with non-blocking copies, with one wait at the end (not one per
-        batch).
+        batch). A batch the device has no memory for is halved until it fits (with a
+        PerformanceWarning), and later batches keep the smaller size.
         """
         from skhe.neural._torch_runtime import batch_to_device, outputs_to_host, wait_for_copies
 
@@ -373,25 +380,53 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         bs = self._predict_batch(str(device), images.shape[-2] * images.shape[-1])
         amp = self._amp_dtype(str(device))
         out = []
-        n_batches = -(-len(images) // bs)
         overlap = device.type == "cuda"
         module.eval()  # a no-op unless something switched it to training mode
-        with torch_threads(self.n_threads), torch.inference_mode(), self._compiled():
-            for start in tqdm(
-                range(0, len(images), bs),
-                desc=desc,
-                total=n_batches,
-                disable=None if self.verbose and n_batches >= 20 else True,
-                leave=False,
-            ):
-                x = batch_to_device(images[start : start + bs], device, cl)
-                with torch.autocast(
-                    device.type, dtype=amp or torch.float32, enabled=amp is not None
-                ):
-                    y = module(x) if fn is None else fn(module, x)
+        bar = tqdm(
+            total=len(images),
+            desc=desc,
+            unit="slice",
+            disable=None if self.verbose and len(images) >= 20 * bs else True,
+            leave=False,
+        )
+        with torch_threads(self.n_threads), torch.inference_mode(), self._compiled(), bar:
+            start = 0
+            while start < len(images):
+                part = images[start : start + bs]
+                try:
+                    x = batch_to_device(part, device, cl)
+                    with torch.autocast(
+                        device.type, dtype=amp or torch.float32, enabled=amp is not None
+                    ):
+                        y = module(x) if fn is None else fn(module, x)
+                except torch.OutOfMemoryError:
+                    if bs == 1:
+                        raise
+                    bs = self._smaller_batch(bs, device)
+                    continue
                 out.append(outputs_to_host(y, non_blocking=overlap))
+                start += len(part)
+                bar.update(len(part))
             wait_for_copies(device)
         return out
+
+    def _smaller_batch(self, bs: int, device: torch.device) -> int:
+        """Half of ``bs`` after the device ran out of memory on a batch of ``bs`` slices."""
+        import warnings
+
+        from skhe.exceptions import PerformanceWarning
+        from skhe.utils import user_stacklevel
+
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        warnings.warn(
+            PerformanceWarning(
+                f"{type(self).__name__}: {device} ran out of memory on a batch of {bs} slices; "
+                f"predicting {bs // 2} at a time (set predict_batch_size to choose)."
+            ),
+            stacklevel=user_stacklevel(),
+        )
+        return bs // 2
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self):

@@ -69,9 +69,11 @@ class SliceClassifier(
         most 8 (the CPU prepares batches while the GPU trains); on a CPU 0 (workers would take
         cores from the training itself).
     predict_batch_size : int or None, default=None
-        Slices per inference batch. None: 4 x ``batch_size`` on a GPU; on a CPU as many slices
-        as make 2^18 pixels (1 at 512x512, 64 at 64x64), the fastest there because larger
-        batches fall out of the CPU caches (``benchmarks/inference.py``).
+        Slices per inference batch. None: on a GPU as many slices as make 2^26 pixels (256 at
+        512x512, the fastest measured on an H200; at most 512), halved with a warning where
+        the GPU has too little memory; on a CPU as many as make 2^18 pixels (1 at 512x512, 64
+        at 64x64), the fastest there because larger batches fall out of the CPU caches
+        (``benchmarks/inference.py``).
     compile : bool or dict, default=False
         Predict through ``torch.compile`` (training stays eager): True with its defaults, or a
         dict of its arguments, e.g. ``{"mode": "reduce-overhead"}`` (CUDA graphs on a GPU) or
