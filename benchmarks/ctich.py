@@ -56,7 +56,12 @@ from skhe.metrics import (
     roc_auc_ci,
     youden_threshold,
 )
-from skhe.neural import HematomaSegmenter, SliceClassifier, ValidationData
+from skhe.neural import (
+    HematomaSegmenter,
+    SliceClassifier,
+    ValidationData,
+    slice_detection_features,
+)
 from skhe.preprocessing import window
 
 #: The augmentation of the cpu and paper presets: the paper's shift/scale/rotate, plus
@@ -156,19 +161,6 @@ def per_patient_dice(true: np.ndarray, pred: np.ndarray, patients: np.ndarray) -
     return np.array(out)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def slice_features(p_cls, area, peak) -> np.ndarray:
-    """The combination's inputs: classifier log-odds, log expected area, maximum probability."""
-    cols = [np.log1p(area), peak]
-    if p_cls is not None:
-        cols.insert(0, _logit(p_cls))
-    return np.column_stack(cols)
-
-
 def fit_combination(features, labels, groups):
     """Logistic regression on the slice features, and its patient-grouped CV AUC."""
     from sklearn.linear_model import LogisticRegression
@@ -189,44 +181,6 @@ def fit_combination(features, labels, groups):
         :, 1
     ]
     return model.fit(features, labels), float(roc_auc_score(labels, oof))
-
-
-def neighbour_mean(values, patient, slice_number) -> np.ndarray:
-    """Each slice's mean of its two neighbours' ``values`` (the slices above and below in its
-    patient; the edge slices repeat their one neighbour)."""
-    values = np.asarray(values, dtype=float)
-    out = np.empty_like(values)
-    for p in np.unique(patient):
-        idx = np.flatnonzero(patient == p)
-        idx = idx[np.argsort(slice_number[idx], kind="stable")]
-        v = values[idx]
-        prev = np.r_[v[:1], v[:-1]] if len(v) > 1 else v
-        nxt = np.r_[v[1:], v[-1:]] if len(v) > 1 else v
-        out[idx] = (prev + nxt) / 2
-    return out
-
-
-def patient_max(values, patient) -> np.ndarray:
-    """Each slice's patient's largest ``values``."""
-    values = np.asarray(values, dtype=float)
-    out = np.empty_like(values)
-    for p in np.unique(patient):
-        sel = patient == p
-        out[sel] = values[sel].max()
-    return out
-
-
-def context_features(base: np.ndarray, patient, slice_number) -> np.ndarray:
-    """``base`` slice features plus their neighbours' means and the patient's largest first
-    feature (log expected area): a bleed spans neighbouring slices, a false positive often
-    sits alone."""
-    cols = [base]
-    cols += [
-        neighbour_mean(base[:, j], patient, slice_number)[:, None] for j in range(base.shape[1])
-    ]
-    area = base[:, -2]  # slice_features puts log1p(area) second to last
-    cols.append(patient_max(area, patient)[:, None])
-    return np.hstack(cols)
 
 
 def choose_mask(images, proba, masks, thresholds=None, refinements=None):
@@ -330,37 +284,42 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
 
     area_val, area_test = flat(proba_val).sum(1), flat(proba_test).sum(1)
     peak_val, peak_test = flat(proba_val).max(1), flat(proba_test).max(1)
-    f_val = slice_features(p_val, area_val, peak_val)
-    f_test = slice_features(p_test, area_test, peak_test)
     pv, pt = data.patient[val], data.patient[test]
     sv, st = data.slice_number[val], data.slice_number[test]
+
+    def features(p_cls, area, peak, patient, number, context, classifier=True):
+        return slice_detection_features(
+            classifier_proba=p_cls if classifier else None,
+            expected_area=area,
+            max_probability=peak,
+            patient=patient,
+            slice_number=number,
+            context=context,
+        )
+
     scores_val = {"segmenter_area": area_val, "segmenter_max": peak_val}
     scores_test = {"segmenter_area": area_test, "segmenter_max": peak_test}
     if p_val is not None:
         scores_val["classifier"], scores_test["classifier"] = p_val, p_test
     # logistic combinations fitted on the validation slices (their AUC there out-of-fold):
     # the slice's own scores, and with its neighbours' and its patient's (context)
-    seg_cols = slice(-2, None)  # log1p(area), max probability
-    combos = {
-        "combined": (f_val, f_test),
-        "segmenter_context": (
-            context_features(f_val[:, seg_cols], pv, sv),
-            context_features(f_test[:, seg_cols], pt, st),
-        ),
-    }
+    variants = {"combined": (True, False), "segmenter_context": (False, True)}
     if p_val is not None:
-        combos["combined_context"] = (
-            context_features(f_val, pv, sv),
-            context_features(f_test, pt, st),
+        variants["combined_context"] = (True, True)
+    combos = {
+        k: (
+            features(p_val, area_val, peak_val, pv, sv, context, use_cls),
+            features(p_test, area_test, peak_test, pt, st, context, use_cls),
         )
+        for k, (use_cls, context) in variants.items()
+    }
     val_auc = {k: roc_auc_ci(y[val], v).auc for k, v in scores_val.items()}
     fitted_combos = {}
     for k, (fv, ft) in combos.items():
-        model, val_auc[k] = fit_combination(fv, y[val], pv)
-        scores_val[k] = model.predict_proba(fv)[:, 1]
-        scores_test[k] = model.predict_proba(ft)[:, 1]
-        fitted_combos[k] = model
-    combo = fitted_combos["combined"]
+        model, val_auc[k] = fit_combination(fv.to_numpy(), y[val], pv)
+        scores_val[k] = model.predict_proba(fv.to_numpy())[:, 1]
+        scores_test[k] = model.predict_proba(ft.to_numpy())[:, 1]
+        fitted_combos[k] = (model, list(fv.columns))
     chosen = max(val_auc, key=val_auc.get)
     thr = float(youden_threshold(y[val], scores_val[chosen]))
     test_auc = {}
@@ -435,10 +394,6 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         "wall_time_s": {k: round(v, 1) for k, v in times.items()},
     }
     if args.save_models:
-        base_names = (["classifier_logit"] if clf is not None else []) + [
-            "log1p_expected_area_px",
-            "max_probability",
-        ]
         out = Path(args.save_models) / (f"fold{test_fold}" if args.cv else "")
         out.mkdir(parents=True, exist_ok=True)
         seg.save(out / "segmenter", overwrite=True)
@@ -452,25 +407,15 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
                     "mask_threshold": mask_t,
                     # ["threshold", t] or ["refined", hu, core, grow]: refine_hematoma_mask
                     "mask_rule": list(mask_rule),
-                    "combination": _combination_json(combo, base_names),
-                    "combinations": {
-                        k: _combination_json(
-                            model, base_names if k == "combined" else _context_names(names)
-                        )
-                        for k, model in fitted_combos.items()
-                        for names in [base_names[-2:] if k == "segmenter_context" else base_names]
-                    },
+                    "combination": _combination_json(*fitted_combos["combined"]),
+                    # features: skhe.neural.slice_detection_features
+                    "combinations": {k: _combination_json(*v) for k, v in fitted_combos.items()},
                     "image_size_of_training_slices": int(x.shape[-1]),
                 },
                 indent=1,
             )
         )
     return result
-
-
-def _context_names(names: list[str]) -> list[str]:
-    """Feature names of :func:`context_features` of features ``names``."""
-    return names + [f"neighbour_mean_{n}" for n in names] + ["patient_max_log1p_expected_area_px"]
 
 
 def _combination_json(model, names: list[str]) -> dict:

@@ -64,23 +64,12 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
 
 
-def test_ctich_slice_context_and_mask_rules():
-    """The CT-ICH benchmark's context features (neighbouring slices in slice order, the
-    patient's largest area) and its choice of mask rule on validation slices."""
+def test_ctich_mask_rules():
+    """The CT-ICH benchmark's choice of mask rule on validation slices."""
     import numpy as np
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from ctich import apply_mask_rule, choose_mask, context_features, neighbour_mean, patient_max
-
-    patient = np.array(["a", "a", "a", "b"])
-    number = np.array([3, 1, 2, 5])  # slices out of order
-    v = np.array([30.0, 10.0, 20.0, 7.0])
-    np.testing.assert_array_equal(neighbour_mean(v, patient, number), [25.0, 15.0, 20.0, 7.0])
-    np.testing.assert_array_equal(patient_max(v, patient), [30.0, 30.0, 30.0, 7.0])
-    base = np.column_stack([v, v / 10])
-    f = context_features(base, patient, number)
-    assert f.shape == (4, 2 + 2 + 1)
-    np.testing.assert_array_equal(f[:, 4], [30.0, 30.0, 30.0, 7.0])  # log-area column's max
+    from ctich import apply_mask_rule, choose_mask
 
     # a dense 70 HU disc (radius 6) that the segmenter outlines too wide (radius 9): the
     # density refinement recovers it, so it is chosen over every plain threshold

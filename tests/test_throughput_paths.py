@@ -4,6 +4,7 @@ benchmarks/inference.py and benchmarks/training.py)."""
 
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,12 @@ def test_window_resize_is_resize_of_window_bit_for_bit(shape, size, low, high, d
     assert img.dtype == np.float32 and native.dtype == np.uint8
     with pytest.raises(ValueError, match="NaN"):
         window_resize(np.full((2, 8, 8), np.nan, np.float32), 4, device="cpu")
+    frozen = hu.copy()
+    frozen.flags.writeable = False  # e.g. a memory-mapped volume: no torch warning, same result
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = window_resize(frozen, size, low, high, device="cpu")[0]
+    np.testing.assert_array_equal(got, img)
 
 
 @pytest.mark.parametrize(
@@ -209,6 +216,10 @@ def test_batches_reach_the_device_as_float32_and_outputs_come_back():
     assert t.dtype == torch.float32 and t.is_contiguous(memory_format=torch.channels_last)
     np.testing.assert_array_equal(t.numpy(), half.astype(np.float32))  # float16 -> 32: exact
     assert batch_to_device(half[:, 0], cpu, channels_last=True).ndim == 3  # no 4-D layout
+    half.flags.writeable = False  # a read-only array: copied, not wrapped (no torch warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(batch_to_device(half, cpu, False).numpy(), t.numpy())
     a, b = torch.ones(2), torch.zeros(3, dtype=torch.float64)
     out = outputs_to_host((a, b), non_blocking=True)
     assert isinstance(out, tuple) and out[0] is a and out[1] is b  # already on the CPU

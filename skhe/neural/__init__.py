@@ -6,6 +6,7 @@ from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._ndl import NDLScorer
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._segmenter import HematomaSegmenter
+from skhe.neural._slice_features import neighbour_mean, patient_max, slice_detection_features
 
 __all__ = [
     "BalancedSampler",
@@ -16,5 +17,8 @@ __all__ = [
     "ValidationData",
     "ndl_from_pooled",
     "ndl_normalization",
+    "neighbour_mean",
+    "patient_max",
     "pool_slice_scores",
+    "slice_detection_features",
 ]

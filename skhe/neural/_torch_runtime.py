@@ -69,7 +69,10 @@ def batch_to_device(batch: np.ndarray, device: torch.device, channels_last: bool
     dtype crosses as it is and becomes float32 on the device. On a CPU it is
     ``torch.from_numpy`` (as float32).
     """
-    t = torch.from_numpy(np.ascontiguousarray(batch))
+    batch = np.ascontiguousarray(batch)
+    if not batch.flags.writeable:  # torch wraps only writable arrays without a warning
+        batch = batch.copy()
+    t = torch.from_numpy(batch)
     if device.type == "cuda":
         t = t.pin_memory().to(device, non_blocking=True)
     t = t.float()

@@ -161,7 +161,10 @@ def _window_resize_on(src, size, low, high, lo, hi, device, block, nat):
     start_hu = torch.tensor(np.float32(low), device=device)
     step = max(int(block), 64)
     for start in range(0, len(src), step):
-        t = torch.from_numpy(np.ascontiguousarray(src[start : start + step]))
+        chunk = np.ascontiguousarray(src[start : start + step])
+        if not chunk.flags.writeable:  # torch wraps only writable arrays without a warning
+            chunk = chunk.copy()
+        t = torch.from_numpy(chunk)
         if device.type == "cuda":
             t = t.pin_memory()
         t = t.to(device, non_blocking=True).to(torch.float32)
