@@ -4,6 +4,11 @@ Each estimator *owns* a skorch ``NeuralNet`` built in ``fit`` (rather than subcl
 ``__init__`` only stores plain, grid-searchable parameters and the scikit-learn contract holds.
 After ``fit`` the trained torch module is kept as ``module_`` and the per-epoch log as
 ``history_``; pickling stores CPU weights only, so a GPU-trained model loads on a CPU-only machine.
+
+Just over 500 lines: the mixin is the estimators' one fit/predict/persist path (device and
+precision, input sizing, the skorch net, inference batches, save/load); the plain torch pieces
+it uses live apart (``_torch_runtime``: threads, seeding, transfers, compile; ``_net``,
+``_net_options``, ``_datasets``). Splitting the remaining methods would scatter one path.
 """
 
 from __future__ import annotations
@@ -357,10 +362,10 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         from skhe.neural._torch_runtime import compiled_calls
 
         options = getattr(self, "compile", False)
-        if options and "_compiled_calls" not in self.__dict__:
-            self._compiled_calls = {}  # compiled once, reused; never pickled or saved
-        cache = self.__dict__.get("_compiled_calls", {})
-        return compiled_calls(self._compile_targets() if options else [], options, cache)
+        if not options:
+            return compiled_calls([], False, {})
+        cache = self.__dict__.setdefault("_compiled_calls", {})  # never pickled or saved
+        return compiled_calls(self._compile_targets(), options, cache)
 
     def _forward(self, images: np.ndarray, fn=None, desc: str = "predicting") -> list:
         """Run the module over ``images`` in batches under inference_mode; apply ``fn``.
@@ -371,7 +376,12 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         batch). A batch the device has no memory for is halved until it fits (with a
         PerformanceWarning), and later batches keep the smaller size.
         """
-        from skhe.neural._torch_runtime import batch_to_device, outputs_to_host, wait_for_copies
+        from skhe.neural._torch_runtime import (
+            batch_to_device,
+            halved_batch,
+            outputs_to_host,
+            wait_for_copies,
+        )
 
         check_is_fitted(self)
         module = self.module_
@@ -402,31 +412,13 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
                 except torch.OutOfMemoryError:
                     if bs == 1:
                         raise
-                    bs = self._smaller_batch(bs, device)
+                    bs = halved_batch(bs, device, type(self).__name__)
                     continue
                 out.append(outputs_to_host(y, non_blocking=overlap))
                 start += len(part)
                 bar.update(len(part))
             wait_for_copies(device)
         return out
-
-    def _smaller_batch(self, bs: int, device: torch.device) -> int:
-        """Half of ``bs`` after the device ran out of memory on a batch of ``bs`` slices."""
-        import warnings
-
-        from skhe.exceptions import PerformanceWarning
-        from skhe.utils import user_stacklevel
-
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        warnings.warn(
-            PerformanceWarning(
-                f"{type(self).__name__}: {device} ran out of memory on a batch of {bs} slices; "
-                f"predicting {bs // 2} at a time (set predict_batch_size to choose)."
-            ),
-            stacklevel=user_stacklevel(),
-        )
-        return bs // 2
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self):

@@ -98,6 +98,26 @@ def outputs_to_host(out, non_blocking: bool):
     return host.copy_(out, non_blocking=True)
 
 
+def halved_batch(bs: int, device: torch.device, who: str) -> int:
+    """Half of ``bs`` after ``device`` ran out of memory on a batch of ``bs`` slices, with a
+    PerformanceWarning naming ``who`` (the estimator) and the cached GPU memory released."""
+    import warnings
+
+    from skhe.exceptions import PerformanceWarning
+    from skhe.utils import user_stacklevel
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    warnings.warn(
+        PerformanceWarning(
+            f"{who}: {device} ran out of memory on a batch of {bs} slices; predicting "
+            f"{bs // 2} at a time (set predict_batch_size to choose)."
+        ),
+        stacklevel=user_stacklevel(),
+    )
+    return bs // 2
+
+
 def wait_for_copies(device: torch.device) -> None:
     """Wait until ``device``'s queued work, including non-blocking copies, is done."""
     if device.type == "cuda":
