@@ -56,6 +56,11 @@ Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_
 """
 
 
+_REFIT = """ With `--refit` (this run) the networks are then fit again, with the same
+settings and epochs, on the training and validation folds together, and the test fold is
+scored by those, with the choices made above."""
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     cc, sc = r["config"]["classifier"], r["config"]["segmenter"]
@@ -79,6 +84,8 @@ def markdown(r: dict) -> str:
         cmd += " " + " ".join(f"--set {o}" for o in r["overrides"])
     if "cv" in r:
         cmd += " --cv"
+    if r.get("refit"):
+        cmd += " --refit"
     if r["excluded_folds"]:
         cmd += " " + " ".join(f"--exclude-fold {f}" for f in r["excluded_folds"])
     return f"""# CT-ICH benchmark: hemorrhage slice detection and segmentation on real CT
@@ -92,7 +99,7 @@ windowed to 0-100 HU.
 inner validation fold (patient-grouped), and the mask rule (a threshold, or one sharpened by
 the CT's density), the slice score (one network's, or a logistic combination, with or without
 the neighbouring slices' scores) and its threshold are chosen there (and early stopping, when configured, watches the validation loss
-on that fold's hemorrhage slices and as many others).
+on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}
 
 | model | configuration |
 | --- | --- |

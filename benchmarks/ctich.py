@@ -252,7 +252,6 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     times["segmenter_fit"] = time.time() - t0
     t0 = time.time()
     proba_val = seg.predict_proba(x[val])
-    proba_test = seg.predict_proba(x[test])
     times["segmenter_predict"] = time.time() - t0
 
     # mask rule: best mean Dice per hemorrhage slice on the validation fold, among thresholds
@@ -275,8 +274,29 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         times["classifier_fit"] = time.time() - t0
         t0 = time.time()
         p_val = clf.predict_proba(x[val])[:, 1]
-        p_test = clf.predict_proba(x[test])[:, 1]
         times["classifier_predict"] = time.time() - t0
+
+    # ---- with --refit: the same networks again on the training and validation folds, the
+    # choices above kept (the segmenter's epochs too, when early stopping chose them)
+    if args.refit:
+        both = train | val
+        t0 = time.time()
+        seg_cfg = {**cfg["segmenter"], "max_epochs": seg.n_epochs_, "early_stopping": None}
+        seg = HematomaSegmenter(**seg_cfg, **common).fit(x[both], m[both])
+        seg.set_params(threshold=mask_t)
+        times["segmenter_refit"] = time.time() - t0
+        if clf is not None:
+            t0 = time.time()
+            clf_cfg = {**cfg["classifier"], "max_epochs": clf.n_epochs_, "early_stopping": None}
+            clf = SliceClassifier(**clf_cfg, **common).fit(x[both], y[both])
+            times["classifier_refit"] = time.time() - t0
+    t0 = time.time()
+    proba_test = seg.predict_proba(x[test])
+    times["segmenter_predict"] += time.time() - t0
+    if clf is not None:
+        t0 = time.time()
+        p_test = clf.predict_proba(x[test])[:, 1]
+        times["classifier_predict"] += time.time() - t0
 
     # ---- slice scores, chosen on the validation fold
     def flat(p):
@@ -491,6 +511,7 @@ def run(args) -> dict:
         "data": "packed " + Path(args.packed).name if args.packed else "PNG",
         "resolution_px": int(x.shape[-1]),
         "excluded_folds": args.exclude_fold,
+        "refit": bool(args.refit),
         # headline keys: the first (default: fold 0) test fold
         "slice_auc": first["slice_auc"],
         "dice_per_slice": first["dice_per_slice"],
@@ -525,6 +546,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--set", action="append", metavar="MODEL.PARAM=VALUE", help="override")
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
+    ap.add_argument(
+        "--refit",
+        action="store_true",
+        help="after the choices, fit the networks again on the training + validation folds",
+    )
     ap.add_argument("--save-models", default=None, metavar="DIR")
     ap.add_argument("--packed", default=None, metavar="FILE", help="read a packed copy")
     ap.add_argument("--write-packed", default=None, metavar="FILE")

@@ -23,6 +23,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
             str(tmp_path),
             "--save-models",
             str(models),
+            "--refit",
         ],
         capture_output=True,
         text=True,
@@ -35,6 +36,8 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     fold = r["folds"][0]
     assert fold["test_fold"] == 0 and fold["validation_fold"] == 1
     assert fold["n_test_hemorrhage_slices"] > 0
+    # --refit: the networks fit again on the training + validation folds score the test fold
+    assert r["refit"] and {"segmenter_refit", "classifier_refit"} <= set(fold["wall_time_s"])
     # every slice score reported; the one in use chosen on the validation fold, not the test
     val_auc = {k: v["validation_auc"] for k, v in fold["slice_scores"].items()}
     assert set(val_auc) == {

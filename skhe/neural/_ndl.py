@@ -4,8 +4,8 @@ Over 500 lines on purpose: it is one public estimator whose user-facing docstrin
 parameter and attribute, about 140 lines) and public methods (``transform``, ``slice_table``,
 ``descriptor_table``, ...) must live on the class to be documented. Its parts are already in
 mixins by responsibility: reading patients (``_ndl_inputs``), training (``_ndl_training``),
-hematoma ROIs (``_ndl_roi``), the descriptor score (``_ndl_descriptors``), and the nDL formula
-as pure functions (``_ndl_score``).
+hematoma ROIs (``_ndl_roi``), the fitted slice selection (``_ndl_selection``), the descriptor
+score (``_ndl_descriptors``), and the nDL formula as pure functions (``_ndl_score``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from skhe.neural._ndl_descriptors import NDLDescriptorMixin
 from skhe.neural._ndl_inputs import NDLInputsMixin
 from skhe.neural._ndl_roi import NDLRoiMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
+from skhe.neural._ndl_selection import NDLSelectionMixin
 from skhe.neural._ndl_training import NDLTrainingMixin
 from skhe.preprocessing import PatientSliceCache
-from skhe.utils import binary_target, check_fold_counts, unwrap_frozen, user_stacklevel
+from skhe.utils import binary_target, unwrap_frozen, user_stacklevel
 from skhe.utils._compat import HasMethods, Interval, StrOptions, validate_params
 from skhe.utils._docs import DocLinkMixin
 
@@ -39,6 +40,7 @@ class NDLScorer(
     NDLRoiMixin,
     NDLDescriptorMixin,
     NDLTrainingMixin,
+    NDLSelectionMixin,
     TransformerMixin,
     BaseEstimator,
 ):
@@ -85,13 +87,17 @@ class NDLScorer(
     image_size : int, default=512
         Slices are resized to this once (and cached for the process).
     hu_window : (low, high), default=(0, 100)
-    slice_selection : {"classifier", "segmenter"}, default="classifier"
+    slice_selection : {"classifier", "segmenter", "combined"}, default="classifier"
         What picks the hematoma slices. "classifier": the :class:`SliceClassifier`'s probability
         (the paper). "segmenter": the segmenter's expected hematoma area in pixels of the
         ``image_size`` slice (:meth:`HematomaSegmenter.slice_score`); no classifier is trained
         (``classifier_`` is None), which saves its training, and on real CT (CT-ICH, 5 folds;
         ``docs/benchmarks/ctich.md``) it separates hemorrhage slices about as well as the
-        classifier.
+        classifier. "combined": a logistic regression on both networks' scores and their
+        neighbouring slices' (:func:`~skhe.neural.slice_detection_features` with context),
+        fit on out-of-fold slice scores of the ``cv`` folds, or on the training slices when
+        the networks are frozen (:mod:`skhe.neural._ndl_selection`); on CT-ICH it beat the
+        classifier on each of the 3 folds measured on a CPU.
     he_input : {"slice", "roi"}, default="slice"
         What the HE model sees per slice. "slice": the whole slice at ``image_size`` (the
         paper). "roi": a square of ``roi_mm`` mm around the segmented hematoma, cut from the
@@ -127,7 +133,8 @@ class NDLScorer(
     slice_threshold : "youden" or float, default="youden"
         Selection score from which a slice counts as a hematoma slice (a probability, or an
         area in pixels with ``slice_selection="segmenter"``); "youden" uses the Youden-optimal
-        threshold of the score on the training slices (``slice_threshold_``).
+        threshold of the score on the training slices (``slice_threshold_``; with
+        ``slice_selection="combined"`` and ``cv``, on their out-of-fold scores).
     normalize : bool, default=True
         Standardize the log-odds (False returns ``logit(p̄)``).
     cv : int or None, default=3
@@ -184,6 +191,10 @@ class NDLScorer(
         (``classifier_`` is None with ``slice_selection="segmenter"``)
     slice_threshold_ : float
         The selection-score threshold in use.
+    selection_features_, selection_mean_, selection_scale_, selection_coef_, \
+selection_intercept_ : ndarray, float
+        The fitted combination (``slice_selection="combined"``): feature names, their mean and
+        SD, and the logistic regression's coefficients (per SD) and intercept.
     center_, scale_ : float
         Mean and SD of the training patients' (out-of-fold) ``logit(p̄)``.
     oof_scores_ : ndarray or None
@@ -205,7 +216,7 @@ class NDLScorer(
         "he_model": [None, HasMethods(["fit", "predict_proba"])],
         "image_size": [Interval(Integral, 8, None, closed="left")],
         "hu_window": [tuple, list],
-        "slice_selection": [StrOptions({"classifier", "segmenter"})],
+        "slice_selection": [StrOptions({"classifier", "segmenter", "combined"})],
         "he_input": [StrOptions({"slice", "roi"})],
         "roi_mm": [Interval(Real, 0, None, closed="neither")],
         "roi_size": [Interval(Integral, 8, None, closed="left")],
@@ -321,11 +332,11 @@ class NDLScorer(
         if y is None:
             raise ValueError("NDLScorer requires y to be passed, but the target y is None.")
         threshold = self.slice_threshold
-        if self.slice_selection == "classifier" and not isinstance(threshold, str):
+        if self.slice_selection != "segmenter" and not isinstance(threshold, str):
             if not 0 <= threshold <= 1:  # an area threshold only makes sense for the segmenter
                 raise ValueError(
                     "slice_threshold must be a probability in [0, 1] with "
-                    f"slice_selection='classifier'; got {threshold}."
+                    f"slice_selection={self.slice_selection!r}; got {threshold}."
                 )
         X = self._check_frame(X)
         y01, _ = binary_target(y, name="y")
@@ -341,22 +352,10 @@ class NDLScorer(
             )
             return out
         frozen = self._all_frozen()
-        oof = None
+        oof = selection = None
         if self.cv and not frozen:
-            from sklearn.model_selection import StratifiedKFold
-
-            k = int(self.cv)
-            try:
-                check_fold_counts(y01, k)
-            except ValueError as exc:
-                raise ValueError(f"NDLScorer (cross-fitting): {exc}") from None
-            oof = np.empty(len(X))
-            folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
-            for i, (tr, te) in enumerate(folds.split(np.zeros(len(X)), y01)):
-                sub = clone(self).set_params(cv=None)
-                sub._fit_networks(X.iloc[tr], y01[tr], stage=f"cross-fitting fold {i + 1}/{k}")
-                oof[te] = sub._raw_scores(X.iloc[te], warn=False)[0]
-        self._fit_networks(X, y01, stage="all training patients")
+            oof, selection = self._cross_fit(X, y01)
+        self._fit_networks(X, y01, stage="all training patients", selection=selection)
         raw_train = oof
         if raw_train is None:  # in-sample scores, only when there is no cross-fitting
             raw_train = self._raw_scores(X, warn=False)[0]
@@ -374,8 +373,9 @@ class NDLScorer(
         and DL score are NaN elsewhere): the pooled score only uses those, and it saves most of
         the inference time. A patient without selected slices has every slice scored. When the
         HE model's encoder is the segmenter's (``freeze_encoder``), one encoder pass serves both.
-        With ``slice_selection="segmenter"`` the segmenter scores every slice (its expected area
-        selects them) and only the HE model is gated.
+        With ``slice_selection="segmenter"`` (or ``"combined"``) the segmenter scores every
+        slice (its expected area selects them, or goes into the combination) and only the HE
+        model is gated.
         """
         counts = [len(p.images) for p in pats]
         starts = np.concatenate([[0], np.cumsum(counts)])
@@ -384,6 +384,8 @@ class NDLScorer(
         if self.slice_selection == "segmenter":
             return self._slice_details_by_area(pats, imgs, starts, pixel_mm2, gate)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
+        if self._combined():
+            return self._slice_details_by_area(pats, imgs, starts, pixel_mm2, gate, p_cls)
         selected = p_cls >= self.slice_threshold_
         run = _slices_to_run(selected, starts, gate)
         area = np.full(len(imgs), np.nan)
@@ -406,9 +408,10 @@ class NDLScorer(
         return _detail_frames(starts, p_cls, p_cls, selected, area, dl)
 
     def _slice_details_by_area(
-        self, pats, imgs, starts, pixel_mm2, gate: bool
+        self, pats, imgs, starts, pixel_mm2, gate: bool, p_cls=None
     ) -> list[pd.DataFrame]:
-        """``_slice_details`` when the segmenter's expected area (pixels) selects the slices."""
+        """``_slice_details`` when the segmenter's expected area (pixels) selects the slices,
+        alone or (with the classifier's probabilities ``p_cls``) in the fitted combination."""
         seg = unwrap_frozen(self.segmenter_)
         dl = np.full(len(imgs), np.nan)
         shared = self._shared_encoder()
@@ -420,15 +423,16 @@ class NDLScorer(
             area_px = maps.reshape(len(imgs), -1).sum(axis=1, dtype=np.float64)
         else:
             area_px = seg.slice_score(imgs, kind="area")
-        selected = area_px >= self.slice_threshold_
+        score = area_px if p_cls is None else self._combined_score(p_cls, area_px, starts)
+        selected = score >= self.slice_threshold_
         if not shared and not self._descriptors():
             run = _slices_to_run(selected, starts, gate)
             if run.any() and maps is not None:
                 dl[run] = self._roi_dl_scores(pats, run, maps[run])
             elif run.any():
                 dl[run] = self.he_model_.predict_proba(imgs[run])[:, 1]
-        nan = np.full(len(imgs), np.nan)
-        return _detail_frames(starts, nan, area_px, selected, area_px * pixel_mm2, dl)
+        p_cls = np.full(len(imgs), np.nan) if p_cls is None else p_cls
+        return _detail_frames(starts, p_cls, score, selected, area_px * pixel_mm2, dl)
 
     def _pool(
         self, name: str, ps, d: pd.DataFrame, warn: bool = True
@@ -482,9 +486,10 @@ class NDLScorer(
         """Per-slice results of each patient of ``X``: which slices, areas, slice scores.
 
         Columns ``patient``, ``slice``, ``classifier_prob`` (NaN with
-        ``slice_selection="segmenter"``), ``selection_score`` (the classifier probability or the
-        expected area in pixels), ``selected``, ``area_mm2``, ``dl_score``, ``weight`` (the area
-        when selected, else 0) and the patient's ``ndl_score``.
+        ``slice_selection="segmenter"``), ``selection_score`` (the classifier probability, the
+        expected area in pixels, or the combination's probability), ``selected``,
+        ``area_mm2``, ``dl_score``, ``weight`` (the area when selected, else 0) and the
+        patient's ``ndl_score``.
         Every slice is scored here (``transform`` scores only the selected ones).
         """
         check_is_fitted(self)

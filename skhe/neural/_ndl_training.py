@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from skhe.neural._classifier import SliceClassifier
 from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._segmenter import HematomaSegmenter
-from skhe.utils import binary_target, unwrap_frozen
+from skhe.utils import binary_target, check_fold_counts, unwrap_frozen
 
 _LOG = logging.getLogger("skhe")
 
@@ -31,7 +31,9 @@ def _progress(message: str) -> None:
 class NDLTrainingMixin:
     """Fits an NDLScorer's classifier, segmenter and HE model (or takes them frozen)."""
 
-    def _set_slice_threshold(self, images, slice_labels) -> None:
+    def _set_slice_threshold(self, images, slice_labels, score=None) -> None:
+        """``slice_threshold_``: the number given, or the Youden point of the selection score
+        (``score``, else computed on ``images``) against ``slice_labels``."""
         if not isinstance(self.slice_threshold, str):
             self.slice_threshold_ = float(self.slice_threshold)
             return
@@ -41,8 +43,27 @@ class NDLTrainingMixin:
             )
         from skhe.metrics import youden_threshold
 
-        score = self._selection_score(images)
+        if score is None:
+            score = self._selection_score(images)
         self.slice_threshold_ = float(youden_threshold(np.asarray(slice_labels), score))
+
+    def _fit_selection(self, pats, images, slice_labels, frozen: bool, selection) -> None:
+        """The slice threshold, and with ``slice_selection="combined"`` the combination.
+
+        ``selection``: None fits them on these slices; ``"deferred"`` leaves them to the
+        caller (the cross-fitting folds, which fit them on out-of-fold scores); a
+        ``(SliceCombination, threshold)`` pair is used as given.
+        """
+        if isinstance(selection, str):
+            return
+        if not self._combined():
+            self._set_slice_threshold(images, slice_labels)
+            return
+        if selection is not None:
+            self._use_selection(selection)
+            return
+        score = self._combination_in_sample(pats, np.asarray(slice_labels).astype(int), frozen)
+        self._set_slice_threshold(images, slice_labels, score)
 
     def _selection_score(self, images) -> np.ndarray:
         """The score that selects hematoma slices (classifier probability or expected area)."""
@@ -55,7 +76,7 @@ class NDLTrainingMixin:
         used = [self.segmenter]
         if not self._descriptors():  # the descriptor score trains no HE network
             used.append(self.he_model)
-        if self.slice_selection == "classifier":
+        if self._uses_classifier():
             used.append(self.classifier)
         return all(isinstance(e, FrozenEstimator) for e in used)
 
@@ -82,8 +103,9 @@ class NDLTrainingMixin:
         with self._reported(stage, what, f"{len(X)} slices"):
             return self._fit_or_frozen(est, default, X, *args, **kwargs)
 
-    def _fit_networks(self, X, y, stage: str = "fit") -> None:
-        """Fit the sub-estimators (and the slice threshold) on the patients ``X``."""
+    def _fit_networks(self, X, y, stage: str = "fit", selection=None) -> None:
+        """Fit the sub-estimators (and the slice selection, see ``_fit_selection``) on the
+        patients ``X``."""
         X = self._check_frame(X)
         y01, self.classes_ = binary_target(y, name="y")
         if len(y01) != len(X):
@@ -111,7 +133,7 @@ class NDLTrainingMixin:
             )
             rs = self.random_state
             self.classifier_ = None
-            if self.slice_selection == "classifier":
+            if self._uses_classifier():
                 self.classifier_ = self._fit_step(
                     stage,
                     "slice classifier",
@@ -128,36 +150,77 @@ class NDLTrainingMixin:
                 images[sel],
                 masks[sel],
             )
-            self._set_slice_threshold(images, slice_lab)
+            self._fit_selection(pats, images, slice_lab, frozen, selection)
             if self._descriptors():
                 self.he_model_ = None
             else:
                 self.he_model_ = self._fit_he_model(stage, pats, images, masks, he_slice, sel)
         else:
             self.classifier_, self.segmenter_ = (
-                self.classifier if self.slice_selection == "classifier" else None,
+                self.classifier if self._uses_classifier() else None,
                 self.segmenter,
             )
             self.he_model_ = None
             if not self._descriptors():
                 he = self.he_model
                 self.he_model_ = self._roi_he_model(he, None) if self._roi() else he
-            if isinstance(self.slice_threshold, str):
+            if isinstance(self.slice_threshold, str) or self._combined():
                 masks_known = [p.masks for p in pats if p.masks is not None]
                 if len(masks_known) != len(pats):
                     raise ValueError(
-                        "slice_threshold='youden' needs masks for the training patients; give a "
-                        "number instead when the sub-estimators are frozen and masks absent."
+                        "slice_threshold='youden' and slice_selection='combined' need masks for "
+                        "the training patients; give a number instead when the sub-estimators "
+                        "are frozen and masks absent (and another slice_selection)."
                     )
                 images = np.concatenate([p.images for p in pats]).astype(np.float32)
                 masks = np.concatenate(masks_known)
-                self._set_slice_threshold(images, masks.reshape(len(masks), -1).max(axis=1))
+                labels = masks.reshape(len(masks), -1).max(axis=1) > 0
+                self._fit_selection(pats, images, labels, frozen, selection)
             else:
                 self.slice_threshold_ = float(self.slice_threshold)
         self._decide_shared_encoder()
-        if self._descriptors():
-            with self._reported(stage, "hematoma descriptors", f"{len(X)} patients"):
-                self._fit_descriptor_model(X, y01)
+        if self._descriptors() and not isinstance(selection, str):  # "deferred": after it
+            self._fit_descriptors(stage, X, y01)
+
+    def _fit_descriptors(self, stage: str, X, y01) -> None:
+        with self._reported(stage, "hematoma descriptors", f"{len(X)} patients"):
+            self._fit_descriptor_model(X, y01)
+
+    def _cross_fit(self, X, y01) -> tuple[np.ndarray, tuple | None]:
+        """Out-of-fold raw scores of the training patients ``X`` from ``cv`` folds (networks
+        fit on the other folds), and with ``slice_selection="combined"`` the selection fit on
+        the folds' out-of-fold slice scores (``(combination, threshold)``, else None)."""
+        from sklearn.model_selection import StratifiedKFold
+
+        k = int(self.cv)
+        try:
+            check_fold_counts(y01, k)
+        except ValueError as exc:
+            raise ValueError(f"NDLScorer (cross-fitting): {exc}") from None
+        oof = np.empty(len(X))
+        folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
+        combined = self._combined()
+        subs = []
+        for i, (tr, te) in enumerate(folds.split(np.zeros(len(X)), y01)):
+            sub = clone(self).set_params(cv=None)
+            stage = f"cross-fitting fold {i + 1}/{k}"
+            # "combined": the selection is fit below, on all folds' out-of-fold slice scores
+            sub._fit_networks(
+                X.iloc[tr], y01[tr], stage=stage, selection="deferred" if combined else None
+            )
+            if combined:
+                subs.append((sub, stage, tr, te))
+            else:
+                oof[te] = sub._raw_scores(X.iloc[te], warn=False)[0]
+        if not combined:
+            return oof, None
+        selection = self._stacked_selection([s for s, *_ in subs], X, [te for *_, te in subs])
+        for sub, stage, tr, te in subs:
+            sub._use_selection(selection)
+            if sub._descriptors():
+                sub._fit_descriptors(stage, X.iloc[tr], y01[tr])
+            oof[te] = sub._raw_scores(X.iloc[te], warn=False)[0]
+        return oof, selection
 
     def _fit_he_model(self, stage: str, pats, images, masks, he_slice, sel):
         """The HE network fit on the training slices ``sel`` (ROIs with ``he_input="roi"``)."""

@@ -21,10 +21,32 @@ class _Encoder:
     def __init__(self, allowed: dict[str, Any]) -> None:
         self.arrays: dict[str, Any] = {}
         self.allowed = allowed
+        self._views: dict[tuple, str] = {}  # a tensor's memory view -> its key
+        self._storages: set[int] = set()
 
     def _store(self, value) -> str:
+        """Keep a tensor once: the same memory reached twice (an estimator that is both a
+        parameter and a fitted attribute, e.g. a FrozenEstimator) is stored once and
+        referenced twice; an overlapping but different view is copied (safetensors refuses
+        shared memory). The arrays stay referenced here, so their addresses stay unique."""
+        storage = value.untyped_storage()
+        view = (
+            storage.data_ptr(),
+            value.storage_offset(),
+            tuple(value.shape),
+            tuple(value.stride()),
+            value.dtype,
+        )
+        if value.numel() and view in self._views:
+            return self._views[view]
+        if value.numel() and storage.data_ptr() in self._storages:
+            value = value.clone()
+            storage = value.untyped_storage()
         key = f"a{len(self.arrays)}"
         self.arrays[key] = value
+        if value.numel():
+            self._views[view] = key
+            self._storages.add(storage.data_ptr())
         return key
 
     def encode(self, obj, where: str):
