@@ -298,6 +298,28 @@ def test_saving_read_only_arrays_warns_nothing(tmp_path):
     np.testing.assert_array_equal(load_model(tmp_path / "m").scale_, scaler.scale_)
 
 
+def test_memory_reached_twice_is_saved_once_and_overlaps_are_copied(tmp_path):
+    """An array reached through two attributes (as a FrozenEstimator that is both a parameter
+    and a fitted attribute of NDLScorer) is stored once; an overlapping part of it is copied
+    (safetensors refuses tensors that share memory). Both load with their values."""
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(np.arange(12.0).reshape(4, 3))
+    scaler.var_ = scaler.mean_  # the same memory
+    scaler.scale_ = scaler.mean_[1:]  # a view overlapping it
+    save_model(scaler, tmp_path / "m")
+    stored = load_file(str(tmp_path / "m" / "arrays.safetensors"))
+    mean = torch.from_numpy(scaler.mean_)
+    assert sum(torch.equal(t, mean) for t in stored.values()) == 1
+    back = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(back.var_, scaler.mean_)
+    np.testing.assert_array_equal(back.scale_, scaler.mean_[1:])
+    np.testing.assert_array_equal(back.mean_, scaler.mean_)
+
+
 def test_a_model_saved_before_a_parameter_existed_loads_with_its_default(clinical, tmp_path):
     """A model saved by an earlier skhe lacks the parameters added since: they load at their
     defaults (which keep the earlier behaviour), so get_params and clone still work."""
