@@ -79,6 +79,19 @@ def markdown(r: dict) -> str:
 {rows}
 
 """
+        if "cv_slice_scores" in r:
+            score_rows = "\n".join(
+                f"| {k} | {v['mean']:.3f} ± {v['sd']:.3f} | "
+                f"{', '.join(f'{x:.3f}' for x in v['folds'])} | {v['chosen']} |"
+                for k, v in r["cv_slice_scores"].items()
+            )
+            cv += f"""Each slice score's test AUC, whether or not the validation fold chose it:
+
+| slice score | mean ± SD | per test fold | chosen by validation (folds) |
+| --- | --- | --- | --- |
+{score_rows}
+
+"""
     cmd = f"python benchmarks/ctich.py --preset {r['preset']} --seed {r['seed']}"
     if r["overrides"]:
         cmd += " " + " ".join(f"--set {o}" for o in r["overrides"])

@@ -469,16 +469,29 @@ def apply_overrides(cfg: dict, items: list[str]) -> dict:
     return cfg
 
 
-def summarize(folds: list[dict]) -> dict:
-    keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+def _mean_sd(values: list[float]) -> dict:
     return {
-        k: {
-            "mean": float(np.mean([f[k] for f in folds])),
-            "sd": float(np.std([f[k] for f in folds], ddof=1)) if len(folds) > 1 else 0.0,
-            "folds": [f[k] for f in folds],
-        }
-        for k in keys
+        "mean": float(np.mean(values)),
+        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "folds": list(values),
     }
+
+
+def summarize(folds: list[dict]) -> dict:
+    """Mean, SD and per-fold values of the headline metrics over the test folds."""
+    keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+    return {k: _mean_sd([f[k] for f in folds]) for k in keys}
+
+
+def summarize_slice_scores(folds: list[dict]) -> dict:
+    """Each slice score's test AUC over the folds (whether or not validation chose it), and
+    how often validation chose it: what the default slice score is picked by."""
+    names = [k for k in folds[0]["slice_scores"] if all(k in f["slice_scores"] for f in folds)]
+    out = {}
+    for k in names:
+        out[k] = _mean_sd([f["slice_scores"][k]["auc"] for f in folds])
+        out[k]["chosen"] = sum(f["slice_score"] == k for f in folds)
+    return out
 
 
 def run(args) -> dict:
@@ -525,6 +538,7 @@ def run(args) -> dict:
     }
     if args.cv:
         out["cv"] = summarize(results)
+        out["cv_slice_scores"] = summarize_slice_scores(results)
     return out
 
 

@@ -67,6 +67,36 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
 
 
+def test_ctich_cross_validation_summary():
+    """The 5-fold summary: mean and SD (n - 1) of each metric, and of each slice score's test
+    AUC with how often validation chose it."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ctich import summarize, summarize_slice_scores
+
+    aucs = {"classifier": [0.8, 0.9, 0.7], "combined_context": [0.9, 0.95, 0.85]}
+    folds = [
+        {
+            "slice_auc": aucs[chosen][i],
+            "dice_per_slice": 0.1 * (i + 1),
+            "dice_pooled": 0.5,
+            "dice_per_patient": 0.4,
+            "slice_score": chosen,
+            "slice_scores": {k: {"auc": v[i]} for k, v in aucs.items()},
+        }
+        for i, chosen in enumerate(["classifier", "classifier", "combined_context"])
+    ]
+    cv = summarize(folds)
+    assert cv["slice_auc"]["folds"] == [0.8, 0.9, 0.85]
+    assert cv["dice_per_slice"]["mean"] == pytest.approx(0.2)
+    assert cv["dice_per_slice"]["sd"] == pytest.approx(0.1)
+    by_score = summarize_slice_scores(folds)
+    assert by_score["combined_context"]["mean"] == pytest.approx(0.9)
+    assert by_score["classifier"]["sd"] == pytest.approx(np.std([0.8, 0.9, 0.7], ddof=1))
+    assert (by_score["classifier"]["chosen"], by_score["combined_context"]["chosen"]) == (2, 1)
+
+
 def test_ctich_mask_rules():
     """The CT-ICH benchmark's choice of mask rule on validation slices."""
     import numpy as np
