@@ -108,7 +108,7 @@ the dataset's fixed patient folds. Preset `{r["preset"]}`; seed {r["seed"]}; no 
 weights (training from scratch). Slices are the brain-window PNGs mapped back to HU and
 windowed to 0-100 HU.
 
-**Nothing is tuned on the test fold**: the three folds after it train, the next fold is the
+**Nothing is tuned on the test fold**: the other three folds train, the next one is the
 inner validation fold (patient-grouped), and the mask rule (a threshold, or one sharpened by
 the CT's density), the slice score (one network's, or a logistic combination, with or without
 the neighbouring slices' scores) and its threshold are chosen there (and early stopping, when configured, watches the validation loss
