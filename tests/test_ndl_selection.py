@@ -133,7 +133,8 @@ def test_frozen_networks_fit_the_combination_on_the_training_slices(trained, coh
 
 def test_trained_networks_fit_the_combination_on_out_of_fold_slice_scores(cohort, monkeypatch):
     """Networks trained here, with cv: the combination is fit once, on every training slice's
-    out-of-fold scores (each patient held out once), not on in-sample scores."""
+    out-of-fold scores (each patient held out once), not on in-sample scores; the folds'
+    descriptor regressions are fit after it."""
     seen = []
     real = _ndl_selection.fit_slice_combination
 
@@ -142,9 +143,17 @@ def test_trained_networks_fit_the_combination_on_out_of_fold_slice_scores(cohort
         return real(features, labels, names)
 
     monkeypatch.setattr(_ndl_selection, "fit_slice_combination", spy)
-    clf, seg, he = networks()
+    clf, seg, _ = networks()
+    # the descriptor score: each fold's regression is fit after the combination is known
     scorer = NDLScorer(
-        clf, seg, he, image_size=SIZE, slice_selection="combined", cv=2, random_state=0
+        clf,
+        seg,
+        image_size=SIZE,
+        slice_selection="combined",
+        score="descriptors",
+        roi_size=16,
+        cv=2,
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)  # out-of-fold: no in-sample warning
@@ -163,6 +172,7 @@ def test_trained_networks_fit_the_combination_on_out_of_fold_slice_scores(cohort
     assert np.abs(in_sample - oof_p).max() > 1e-3
     assert scorer.classifier_ is not None and np.isfinite(out).all()
     assert np.isfinite(scorer.oof_scores_).all() and 0 <= scorer.slice_threshold_ <= 1
+    assert np.isfinite(scorer.descriptor_coef_).all()
     # without cv the combination is fit in-sample, and the user is told
     clf, seg, he = networks(epochs=1)
     with pytest.warns(DataWarning, match="over-confident"), small_model_warnings_ignored():
