@@ -97,8 +97,7 @@ def markdown(r: dict) -> str:
         cmd += " " + " ".join(f"--set {o}" for o in r["overrides"])
     if "cv" in r:
         cmd += " --cv"
-    if r.get("refit"):
-        cmd += " --refit"
+    cmd += " --refit" if r.get("refit") else " --no-refit"
     if r["excluded_folds"]:
         cmd += " " + " ".join(f"--exclude-fold {f}" for f in r["excluded_folds"])
     return f"""# CT-ICH benchmark: hemorrhage slice detection and segmentation on real CT
@@ -121,7 +120,7 @@ on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") e
 
 ## Headline (test fold {r["folds"][0]["test_fold"]}), before -> after
 
-| metric | before (128 px whole slices) | previous run (192 px head crops) | now | target |
+| metric | before (128 px whole slices) | previous run ({pr.get("label", "192 px head crops")}) | now | target |
 | --- | --- | --- | --- | --- |
 | slice AUC | {b["slice_auc"]:.3f} | {pr["slice_auc"]:.3f} | {r["slice_auc"]:.3f} | >= 0.95 |
 | Dice per hemorrhage slice | {b["dice_per_slice"]:.3f} | {pr["dice_per_slice"]:.3f} | {r["dice_per_slice"]:.3f} | >= 0.50 |
