@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _roi_scorers import COMMON, DEC, SIZE
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -24,10 +25,6 @@ from skhe.neural import (
 )
 from skhe.neural._ndl_selection import combined_selection_score, fit_slice_combination
 from skhe.preprocessing import read_patient
-
-SIZE = 32
-COMMON = dict(image_size=SIZE, batch_size=32, random_state=0, augment=False)
-DEC = (16, 8, 8, 8, 4)
 
 
 def networks(epochs: int = 4):

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skhe.exceptions import DataWarning
 from skhe.neural._ndl_descriptors import NDLDescriptorMixin
-from skhe.neural._ndl_inputs import NDLInputsMixin
+from skhe.neural._ndl_inputs import NDLInputsMixin, stacked_slices
 from skhe.neural._ndl_roi import NDLRoiMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._ndl_selection import NDLSelectionMixin
@@ -378,10 +378,8 @@ selection_intercept_ : ndarray, float
         slice (its expected area selects them, or goes into the combination) and only the HE
         model is gated.
         """
-        counts = [len(p.images) for p in pats]
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        imgs = np.concatenate([p.images for p in pats]).astype(np.float32)
-        pixel_mm2 = np.repeat([p.spacing[1] * p.spacing[2] for p in pats], counts)
+        imgs, starts = stacked_slices(pats)
+        pixel_mm2 = np.repeat([p.spacing[1] * p.spacing[2] for p in pats], np.diff(starts))
         if self.slice_selection == "segmenter":
             return self._slice_details_by_area(pats, imgs, starts, pixel_mm2, gate)
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]

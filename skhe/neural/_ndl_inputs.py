@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -225,3 +226,10 @@ def _read_ahead_groups(stream, max_pixels: int):
             except queue.Empty:
                 pass
             reader.join(timeout=0.05)
+
+
+def stacked_slices(pats) -> tuple[np.ndarray, np.ndarray]:
+    """The slices of ``pats`` in one float32 array, and where each patient's start (the last
+    entry is the number of slices)."""
+    starts = np.concatenate([[0], np.cumsum([len(p.images) for p in pats])])
+    return np.concatenate([p.images for p in pats]).astype(np.float32), starts

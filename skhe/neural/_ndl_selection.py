@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from skhe.exceptions import DataWarning
+from skhe.neural._ndl_inputs import stacked_slices
 from skhe.neural._slice_features import slice_detection_features
 from skhe.utils import unwrap_frozen, user_stacklevel
 
@@ -49,7 +50,7 @@ class SliceCombination:
     intercept: float
 
 
-def combined_selection_features(classifier_proba, expected_area_px, starts) -> np.ndarray:
+def combined_selection_features(classifier_proba, expected_area_px, starts) -> pd.DataFrame:
     """The features of ``slice_selection="combined"``, shape (n_slices, 5).
 
     Parameters
@@ -62,14 +63,9 @@ def combined_selection_features(classifier_proba, expected_area_px, starts) -> n
 
     Returns
     -------
-    ndarray of shape (n_slices, 5)
+    DataFrame of shape (n_slices, 5)
         The columns of :func:`slice_detection_features` with ``context=True``.
     """
-    frame = _features_frame(classifier_proba, expected_area_px, starts)
-    return frame.to_numpy(dtype=np.float64)
-
-
-def _features_frame(classifier_proba, expected_area_px, starts):
     starts = np.asarray(starts)
     patient = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
     return slice_detection_features(
@@ -107,6 +103,13 @@ def combined_selection_score(features, combination: SliceCombination) -> np.ndar
     return 1.0 / (1.0 + np.exp(-(z @ combination.coef + combination.intercept)))
 
 
+def _fit_and_score(features: pd.DataFrame, labels) -> tuple[SliceCombination, np.ndarray]:
+    """The combination fit on ``features`` (named columns), and its scores of those slices."""
+    values = features.to_numpy(np.float64)
+    combination = fit_slice_combination(values, labels, features.columns)
+    return combination, combined_selection_score(values, combination)
+
+
 class NDLSelectionMixin:
     """The fitted slice combination of an NDLScorer (``slice_selection="combined"``)."""
 
@@ -116,15 +119,12 @@ class NDLSelectionMixin:
     def _uses_classifier(self) -> bool:
         return self.slice_selection in ("classifier", "combined")
 
-    def _detection_scores(self, pats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Classifier probability and expected area (pixels) of every slice of ``pats``, and
-        where each patient's slices start."""
-        counts = [len(p.images) for p in pats]
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        imgs = np.concatenate([p.images for p in pats]).astype(np.float32)
+    def _detection_scores(self, imgs, starts) -> pd.DataFrame:
+        """The combination's features of the slices ``imgs`` (patients starting at ``starts``):
+        the classifier's probability and the segmenter's expected area (pixels), with context."""
         p_cls = self.classifier_.predict_proba(imgs)[:, 1]
         area_px = unwrap_frozen(self.segmenter_).slice_score(imgs, kind="area")
-        return p_cls, area_px, starts
+        return combined_selection_features(p_cls, area_px, starts)
 
     def _set_combination(self, combination: SliceCombination) -> None:
         self.selection_features_ = np.asarray(combination.features, dtype=object)
@@ -147,16 +147,9 @@ class NDLSelectionMixin:
             combined_selection_features(p_cls, area_px, starts), self._combination()
         )
 
-    def _fit_combination(self, p_cls, area_px, starts, labels) -> np.ndarray:
-        """Fit the combination on these slices; returns their combined scores."""
-        frame = _features_frame(p_cls, area_px, starts)
-        combination = fit_slice_combination(frame.to_numpy(np.float64), labels, frame.columns)
-        self._set_combination(combination)
-        return combined_selection_score(frame.to_numpy(np.float64), combination)
-
-    def _combination_in_sample(self, pats, labels, frozen: bool) -> np.ndarray:
-        """Fit the combination on the training patients' own slices (see the module's note);
-        returns their combined scores."""
+    def _combination_in_sample(self, imgs, starts, labels, frozen: bool) -> np.ndarray:
+        """Fit the combination on the training patients' own slices ``imgs`` (see the module's
+        note); returns their combined scores."""
         if not frozen:
             warnings.warn(
                 DataWarning(
@@ -167,8 +160,9 @@ class NDLSelectionMixin:
                 ),
                 stacklevel=user_stacklevel(),
             )
-        p_cls, area_px, starts = self._detection_scores(pats)
-        return self._fit_combination(p_cls, area_px, starts, labels)
+        combination, scores = _fit_and_score(self._detection_scores(imgs, starts), labels)
+        self._set_combination(combination)
+        return scores
 
     def _use_selection(self, selection: tuple[SliceCombination, float]) -> None:
         """Use a fitted ``(combination, threshold)``."""
@@ -195,13 +189,10 @@ class NDLSelectionMixin:
         feats, labels = [], []
         for sub, te in zip(subs, folds, strict=True):
             pats = self._patients(X.iloc[te], need_masks=True)
-            p_cls, area_px, starts = sub._detection_scores(pats)
-            feats.append(_features_frame(p_cls, area_px, starts))
+            feats.append(sub._detection_scores(*stacked_slices(pats)))
             labels.append(_slice_labels(pats))
-        frame = pd.concat(feats, ignore_index=True)
         y = np.concatenate(labels)
-        combination = fit_slice_combination(frame.to_numpy(np.float64), y, frame.columns)
-        scores = combined_selection_score(frame.to_numpy(np.float64), combination)
+        combination, scores = _fit_and_score(pd.concat(feats, ignore_index=True), y)
         return combination, scores, y
 
 

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skhe.neural._classifier import SliceClassifier
 from skhe.neural._multitask import MultiTaskHEModel
+from skhe.neural._ndl_inputs import stacked_slices
 from skhe.neural._segmenter import HematomaSegmenter
 from skhe.utils import binary_target, check_fold_counts, unwrap_frozen
 
@@ -47,7 +48,7 @@ class NDLTrainingMixin:
             score = self._selection_score(images)
         self.slice_threshold_ = float(youden_threshold(np.asarray(slice_labels), score))
 
-    def _fit_selection(self, pats, images, slice_labels, frozen: bool, selection) -> None:
+    def _fit_selection(self, images, starts, slice_labels, frozen: bool, selection) -> None:
         """The slice threshold, and with ``slice_selection="combined"`` the combination.
 
         ``selection``: None fits them on these slices; ``"deferred"`` leaves them to the
@@ -62,7 +63,8 @@ class NDLTrainingMixin:
         if selection is not None:
             self._use_selection(selection)
             return
-        score = self._combination_in_sample(pats, np.asarray(slice_labels).astype(int), frozen)
+        labels = np.asarray(slice_labels).astype(int)
+        score = self._combination_in_sample(images, starts, labels, frozen)
         self._set_slice_threshold(images, slice_labels, score)
 
     def _selection_score(self, images) -> np.ndarray:
@@ -115,7 +117,7 @@ class NDLTrainingMixin:
         frozen = self._all_frozen()
         pats = self._patients(X, need_masks=not frozen)
         if not frozen:
-            images = np.concatenate([p.images for p in pats]).astype(np.float32)
+            images, starts = stacked_slices(pats)
             masks = np.concatenate([p.masks for p in pats])
             slice_lab = (masks.reshape(len(masks), -1).max(axis=1) > 0).astype(int)
             he_slice = np.concatenate([np.full(len(p.images), y01[i]) for i, p in enumerate(pats)])
@@ -150,7 +152,7 @@ class NDLTrainingMixin:
                 images[sel],
                 masks[sel],
             )
-            self._fit_selection(pats, images, slice_lab, frozen, selection)
+            self._fit_selection(images, starts, slice_lab, frozen, selection)
             if self._descriptors():
                 self.he_model_ = None
             else:
@@ -172,10 +174,10 @@ class NDLTrainingMixin:
                         "the training patients; give a number instead when the sub-estimators "
                         "are frozen and masks absent (and another slice_selection)."
                     )
-                images = np.concatenate([p.images for p in pats]).astype(np.float32)
+                images, starts = stacked_slices(pats)
                 masks = np.concatenate(masks_known)
                 labels = masks.reshape(len(masks), -1).max(axis=1) > 0
-                self._fit_selection(pats, images, labels, frozen, selection)
+                self._fit_selection(images, starts, labels, frozen, selection)
             else:
                 self.slice_threshold_ = float(self.slice_threshold)
         self._decide_shared_encoder()
