@@ -52,13 +52,33 @@ specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d
 | slices without hemorrhage with any false-positive pixel | {100 * s["negative_slices_with_fp"]:.1f}% |
 | false-positive volume per patient, gated (mL at 0.45 x 0.45 x 5 mm) | {s["fp_ml_per_patient_gated"]:.2f} |
 
-Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_s"].items())}.
+{_by_fit_markdown(r)}Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_s"].items())}.
+"""
+
+
+def _by_fit_markdown(r: dict) -> str:
+    """Each fit alone next to their mean (``--ensemble``), with the same choices."""
+    fits = r.get("by_fit") or {}
+    if not fits:
+        return ""
+    keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+    rows = [("first fit (training folds) alone", fits["first_fit"])]
+    rows += [("refit (training + validation) alone", fits["refit"]), ("mean of both (reported)", r)]
+    body = "\n".join(
+        f"| {name} | " + " | ".join(f"{v[k]:.3f}" for k in keys) + " |" for name, v in rows
+    )
+    return f"""| test fold scored by | slice AUC | Dice per slice | pooled | per patient |
+| --- | --- | --- | --- | --- |
+{body}
+
 """
 
 
 _REFIT = """ With `--refit` (this run) the networks are then fit again, with the same
 settings and epochs, on the training and validation folds together, and the test fold is
 scored by those, with the choices made above."""
+_ENSEMBLE = """ With `--ensemble` (this run) the first fit's networks score it too, and
+the mean of both fits' probabilities is what the test fold is measured on."""
 
 
 def markdown(r: dict) -> str:
@@ -97,7 +117,11 @@ def markdown(r: dict) -> str:
         cmd += " " + " ".join(f"--set {o}" for o in r["overrides"])
     if "cv" in r:
         cmd += " --cv"
+    elif r["folds"][0]["test_fold"] != 0:
+        cmd += f" --test-fold {r['folds'][0]['test_fold']}"
     cmd += " --refit" if r.get("refit") else " --no-refit"
+    if r.get("refit"):
+        cmd += " --ensemble" if r.get("ensemble") else " --no-ensemble"
     if r["excluded_folds"]:
         cmd += " " + " ".join(f"--exclude-fold {f}" for f in r["excluded_folds"])
     return f"""# CT-ICH benchmark: hemorrhage slice detection and segmentation on real CT
@@ -111,7 +135,7 @@ windowed to 0-100 HU.
 inner validation fold (patient-grouped), and the mask rule (a threshold, or one sharpened by
 the CT's density), the slice score (one network's, or a logistic combination, with or without
 the neighbouring slices' scores) and its threshold are chosen there (and early stopping, when configured, watches the validation loss
-on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}
+on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}{_ENSEMBLE if r.get("ensemble") else ""}
 
 | model | configuration |
 | --- | --- |

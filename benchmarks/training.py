@@ -42,7 +42,7 @@ CONFIGS = {
             "segmenter",
             dict(
                 encoder="resnet18",
-                decoder_channels=(128, 64, 32, 16, 8),
+                decoder_channels=(128, 64, 32, 16, 16),
                 image_size=192,
                 batch_size=16,
             ),

@@ -39,7 +39,7 @@ def main(root, tiny: bool = False) -> float:
     )
     seg = HematomaSegmenter(
         "tu-test_resnet" if tiny else "resnet18",
-        decoder_channels=(16, 8, 8, 8, 4) if tiny else (128, 64, 32, 16, 8),
+        decoder_channels=(16, 8, 8, 8, 4) if tiny else (128, 64, 32, 16, 16),
         image_size=32 if tiny else 192,
         max_epochs=1 if tiny else 30,
         **real_ct,

@@ -24,6 +24,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
             "--save-models",
             str(models),
             "--refit",
+            "--ensemble",
         ],
         capture_output=True,
         text=True,
@@ -38,6 +39,8 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert fold["n_test_hemorrhage_slices"] > 0
     # --refit: the networks fit again on the training + validation folds score the test fold
     assert r["refit"] and {"segmenter_refit", "classifier_refit"} <= set(fold["wall_time_s"])
+    # --ensemble: the mean of both fits' probabilities scores the test fold; both are saved
+    assert r["ensemble"] and fold["test_fold_scored_by"] == "mean of the first fit and the refit"
     # every slice score reported; the one in use chosen on the validation fold, not the test
     val_auc = {k: v["validation_auc"] for k, v in fold["slice_scores"].items()}
     assert set(val_auc) == {
@@ -62,6 +65,10 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert SliceClassifier.load(models / "classifier", device="cpu").tta is True
     detector = json.loads((models / "detector.json").read_text())
     assert detector["slice_score"] == fold["slice_score"]
+    assert detector["ensemble"] == ["", "_first"]
+    first = HematomaSegmenter.load(models / "segmenter_first", device="cpu")
+    assert first.threshold == seg["mask_threshold"]
+    assert SliceClassifier.load(models / "classifier_first", device="cpu").n_epochs_ > 0
     assert detector["mask_rule"] == seg["mask_rule"]
     ctx = detector["combinations"]["combined_context"]
     assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
