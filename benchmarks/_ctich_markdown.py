@@ -112,7 +112,8 @@ def markdown(r: dict) -> str:
 {score_rows}
 
 """
-    cmd = f"python benchmarks/ctich.py --preset {r['preset']} --seed {r['seed']}"
+    preset = "--smoke" if r["preset"] == "smoke" else f"--preset {r['preset']}"
+    cmd = f"python benchmarks/ctich.py {preset} --seed {r['seed']}"
     if r["overrides"]:
         cmd += " " + " ".join(f"--set {o}" for o in r["overrides"])
     if "cv" in r:

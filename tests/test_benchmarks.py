@@ -56,7 +56,12 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     by_rule = seg["validation_dice_per_slice_by_rule"]
     assert by_rule[" ".join(str(v) for v in seg["mask_rule"])] == max(by_rule.values())
     assert len(by_rule) == 6 + 12  # thresholds and density refinements
-    assert "Nothing is tuned on the test fold" in (tmp_path / "ctich-smoke.md").read_text()
+    report = (tmp_path / "ctich-smoke.md").read_text()
+    assert "Nothing is tuned on the test fold" in report
+    # each fit alone beside the mean, with the same choices; the run's own command reproduces it
+    assert set(fold["by_fit"]) == {"first_fit", "refit"}
+    assert f"| mean of both (reported) | {r['slice_auc']:.3f} |" in report
+    assert "`python benchmarks/ctich.py --smoke --seed 0 --refit --ensemble`" in report
     # the saved networks load in skhe's safe format, with the chosen mask threshold
     from skhe.neural import HematomaSegmenter, SliceClassifier
 
