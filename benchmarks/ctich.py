@@ -337,44 +337,50 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     def flat(p):
         return p.reshape(len(p), -1)
 
-    area_val, area_test = flat(proba_val).sum(1), flat(proba_test).sum(1)
-    peak_val, peak_test = flat(proba_val).max(1), flat(proba_test).max(1)
     pv, pt = data.patient[val], data.patient[test]
     sv, st = data.slice_number[val], data.slice_number[test]
 
-    def features(p_cls, area, peak, patient, number, context, classifier=True):
-        return slice_detection_features(
-            classifier_proba=p_cls if classifier else None,
-            expected_area=area,
-            max_probability=peak,
-            patient=patient,
-            slice_number=number,
-            context=context,
-        )
+    def own_scores(proba, p_cls):
+        """The networks' own slice scores: expected area, largest probability, classifier."""
+        scores = {"segmenter_area": flat(proba).sum(1), "segmenter_max": flat(proba).max(1)}
+        if p_cls is not None:
+            scores["classifier"] = p_cls
+        return scores
 
-    scores_val = {"segmenter_area": area_val, "segmenter_max": peak_val}
-    scores_test = {"segmenter_area": area_test, "segmenter_max": peak_test}
-    if p_val is not None:
-        scores_val["classifier"], scores_test["classifier"] = p_val, p_test
     # logistic combinations fitted on the validation slices (their AUC there out-of-fold):
     # the slice's own scores, and with its neighbours' and its patient's (context)
     variants = {"combined": (True, False), "segmenter_context": (False, True)}
     if p_val is not None:
         variants["combined_context"] = (True, True)
-    combos = {
-        k: (
-            features(p_val, area_val, peak_val, pv, sv, context, use_cls),
-            features(p_test, area_test, peak_test, pt, st, context, use_cls),
+
+    def combination_features(own, k, patient, number):
+        use_cls, context = variants[k]
+        return slice_detection_features(
+            classifier_proba=own.get("classifier") if use_cls else None,
+            expected_area=own["segmenter_area"],
+            max_probability=own["segmenter_max"],
+            patient=patient,
+            slice_number=number,
+            context=context,
         )
-        for k, (use_cls, context) in variants.items()
-    }
+
+    def test_scores(proba, p_cls):
+        """Every slice score of the test fold, the combinations as fitted on validation."""
+        scores = own_scores(proba, p_cls)
+        for k, (model, _) in fitted_combos.items():
+            f = combination_features(scores, k, pt, st)
+            scores[k] = model.predict_proba(f.to_numpy())[:, 1]
+        return scores
+
+    scores_val = own_scores(proba_val, p_val)
     val_auc = {k: roc_auc_ci(y[val], v).auc for k, v in scores_val.items()}
     fitted_combos = {}
-    for k, (fv, ft) in combos.items():
+    for k in variants:
+        fv = combination_features(scores_val, k, pv, sv)
         model, val_auc[k] = fit_combination(fv.to_numpy(), y[val], pv)
         scores_val[k] = model.predict_proba(fv.to_numpy())[:, 1]
-        scores_test[k] = model.predict_proba(ft.to_numpy())[:, 1]
         fitted_combos[k] = (model, list(fv.columns))
+    scores_test = test_scores(proba_test, p_test)
     chosen = max(val_auc, key=val_auc.get)
     thr = float(youden_threshold(y[val], scores_val[chosen]))
     test_auc = {}
@@ -391,20 +397,12 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     pat = data.patient[test]
 
     # with --ensemble: each fit alone too, with the same choices (what the mean buys)
-    def chosen_score(pr, pc):
-        own = {"segmenter_area": flat(pr).sum(1), "segmenter_max": flat(pr).max(1)}
-        if chosen in own or chosen == "classifier":
-            return own.get(chosen, pc)
-        use_cls, context = variants[chosen]
-        f = features(pc, own["segmenter_area"], own["segmenter_max"], pt, st, context, use_cls)
-        return fitted_combos[chosen][0].predict_proba(f.to_numpy())[:, 1]
-
     by_fit = {}
     if len(scorers) == 2:
         for name, pr, pc in zip(("first_fit", "refit"), probas, p_tests, strict=True):
             mask = apply_mask_rule(mask_rule, x[test], pr)
             by_fit[name] = {
-                "slice_auc": roc_auc_ci(y[test], chosen_score(pr, pc)).auc,
+                "slice_auc": roc_auc_ci(y[test], test_scores(pr, pc)[chosen]).auc,
                 "dice_per_slice": float(per_slice_dice(true, mask).mean()),
                 "dice_pooled": dice_coefficient(true[has], mask[has]),
                 "dice_per_patient": float(per_patient_dice(true, mask, pat).mean()),

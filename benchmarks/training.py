@@ -28,30 +28,28 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, write_results
+from ctich import AUGMENT
+from ctich import PRESETS as CTICH_PRESETS
 from inference import flops_per_slice, peak_gflops
 
 from skhe.exceptions import small_model_warnings_ignored
 from skhe.neural import HematomaSegmenter, SliceClassifier
 
-#: The augmentation of the CT-ICH presets (benchmarks/ctich.py).
-AUGMENT = {"flip": 0.5, "intensity": 0.1}
+#: The network shapes (and batch sizes) of the CT-ICH presets, taken from benchmarks/ctich.py
+#: so the two benchmarks measure the same networks.
+_SHAPE = ("backbone", "encoder", "decoder_channels", "image_size", "batch_size")
+
+
+def _networks(preset: str) -> list[tuple[str, dict]]:
+    cfg = CTICH_PRESETS[preset]
+    return [
+        (k, {p: v for p, v in cfg[k].items() if p in _SHAPE}) for k in ("classifier", "segmenter")
+    ]
+
+
 CONFIGS = {
-    "cpu": [
-        ("classifier", dict(backbone="resnet18", image_size=128, batch_size=32)),
-        (
-            "segmenter",
-            dict(
-                encoder="resnet18",
-                decoder_channels=(128, 64, 32, 16, 16),
-                image_size=192,
-                batch_size=16,
-            ),
-        ),
-    ],
-    "paper": [
-        ("classifier", dict(backbone="seresnext50_32x4d", image_size=512, batch_size=8)),
-        ("segmenter", dict(encoder="resnet34", image_size=512, batch_size=8)),
-    ],
+    "cpu": _networks("cpu"),
+    "paper": _networks("paper"),
     "smoke": [
         ("classifier", dict(backbone="test_resnet", image_size=32, batch_size=16)),
         (
