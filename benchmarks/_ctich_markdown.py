@@ -27,11 +27,13 @@ def _fold_markdown(r: dict) -> str:
         f"{v['auc']:.3f} ({v['ci'][0]:.3f}-{v['ci'][1]:.3f}) |"
         for k, v in r["slice_scores"].items()
     )
-    return f"""### Test fold {r["test_fold"]} (inner validation fold {r["validation_fold"]})
+    v_folds = r.get("validation_folds", [r["validation_fold"]])
+    n_train = r.get("n_train_slices_by_fit", [r["n_train_slices"]])
+    return f"""### Test fold {r["test_fold"]} (inner validation fold{"s" if len(v_folds) > 1 else ""} {_and(v_folds)})
 
-{r["n_train_slices"]} training, {r["n_validation_slices"]} validation and {r["n_test_slices"]}
+{_and(n_train)} training, {r["n_validation_slices"]} validation and {r["n_test_slices"]}
 test slices ({r["n_test_hemorrhage_slices"]} with hemorrhage). Epochs run: segmenter
-{r["epochs"]["segmenter"]}, classifier {r["epochs"]["classifier"]}.
+{_and(r["epochs"]["segmenter"])}, classifier {_and(r["epochs"]["classifier"])}.
 
 | slice score | validation AUC | test AUC (DeLong 95% CI) |
 | --- | --- | --- |
@@ -56,14 +58,36 @@ specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d
 """
 
 
+def _and(v) -> str:
+    """``[1, 2]`` -> ``"1 and 2"``; a single value as itself."""
+    if not isinstance(v, list):
+        return str(v)
+    return ", ".join(str(x) for x in v[:-1]) + (" and " if len(v) > 1 else "") + str(v[-1])
+
+
+_FIT_LABELS = {
+    "first_fit": "first fit (training folds) alone",
+    "refit": "refit (training + validation) alone",
+}
+
+
 def _by_fit_markdown(r: dict) -> str:
-    """Each fit alone next to their mean (``--ensemble``), with the same choices."""
+    """Each fit alone next to their mean (``--ensemble``, ``--inner-folds``), with the same
+    choices."""
     fits = r.get("by_fit") or {}
     if not fits:
         return ""
     keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
-    rows = [("first fit (training folds) alone", fits["first_fit"])]
-    rows += [("refit (training + validation) alone", fits["refit"]), ("mean of both (reported)", r)]
+    rows = [
+        (
+            _FIT_LABELS.get(
+                k, k.replace("validated_on_fold_", "fit validated on fold ") + " alone"
+            ),
+            v,
+        )
+        for k, v in fits.items()
+    ]
+    rows.append((f"mean of {'both' if len(fits) == 2 else 'all'} (reported)", r))
     body = "\n".join(
         f"| {name} | " + " | ".join(f"{v[k]:.3f}" for k in keys) + " |" for name, v in rows
     )
@@ -79,6 +103,10 @@ settings and epochs, on the training and validation folds together, and the test
 scored by those, with the choices made above."""
 _ENSEMBLE = """ With `--ensemble` (this run) the first fit's networks score it too, and
 the mean of both fits' probabilities is what the test fold is measured on."""
+_INNER = """ With `--inner-folds {n}` (this run) the networks are fit {n} times, each
+validated on another of the next {n} folds and trained on the rest; the choices above are
+made on all {n} validation folds together (each scored by the fit that did not train on it),
+and the mean of the {n} fits' probabilities is what the test fold is measured on."""
 
 
 def markdown(r: dict) -> str:
@@ -97,6 +125,14 @@ def markdown(r: dict) -> str:
 | metric | mean ± SD | per test fold |
 | --- | --- | --- |
 {rows}
+
+"""
+        if "merged_from" in r:
+            runs = "; ".join(
+                f"fold {m['test_fold']}: `{m['file']}` ({m['date']})" for m in r["merged_from"]
+            )
+            cv += f"""Assembled with `--merge` from single-fold runs of the same command and
+settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
 
 """
         if "cv_slice_scores" in r:
@@ -120,9 +156,14 @@ def markdown(r: dict) -> str:
         cmd += " --cv"
     elif r["folds"][0]["test_fold"] != 0:
         cmd += f" --test-fold {r['folds'][0]['test_fold']}"
-    cmd += " --refit" if r.get("refit") else " --no-refit"
-    if r.get("refit"):
-        cmd += " --ensemble" if r.get("ensemble") else " --no-ensemble"
+    n_inner = r.get("inner_folds", 1)
+    if n_inner > 1:
+        cmd += f" --inner-folds {n_inner}"
+    else:
+        cmd += " --inner-folds 1" if "inner_folds" in r else ""
+        cmd += " --refit" if r.get("refit") else " --no-refit"
+        if r.get("refit"):
+            cmd += " --ensemble" if r.get("ensemble") else " --no-ensemble"
     if r["excluded_folds"]:
         cmd += " " + " ".join(f"--exclude-fold {f}" for f in r["excluded_folds"])
     return f"""# CT-ICH benchmark: hemorrhage slice detection and segmentation on real CT
@@ -136,7 +177,7 @@ windowed to 0-100 HU.
 inner validation fold (patient-grouped), and the mask rule (a threshold, or one sharpened by
 the CT's density), the slice score (one network's, or a logistic combination, with or without
 the neighbouring slices' scores) and its threshold are chosen there (and early stopping, when configured, watches the validation loss
-on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}{_ENSEMBLE if r.get("ensemble") else ""}
+on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}{_ENSEMBLE if r.get("ensemble") else ""}{_INNER.format(n=n_inner) if n_inner > 1 else ""}
 
 | model | configuration |
 | --- | --- |

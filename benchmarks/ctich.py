@@ -8,6 +8,7 @@ Usage::
     python benchmarks/ctich.py --save-models models/  # keep the fitted networks (safe format)
     python benchmarks/ctich.py --no-refit             # the choices' networks score the test fold
     python benchmarks/ctich.py --no-ensemble          # the refit alone scores it (not the mean)
+    python benchmarks/ctich.py --inner-folds 2        # two fits, choices on two validation folds
     python benchmarks/ctich.py --smoke                # seconds: checks the script end to end
 
 For a test fold k (the dataset's fixed patient split; fold 0 by default), the next fold
@@ -23,6 +24,10 @@ combinations) and its slice threshold (Youden). Then (``--refit``, the cpu and p
 default) the networks are fit again with the same settings on the training and validation
 folds together, a third more slices, and those score the test fold with the choices made;
 with ``--ensemble`` (the same presets' default) the mean of both fits' probabilities does.
+With ``--inner-folds N`` (N >= 2, no refit) the networks are fit N times instead, fit j
+validated on the j-th fold after the test fold and trained on the others; every choice is made
+on the N validation folds together, each scored by the fit that did not train on it, and the
+mean of the N fits' probabilities scores the test fold.
 
 Reported on the test fold: slice AUC (DeLong CI) of every slice score and of the chosen one,
 accuracy/sensitivity/specificity at the validation threshold (Wilson CIs), Dice per hemorrhage
@@ -50,8 +55,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, write_results
+from _ctich_choices import (
+    apply_mask_rule,
+    choose_mask,
+    fit_combination,
+    per_patient_dice,
+)
 from _ctich_data import load, write_packed
 from _ctich_markdown import markdown
+from _ctich_summary import merge_runs, summarize, summarize_slice_scores
 
 from skhe.datasets._ctich import CTICHData
 from skhe.metrics import (
@@ -150,13 +162,6 @@ PRESETS = {
         ),
     },
 }
-#: Mask thresholds tried on the inner validation fold.
-MASK_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-#: Density refinements tried there too: (HU from which a pixel can be blood, core probability,
-#: probability the outline may grow over), see skhe.preprocessing.refine_hematoma_mask.
-MASK_REFINEMENTS = tuple(
-    (hu, core, grow) for hu in (40.0, 50.0) for core in (0.1, 0.3, 0.5) for grow in (0.02, 0.1)
-)
 #: Assumed voxel of a 512 x 512 CT-ICH slice (the PNGs carry no spacing): 0.45 x 0.45 x 5 mm.
 ASSUMED_VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000.0
 #: Before this work (docs/benchmarks/ctich.md, 2026-11-28, cpu preset: 128 px whole slices,
@@ -179,159 +184,135 @@ PREVIOUS = {
 }
 
 
-# --------------------------------------------------------------------------- metrics
-def per_patient_dice(true: np.ndarray, pred: np.ndarray, patients: np.ndarray) -> np.ndarray:
-    """3-D Dice per patient, for patients with any true hemorrhage."""
-    out = []
-    for p in np.unique(patients):
-        sel = patients == p
-        if true[sel].any():
-            out.append(dice_coefficient(true[sel], pred[sel]))
-    return np.array(out)
-
-
-def fit_combination(features, labels, groups):
-    """Logistic regression on the slice features, and its patient-grouped CV AUC."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0))
-    k = min(5, len(np.unique(groups)))
-    if k < 3:  # too few validation patients (the smoke run): slices in stratified folds
-        from sklearn.model_selection import StratifiedKFold
-
-        groups, cv = None, StratifiedKFold(min(3, int(np.bincount(labels).min())))
-    else:
-        cv = GroupKFold(k)
-    oof = cross_val_predict(model, features, labels, groups=groups, cv=cv, method="predict_proba")[
-        :, 1
-    ]
-    return model.fit(features, labels), float(roc_auc_score(labels, oof))
-
-
-def choose_mask(images, proba, masks, thresholds=None, refinements=None):
-    """The mask rule with the best mean Dice per hemorrhage slice on these (validation) slices:
-    a probability threshold, or a threshold sharpened by the CT's density
-    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice})."""
-    thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
-    refinements = MASK_REFINEMENTS if refinements is None else refinements
-    scores = {}
-    for t in thresholds:
-        scores[("threshold", t)] = float(
-            per_slice_dice(masks, (proba >= t).astype(np.uint8)).mean()
-        )
-    for hu, core, grow in refinements:
-        rule = ("refined", hu, core, grow)
-        scores[rule] = float(per_slice_dice(masks, apply_mask_rule(rule, images, proba)).mean())
-    return max(scores, key=scores.get), scores
-
-
-def apply_mask_rule(rule: tuple, images, proba) -> np.ndarray:
-    """Binary masks (uint8) of a rule from :func:`choose_mask`."""
-    if rule[0] == "threshold":
-        return (proba >= rule[1]).astype(np.uint8)
-    from skhe.preprocessing import refine_hematoma_mask
-
-    _, hu, core, grow = rule
-    out = np.zeros(proba.shape, np.uint8)
-    for i in range(0, len(proba), 64):  # bounded memory (float copies of 512 px slices)
-        sl = slice(i, i + 64)
-        out[sl] = refine_hematoma_mask(
-            images[sl], proba[sl], proba[sl] >= core, hu_threshold=hu, grow_prob=grow
-        )
-    return out
-
-
-def split(data: CTICHData, test_fold: int, exclude: list[int]):
-    """Boolean masks: train (3 folds), inner validation (the next fold) and test."""
+def split(data: CTICHData, test_fold: int, exclude: list[int], n_inner: int = 1):
+    """Boolean masks of the test fold and of each inner fit: ``[(train, validation,
+    validation fold)]``, the validation folds being the next ``n_inner`` folds after the test
+    fold and each fit training on the other folds (three of five with one fold tested)."""
     folds = np.array([data.folds[p] for p in data.patient])
     n_folds = int(folds.max()) + 1
     order = [f for f in range(n_folds) if f not in exclude]
-    val_fold = order[(order.index(test_fold) + 1) % len(order)]
+    if not 1 <= n_inner <= len(order) - 2:
+        raise ValueError(
+            f"inner folds: {n_inner} asked, but {len(order)} folds leave 1 to "
+            f"{len(order) - 2} (one tested, at least one to train on)"
+        )
     test = folds == test_fold
-    val = folds == val_fold
-    train = ~test & ~val & ~np.isin(folds, exclude)
-    return train, val, test, val_fold
+    usable = ~test & ~np.isin(folds, exclude)
+    inner = []
+    for j in range(1, n_inner + 1):
+        val_fold = order[(order.index(test_fold) + j) % len(order)]
+        val = folds == val_fold
+        inner.append((usable & ~val, val, val_fold))
+    return test, inner
 
 
 # --------------------------------------------------------------------------- one fold
+def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
+    """The segmenter (all training slices, balanced epochs) and the classifier (when
+    configured) fitted on ``train``; with ``val``, early stopping watches that fold's
+    hemorrhage slices and as many others (a sixth of the fold: cheap on a CPU). Returns
+    ``(segmenter, classifier or None, {step: seconds})``."""
+    times, monitor = {}, None
+    if val is not None:
+        rng = np.random.default_rng(seed)
+        v_pos = np.flatnonzero(val & (y == 1))
+        v_neg = rng.choice(np.flatnonzero(val & (y == 0)), size=len(v_pos), replace=False)
+        monitor = np.sort(np.concatenate([v_pos, v_neg]))
+
+    def watch(target):
+        if monitor is None:
+            return {}
+        return {"validation_data": ValidationData(x[monitor], target[monitor])}
+
+    t0 = time.time()
+    seg = HematomaSegmenter(**cfg["segmenter"], **common, **watch(m))
+    seg.fit(x[train], m[train])
+    times["segmenter_fit"] = time.time() - t0
+    clf = None
+    if cfg.get("classifier"):
+        t0 = time.time()
+        clf = SliceClassifier(**cfg["classifier"], **common, **watch(y))
+        clf.fit(x[train], y[train])
+        times["classifier_fit"] = time.time() - t0
+    return seg, clf, times
+
+
 def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) -> dict:
-    train, val, test, val_fold = split(data, test_fold, args.exclude_fold)
+    test, inner = split(data, test_fold, args.exclude_fold, args.inner_folds)
     y, m = data.labels, data.masks
     common = dict(random_state=args.seed, verbose=args.verbose, n_threads=args.threads)
     if args.device:
         common["device"] = args.device
-    times = {}
+    times: dict[str, float] = {}
 
-    # the per-epoch validation loss (early stopping) is computed on the validation fold's
-    # hemorrhage slices and as many others (a sixth of the fold: cheap on a CPU)
-    rng = np.random.default_rng(args.seed)
-    v_pos = np.flatnonzero(val & (y == 1))
-    v_neg = rng.choice(np.flatnonzero(val & (y == 0)), size=len(v_pos), replace=False)
-    monitor = np.sort(np.concatenate([v_pos, v_neg]))
+    def add_times(t):
+        for k, v in t.items():
+            times[k] = times.get(k, 0.0) + v
 
-    # ---- segmenter: all training slices, balanced epochs, validation on the inner fold
-    t0 = time.time()
-    seg = HematomaSegmenter(
-        **cfg["segmenter"], **common, validation_data=ValidationData(x[monitor], m[monitor])
-    ).fit(x[train], m[train])
-    times["segmenter_fit"] = time.time() - t0
-    t0 = time.time()
-    proba_val = seg.predict_proba(x[val])
-    times["segmenter_predict"] = time.time() - t0
+    # ---- the inner fits: each trains on its folds and scores its own validation fold; the
+    # choices below are made on all validation folds together (with one inner fold, on it)
+    val = np.zeros(len(y), bool)
+    for _, v, _ in inner:
+        val |= v
+    val_pos = np.cumsum(val) - 1  # row of each validation slice in the pooled arrays
+    fits = []
+    proba_val = None
+    p_val = None
+    for train, v, _ in inner:
+        seg, clf, t = fit_networks(cfg, common, x, y, m, train, v, args.seed)
+        add_times(t)
+        t0 = time.time()
+        pr = seg.predict_proba(x[v])
+        if proba_val is None:
+            proba_val = np.empty((int(val.sum()), *pr.shape[1:]), pr.dtype)
+        proba_val[val_pos[v]] = pr
+        del pr
+        add_times({"segmenter_predict": time.time() - t0})
+        if clf is not None:
+            t0 = time.time()
+            if p_val is None:
+                p_val = np.empty(int(val.sum()))
+            p_val[val_pos[v]] = clf.predict_proba(x[v])[:, 1]
+            add_times({"classifier_predict": time.time() - t0})
+        fits.append((seg, clf))
 
-    # mask rule: best mean Dice per hemorrhage slice on the validation fold, among thresholds
-    # and thresholds sharpened by the CT's density
+    # mask rule: best mean Dice per hemorrhage slice on the validation fold(s), among
+    # thresholds and thresholds sharpened by the CT's density
     t0 = time.time()
     mask_rule, rule_dice = choose_mask(x[val], proba_val, m[val])
     val_dice = {r[1]: d for r, d in rule_dice.items() if r[0] == "threshold"}
     mask_t = mask_rule[1] if mask_rule[0] == "threshold" else mask_rule[2]
-    seg.set_params(threshold=mask_t)
+    for s_net, _ in fits:
+        s_net.set_params(threshold=mask_t)
     times["mask_rule_choice"] = time.time() - t0
 
-    # ---- classifier
-    clf = None
-    p_val = p_test = None
-    if cfg.get("classifier"):
-        t0 = time.time()
-        clf = SliceClassifier(
-            **cfg["classifier"], **common, validation_data=ValidationData(x[monitor], y[monitor])
-        ).fit(x[train], y[train])
-        times["classifier_fit"] = time.time() - t0
-        t0 = time.time()
-        p_val = clf.predict_proba(x[val])[:, 1]
-        times["classifier_predict"] = time.time() - t0
-
-    # ---- with --refit: the same networks again on the training and validation folds, the
-    # choices above kept (the segmenter's epochs too, when early stopping chose them)
-    first = (seg, clf)  # the choices' networks (trained without the validation fold)
+    # ---- with --refit (one inner fold): the same networks again on the training and
+    # validation folds, the choices above kept (the epochs too, when early stopping chose them)
     if args.refit:
-        both = train | val
-        t0 = time.time()
-        seg_cfg = {**cfg["segmenter"], "max_epochs": seg.n_epochs_, "early_stopping": None}
-        seg = HematomaSegmenter(**seg_cfg, **common).fit(x[both], m[both])
+        (seg, clf), (train, v, _) = fits[0], inner[0]
+        refit_cfg = {
+            k: None
+            if net is None
+            else {**cfg[k], "max_epochs": net.n_epochs_, "early_stopping": None}
+            for k, net in (("segmenter", seg), ("classifier", clf))
+        }
+        seg, clf, t = fit_networks(refit_cfg, common, x, y, m, train | v, None, args.seed)
         seg.set_params(threshold=mask_t)
-        times["segmenter_refit"] = time.time() - t0
-        if clf is not None:
-            t0 = time.time()
-            clf_cfg = {**cfg["classifier"], "max_epochs": clf.n_epochs_, "early_stopping": None}
-            clf = SliceClassifier(**clf_cfg, **common).fit(x[both], y[both])
-            times["classifier_refit"] = time.time() - t0
-    # with --ensemble (after --refit): the mean of both fits' probabilities scores the test fold
-    scorers = [first, (seg, clf)] if args.refit and args.ensemble else [(seg, clf)]
+        add_times({k.replace("_fit", "_refit"): s for k, s in t.items()})
+        # with --ensemble the mean of both fits' probabilities scores the test fold
+        fits = [fits[0], (seg, clf)] if args.ensemble else [(seg, clf)]
+    scorers = fits
     t0 = time.time()
     probas = [s.predict_proba(x[test]) for s, _ in scorers]
     proba_test = np.mean(probas, axis=0)
-    times["segmenter_predict"] += time.time() - t0
+    add_times({"segmenter_predict": time.time() - t0})
     p_tests = [None] * len(scorers)
-    if clf is not None:
+    p_test = None
+    if scorers[0][1] is not None:
         t0 = time.time()
         p_tests = [c.predict_proba(x[test])[:, 1] for _, c in scorers]
         p_test = np.mean(p_tests, axis=0)
-        times["classifier_predict"] += time.time() - t0
+        add_times({"classifier_predict": time.time() - t0})
 
     # ---- slice scores, chosen on the validation fold
     def flat(p):
@@ -396,10 +377,12 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     slice_dice = per_slice_dice(true, pred)
     pat = data.patient[test]
 
-    # with --ensemble: each fit alone too, with the same choices (what the mean buys)
+    # with several fits (--ensemble, --inner-folds): each alone too, with the same choices
+    # (what the mean buys)
     by_fit = {}
-    if len(scorers) == 2:
-        for name, pr, pc in zip(("first_fit", "refit"), probas, p_tests, strict=True):
+    if len(scorers) > 1:
+        names = fit_names(args, inner)
+        for name, pr, pc in zip(names, probas, p_tests, strict=True):
             mask = apply_mask_rule(mask_rule, x[test], pr)
             by_fit[name] = {
                 "slice_auc": roc_auc_ci(y[test], test_scores(pr, pc)[chosen]).auc,
@@ -423,8 +406,10 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
 
     result = {
         "test_fold": test_fold,
-        "validation_fold": val_fold,
-        "n_train_slices": int(train.sum()),
+        "validation_fold": inner[0][2],
+        "validation_folds": [v_fold for _, _, v_fold in inner],
+        "n_train_slices": int(inner[0][0].sum()),
+        "n_train_slices_by_fit": [int(tr.sum()) for tr, _, _ in inner],
         "n_validation_slices": int(val.sum()),
         "n_test_slices": int(test.sum()),
         "n_test_hemorrhage_slices": int(y[test].sum()),
@@ -462,19 +447,20 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             "fp_ml_per_patient_gated": float(np.mean(fp_ml_patient)),
         },
         "epochs": {
-            "segmenter": seg.n_epochs_,
-            "classifier": clf.n_epochs_ if clf is not None else None,
+            "segmenter": [s_net.n_epochs_ for s_net, _ in scorers],
+            "classifier": [c.n_epochs_ for _, c in scorers] if scorers[0][1] is not None else None,
         },
         "by_fit": by_fit,
-        "test_fold_scored_by": "mean of the first fit and the refit"
-        if len(scorers) == 2
-        else ("the refit" if args.refit else "the first fit"),
+        "test_fold_scored_by": scored_by(args, inner),
         "wall_time_s": {k: round(v, 1) for k, v in times.items()},
     }
     if args.save_models:
         out = Path(args.save_models) / (f"fold{test_fold}" if args.cv else "")
         out.mkdir(parents=True, exist_ok=True)
-        saved = {"": scorers[-1], "_first": scorers[0]} if len(scorers) == 2 else {"": scorers[0]}
+        if args.refit and len(scorers) == 2:  # the refit unsuffixed, the first fit "_first"
+            saved = {"": scorers[1], "_first": scorers[0]}
+        else:  # the inner fits: "", "_2", "_3", ...
+            saved = {("" if j == 0 else f"_{j + 1}"): f for j, f in enumerate(scorers)}
         for suffix, (s_net, c_net) in saved.items():
             s_net.save(out / f"segmenter{suffix}", overwrite=True)
             if c_net is not None:
@@ -498,6 +484,23 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             )
         )
     return result
+
+
+def fit_names(args, inner: list) -> list[str]:
+    """Names of the fits that score the test fold, in order (the ``by_fit`` keys)."""
+    if args.refit:
+        return ["first_fit", "refit"] if args.ensemble else ["refit"]
+    return [f"validated_on_fold_{v_fold}" for _, _, v_fold in inner]
+
+
+def scored_by(args, inner: list) -> str:
+    """What the test fold is scored by, in words."""
+    if args.refit:
+        return "mean of the first fit and the refit" if args.ensemble else "the refit"
+    if len(inner) == 1:
+        return "the first fit"
+    folds = " and ".join(str(v_fold) for _, _, v_fold in inner)
+    return f"mean of the fits validated on folds {folds}"
 
 
 def _combination_json(model, names: list[str]) -> dict:
@@ -531,37 +534,20 @@ def apply_overrides(cfg: dict, items: list[str]) -> dict:
     return cfg
 
 
-def _mean_sd(values: list[float]) -> dict:
-    return {
-        "mean": float(np.mean(values)),
-        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-        "folds": list(values),
-    }
-
-
-def summarize(folds: list[dict]) -> dict:
-    """Mean, SD and per-fold values of the headline metrics over the test folds."""
-    keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
-    return {k: _mean_sd([f[k] for f in folds]) for k in keys}
-
-
-def summarize_slice_scores(folds: list[dict]) -> dict:
-    """Each slice score's test AUC over the folds (whether or not validation chose it), and
-    how often validation chose it: what the default slice score is picked by."""
-    names = [k for k in folds[0]["slice_scores"] if all(k in f["slice_scores"] for f in folds)]
-    out = {}
-    for k in names:
-        out[k] = _mean_sd([f["slice_scores"][k]["auc"] for f in folds])
-        out[k]["chosen"] = sum(f["slice_score"] == k for f in folds)
-    return out
-
-
 def run(args) -> dict:
     t_start = time.time()
     preset = "smoke" if args.smoke else args.preset
     cfg = apply_overrides(PRESETS[preset], args.set or [])
+    if args.inner_folds is None:
+        args.inner_folds = int(cfg.get("inner_folds", 1))
+    cfg["inner_folds"] = args.inner_folds
+    if args.refit and args.inner_folds > 1:
+        raise SystemExit(
+            f"--refit needs one inner fold (--inner-folds 1); {args.inner_folds} inner fits "
+            "already score the test fold together"
+        )
     if args.refit is None:
-        args.refit = bool(cfg.get("refit", False))
+        args.refit = bool(cfg.get("refit", False)) and args.inner_folds == 1
     cfg["refit"] = bool(args.refit)
     if args.ensemble is None:
         args.ensemble = bool(cfg.get("ensemble", False))
@@ -592,6 +578,7 @@ def run(args) -> dict:
         "data": "packed " + Path(args.packed).name if args.packed else "PNG",
         "resolution_px": int(x.shape[-1]),
         "excluded_folds": args.exclude_fold,
+        "inner_folds": args.inner_folds,
         "refit": bool(args.refit),
         "ensemble": bool(args.ensemble),
         # headline keys: the first (default: fold 0) test fold
@@ -609,6 +596,13 @@ def run(args) -> dict:
         out["cv"] = summarize(results)
         out["cv_slice_scores"] = summarize_slice_scores(results)
     return out
+
+
+def default_name(r: dict, cv: bool) -> str:
+    """``ctich`` (cpu preset), ``ctich-<preset>``, with ``-cv`` for a cross-validation."""
+    if r["preset"] == "smoke":
+        return "ctich-smoke"
+    return f"ctich{'' if r['preset'] == 'cpu' else '-' + r['preset']}{'-cv' if cv else ''}"
 
 
 def main(argv=None) -> int:
@@ -630,6 +624,14 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", metavar="MODEL.PARAM=VALUE", help="override")
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
     ap.add_argument(
+        "--inner-folds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fit the networks N times, each validated on another of the next N folds; the "
+        "choices on all N, the test fold scored by the fits' mean (default: the preset's)",
+    )
+    ap.add_argument(
         "--refit",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -643,6 +645,14 @@ def main(argv=None) -> int:
         help="with --refit, score the test fold with the mean of both fits' probabilities "
         "(default: the preset's; on for cpu and paper)",
     )
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="write the cross-validation of single-fold runs' results (one per fold) "
+        "instead of running",
+    )
     ap.add_argument("--save-models", default=None, metavar="DIR")
     ap.add_argument("--packed", default=None, metavar="FILE", help="read a packed copy")
     ap.add_argument("--write-packed", default=None, metavar="FILE")
@@ -653,6 +663,12 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=None, help="results file name (default from the run)")
     ap.add_argument("--out", default=None, help="results folder (default docs/benchmarks)")
     args = ap.parse_args(argv)
+    if args.merge:
+        r = merge_runs(args.merge)
+        path = write_results(args.name or default_name(r, True), r, markdown(r), args.out)
+        print(markdown(r))
+        print(f"written: {path}")
+        return 0
     if not args.packed and not (Path(args.root) / "slices.csv").exists():
         print(f"CT-ICH data not found at {args.root}; nothing to do.", file=sys.stderr)
         return 2
@@ -661,12 +677,7 @@ def main(argv=None) -> int:
         print(f"written: {args.write_packed}")
         return 0
     r = run(args)
-    name = args.name or (
-        "ctich-smoke"
-        if args.smoke
-        else f"ctich{'' if r['preset'] == 'cpu' else '-' + r['preset']}{'-cv' if args.cv else ''}"
-    )
-    path = write_results(name, r, markdown(r), args.out)
+    path = write_results(args.name or default_name(r, args.cv), r, markdown(r), args.out)
     print(markdown(r))
     print(f"written: {path}")
     return 0

@@ -61,7 +61,9 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     # each fit alone beside the mean, with the same choices; the run's own command reproduces it
     assert set(fold["by_fit"]) == {"first_fit", "refit"}
     assert f"| mean of both (reported) | {r['slice_auc']:.3f} |" in report
-    assert "`python benchmarks/ctich.py --smoke --seed 0 --refit --ensemble`" in report
+    assert (
+        "`python benchmarks/ctich.py --smoke --seed 0 --inner-folds 1 --refit --ensemble`" in report
+    )
     # the saved networks load in skhe's safe format, with the chosen mask threshold
     from skhe.neural import HematomaSegmenter, SliceClassifier
 
@@ -77,6 +79,96 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert detector["mask_rule"] == seg["mask_rule"]
     ctx = detector["combinations"]["combined_context"]
     assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
+
+
+def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
+    """--inner-folds 2: two fits, each validated on one of the next two folds; the choices on
+    both validation folds together, the test fold scored by the mean of the two fits."""
+    models = tmp_path / "models"
+    script = str(ROOT / "benchmarks" / "ctich.py")
+    args = [sys.executable, script, "--smoke", "--root", str(ctich_dir), "--out", str(tmp_path)]
+    out = subprocess.run(
+        [*args, "--test-fold", "4", "--inner-folds", "2", "--save-models", str(models)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads((tmp_path / "ctich-smoke.json").read_text())
+    fold = r["folds"][0]
+    assert r["inner_folds"] == 2 and not r["refit"] and not r["ensemble"]
+    # the folds after 4 wrap round: 0 and 1 validate, each fit trains on the other three
+    assert fold["validation_folds"] == [0, 1]
+    # (which slices each fit trains and validates on: test_ctich_split)
+    n_train = fold["n_train_slices_by_fit"]
+    assert len(n_train) == 2 and n_train[0] == fold["n_train_slices"] and min(n_train) > 0
+    assert set(fold["by_fit"]) == {"validated_on_fold_0", "validated_on_fold_1"}
+    assert fold["test_fold_scored_by"] == "mean of the fits validated on folds 0 and 1"
+    assert "segmenter_refit" not in fold["wall_time_s"]
+    report = (tmp_path / "ctich-smoke.md").read_text()
+    assert "| fit validated on fold 1 alone |" in report
+    assert "`python benchmarks/ctich.py --smoke --seed 0 --test-fold 4 --inner-folds 2`" in report
+    detector = json.loads((models / "detector.json").read_text())
+    assert detector["ensemble"] == ["", "_2"] and (models / "segmenter_2").exists()
+    # a refit on top of several inner fits is refused, with the reason
+    bad = subprocess.run([*args, "--inner-folds", "2", "--refit"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--refit needs one inner fold" in bad.stderr
+
+    # --merge: single-fold runs (here the same run relabelled as folds 0-4, each Dice scaled)
+    # become one cross-validation, as --cv would have written it
+    paths = []
+    for k in range(5):
+        one = json.loads(json.dumps(r))
+        one["folds"][0].update(test_fold=k, dice_per_slice=0.1 * (k + 1))
+        paths.append(tmp_path / f"fold{k}.json")
+        paths[-1].write_text(json.dumps(one))
+    merged_dir = tmp_path / "merged"
+    ok = subprocess.run(
+        [sys.executable, script, "--merge", *map(str, paths[::-1]), "--out", str(merged_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    cv = json.loads((merged_dir / "ctich-smoke.json").read_text())
+    assert [f["test_fold"] for f in cv["folds"]] == [0, 1, 2, 3, 4]
+    assert cv["cv"]["dice_per_slice"]["mean"] == pytest.approx(0.3)
+    assert cv["dice_per_slice"] == pytest.approx(0.1)  # the headline: fold 0
+    assert "Assembled with `--merge`" in (merged_dir / "ctich-smoke.md").read_text()
+    bad = subprocess.run(
+        [sys.executable, script, "--merge", *map(str, paths[:4]), "--out", str(merged_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "not each of [0, 1, 2, 3, 4] once" in bad.stderr
+
+
+def test_ctich_split():
+    """The test fold, and each inner fit's validation fold (the next ones) and training folds."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from types import SimpleNamespace
+
+    from ctich import split
+
+    # ten patients of three slices, two patients per fold
+    data = SimpleNamespace(
+        patient=np.repeat(np.arange(10), 3), folds={p: p // 2 for p in range(10)}
+    )
+
+    fold_of = np.repeat(np.arange(10) // 2, 3)
+    test, inner = split(data, 3, [], 2)
+    np.testing.assert_array_equal(test, fold_of == 3)
+    assert [v_fold for _, _, v_fold in inner] == [4, 0]
+    for train, val, v_fold in inner:
+        np.testing.assert_array_equal(val, fold_of == v_fold)
+        np.testing.assert_array_equal(train, ~np.isin(fold_of, [3, v_fold]))
+    # an excluded fold is neither trained on nor validated on
+    test, inner = split(data, 3, [4], 1)
+    ((train, val, v_fold),) = inner
+    assert v_fold == 0 and not (train & (fold_of == 4)).any()
+    with pytest.raises(ValueError, match="inner folds: 4 asked"):
+        split(data, 0, [], 4)
 
 
 def test_ctich_cross_validation_summary():

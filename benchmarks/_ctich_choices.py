@@ -1,0 +1,82 @@
+"""What ``benchmarks/ctich.py`` chooses on the inner validation fold(s), and per-patient Dice:
+the mask rule (a probability threshold, or one sharpened by the CT's density) and the logistic
+combinations of the networks' slice scores. Pure array functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skhe.metrics import dice_coefficient, per_slice_dice
+
+#: Mask thresholds tried on the inner validation fold.
+MASK_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+#: Density refinements tried there too: (HU from which a pixel can be blood, core probability,
+#: probability the outline may grow over), see skhe.preprocessing.refine_hematoma_mask.
+MASK_REFINEMENTS = tuple(
+    (hu, core, grow) for hu in (40.0, 50.0) for core in (0.1, 0.3, 0.5) for grow in (0.02, 0.1)
+)
+
+
+def per_patient_dice(true: np.ndarray, pred: np.ndarray, patients: np.ndarray) -> np.ndarray:
+    """3-D Dice per patient, for patients with any true hemorrhage."""
+    out = []
+    for p in np.unique(patients):
+        sel = patients == p
+        if true[sel].any():
+            out.append(dice_coefficient(true[sel], pred[sel]))
+    return np.array(out)
+
+
+def fit_combination(features, labels, groups):
+    """Logistic regression on the slice features, and its patient-grouped CV AUC."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0))
+    k = min(5, len(np.unique(groups)))
+    if k < 3:  # too few validation patients (the smoke run): slices in stratified folds
+        from sklearn.model_selection import StratifiedKFold
+
+        groups, cv = None, StratifiedKFold(min(3, int(np.bincount(labels).min())))
+    else:
+        cv = GroupKFold(k)
+    oof = cross_val_predict(model, features, labels, groups=groups, cv=cv, method="predict_proba")[
+        :, 1
+    ]
+    return model.fit(features, labels), float(roc_auc_score(labels, oof))
+
+
+def choose_mask(images, proba, masks, thresholds=None, refinements=None):
+    """The mask rule with the best mean Dice per hemorrhage slice on these (validation) slices:
+    a probability threshold, or a threshold sharpened by the CT's density
+    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice})."""
+    thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
+    refinements = MASK_REFINEMENTS if refinements is None else refinements
+    scores = {}
+    for t in thresholds:
+        scores[("threshold", t)] = float(
+            per_slice_dice(masks, (proba >= t).astype(np.uint8)).mean()
+        )
+    for hu, core, grow in refinements:
+        rule = ("refined", hu, core, grow)
+        scores[rule] = float(per_slice_dice(masks, apply_mask_rule(rule, images, proba)).mean())
+    return max(scores, key=scores.get), scores
+
+
+def apply_mask_rule(rule: tuple, images, proba) -> np.ndarray:
+    """Binary masks (uint8) of a rule from :func:`choose_mask`."""
+    if rule[0] == "threshold":
+        return (proba >= rule[1]).astype(np.uint8)
+    from skhe.preprocessing import refine_hematoma_mask
+
+    _, hu, core, grow = rule
+    out = np.zeros(proba.shape, np.uint8)
+    for i in range(0, len(proba), 64):  # bounded memory (float copies of 512 px slices)
+        sl = slice(i, i + 64)
+        out[sl] = refine_hematoma_mask(
+            images[sl], proba[sl], proba[sl] >= core, hu_threshold=hu, grow_prob=grow
+        )
+    return out

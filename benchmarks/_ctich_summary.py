@@ -1,0 +1,82 @@
+"""The cross-validation summary of ``benchmarks/ctich.py``: mean and SD over the test folds,
+each slice score's test AUC and how often validation chose it, and the merge of single-fold
+runs into one cross-validation (``--merge``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _mean_sd(values: list[float]) -> dict:
+    return {
+        "mean": float(np.mean(values)),
+        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "folds": list(values),
+    }
+
+
+def summarize(folds: list[dict]) -> dict:
+    """Mean, SD and per-fold values of the headline metrics over the test folds."""
+    keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+    return {k: _mean_sd([f[k] for f in folds]) for k in keys}
+
+
+def summarize_slice_scores(folds: list[dict]) -> dict:
+    """Each slice score's test AUC over the folds (whether or not validation chose it), and
+    how often validation chose it: what the default slice score is picked by."""
+    names = [k for k in folds[0]["slice_scores"] if all(k in f["slice_scores"] for f in folds)]
+    out = {}
+    for k in names:
+        out[k] = _mean_sd([f["slice_scores"][k]["auc"] for f in folds])
+        out[k]["chosen"] = sum(f["slice_score"] == k for f in folds)
+    return out
+
+
+#: What must agree between single-fold runs merged into one cross-validation.
+_MERGE_KEYS = ("preset", "config", "overrides", "seed", "data", "resolution_px", "excluded_folds")
+
+
+def merge_runs(paths: list[str]) -> dict:
+    """One cross-validation result from single-fold runs of the same command (``--test-fold
+    k`` for each k): what ``--cv`` computes, fold by fold, when one long run does not fit in
+    a session. The runs must agree on preset, settings, seed and data, and cover each fold
+    once."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    first = runs[0]
+    for r in runs:  # runs from before --inner-folds had one
+        r["config"].setdefault("inner_folds", 1)
+    for path, r in zip(paths, runs, strict=True):
+        for key in _MERGE_KEYS:
+            if r.get(key) != first.get(key):
+                raise SystemExit(f"--merge: {path} differs from {paths[0]} in {key!r}")
+        if "cv" in r or len(r["folds"]) != 1:
+            raise SystemExit(f"--merge: {path} is not a single-fold run")
+    folds = sorted((r["folds"][0] for r in runs), key=lambda f: f["test_fold"])
+    tested = [f["test_fold"] for f in folds]
+    expected = [f for f in range(5) if f not in first["excluded_folds"]]
+    if tested != expected:
+        raise SystemExit(f"--merge: the runs test folds {tested}, not each of {expected} once")
+    out = {k: v for k, v in first.items() if k not in ("folds", "wall_time_s", "machine")}
+    out.update(
+        {k: folds[0][k] for k in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")}
+    )
+    out["folds"] = folds
+    out["merged_from"] = [
+        {
+            "file": Path(p).name,
+            "test_fold": r["folds"][0]["test_fold"],
+            "date": r["machine"]["date"],
+        }
+        for p, r in zip(paths, runs, strict=True)
+    ]
+    out["cv"] = summarize(folds)
+    out["cv_slice_scores"] = summarize_slice_scores(folds)
+    out["wall_time_s"] = {
+        "load": round(sum(r["wall_time_s"]["load"] for r in runs), 1),
+        "total": round(sum(r["wall_time_s"]["total"] for r in runs), 1),
+    }
+    out["machine"] = first["machine"]
+    return out
