@@ -33,7 +33,7 @@ Reported on the test fold: slice AUC (DeLong CI) of every slice score and of the
 accuracy/sensitivity/specificity at the validation threshold (Wilson CIs), Dice per hemorrhage
 slice, pooled over hemorrhage slices, per patient (3-D; also with slices gated by the chosen
 slice score), false-positive pixels on slices without hemorrhage, and wall times. Results go to
-``docs/benchmarks/ctich.{md,json}`` (cpu preset, fold 0; ``ctich-cv`` with ``--cv``,
+``docs/benchmarks/ctich.{md,json}`` (cpu preset, fold 0; ``ctich-cv`` with ``--cv`` or ``--merge``,
 ``ctich-<preset>`` otherwise).
 
 ``--packed FILE`` reads a compact copy of the dataset (``--write-packed FILE --size 256``

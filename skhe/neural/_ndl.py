@@ -98,7 +98,8 @@ class NDLScorer(
         fit on out-of-fold slice scores of the ``cv`` folds, or on the training slices when
         the networks are frozen (:mod:`skhe.neural._ndl_selection`). On CT-ICH's 5 folds
         the combinations detected hemorrhage slices best (slice AUC 0.889-0.892 against the
-        classifier's 0.859; ``docs/benchmarks/ctich-cv.md``); the default stays the paper's.
+        classifier's 0.859; ``docs/benchmarks/ctich-cv-no-refit.md``); the default stays the
+        paper's.
     he_input : {"slice", "roi"}, default="slice"
         What the HE model sees per slice. "slice": the whole slice at ``image_size`` (the
         paper). "roi": a square of ``roi_mm`` mm around the segmented hematoma, cut from the
