@@ -62,7 +62,7 @@ from _ctich_choices import (
     per_patient_dice,
 )
 from _ctich_data import load, write_packed
-from _ctich_markdown import markdown
+from _ctich_markdown import REFERENCES_BY_PRESET, markdown
 from _ctich_summary import merge_runs, summarize, summarize_slice_scores
 
 from skhe.datasets._ctich import CTICHData
@@ -164,24 +164,6 @@ PRESETS = {
 }
 #: Assumed voxel of a 512 x 512 CT-ICH slice (the PNGs carry no spacing): 0.45 x 0.45 x 5 mm.
 ASSUMED_VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000.0
-#: Before this work (docs/benchmarks/ctich.md, 2026-11-28, cpu preset: 128 px whole slices,
-#: classifier 8 epochs, segmenter on a fixed 436-slice subset).
-BEFORE = {
-    "slice_auc": 0.825,
-    "dice_per_slice": 0.19,
-    "dice_pooled": 0.406,
-    "dice_per_patient": 0.192,
-}
-#: The run before the 16-channel decoder stage and the ensemble of both fits
-#: (docs/benchmarks/ctich.md, 2026-11-29 12:31 UTC, cpu preset, fold 0: the refit alone, with
-#: an 8-channel last decoder stage).
-PREVIOUS = {
-    "label": "refit, 8-channel decoder",
-    "slice_auc": 0.892,
-    "dice_per_slice": 0.474,
-    "dice_pooled": 0.636,
-    "dice_per_patient": 0.420,
-}
 
 
 def split(data: CTICHData, test_fold: int, exclude: list[int], n_inner: int = 1):
@@ -587,8 +569,8 @@ def run(args) -> dict:
         "dice_pooled": first["dice_pooled"],
         "dice_per_patient": first["dice_per_patient"],
         "folds": results,
-        "before": BEFORE,
-        "previous": PREVIOUS,
+        "device": args.device,
+        **REFERENCES_BY_PRESET[preset],
         "wall_time_s": {"load": round(t_load, 1), "total": round(time.time() - t_start, 1)},
         "machine": machine_info(),
     }

@@ -201,6 +201,28 @@ def test_ctich_cross_validation_summary():
     assert (by_score["classifier"]["chosen"], by_score["combined_context"]["chosen"]) == (2, 1)
 
 
+def test_ctich_report_sets_each_preset_against_its_own_targets():
+    """A results file renders with its preset's targets and earlier figures (the paper preset's
+    GPU targets, not the cpu preset's), and its Reproduce line names the device and packed data
+    the run used; a file written before targets were stored keeps the cpu preset's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _ctich_markdown import REFERENCES_BY_PRESET, markdown
+
+    paper = json.loads((ROOT / "docs/benchmarks/ctich-paper.json").read_text())
+    text = markdown(paper)
+    assert "| slice AUC | 0.836 | 0.928 | 0.953 | >= 0.97 |" in text
+    assert "| Dice per hemorrhage slice | 0.480 | 0.380 | 0.590 | >= 0.60 |" in text
+    assert "| Dice pooled | 0.700 | 0.495 | 0.767 | - |" in text
+    assert "--preset paper --seed 0 --device cuda --packed ctich256.npz.xz --set" in text
+    cpu = json.loads((ROOT / "docs/benchmarks/ctich.json").read_text())
+    assert "targets" not in cpu
+    text = markdown(cpu)
+    assert "| slice AUC | 0.825 | 0.892 | 0.789 | >= 0.95 |" in text
+    assert "| Dice per patient | 0.192 | 0.420 | 0.526 | >= 0.55 |" in text
+    assert "--device" not in text and "--packed" not in text
+    assert markdown({**cpu, **REFERENCES_BY_PRESET["cpu"]}) == text
+
+
 def test_ctich_mask_rules():
     """The CT-ICH benchmark's choice of mask rule on validation slices."""
     import numpy as np

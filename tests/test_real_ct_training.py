@@ -3,6 +3,8 @@ small bleeds, augmentation, test-time flips, the learning-rate schedule, and sli
 the segmentation (tiny networks, small synthetic slices; the real-CT figures are measured by
 benchmarks/ctich.py)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -144,6 +146,20 @@ def test_balanced_sampling_trains_on_all_positives_and_as_many_others():
     ).fit(X[keep], y[keep])
     assert clf_count.per_epoch == [2 * n_pos] * 2
     assert seg.n_epochs_ == 3
+
+
+def test_progress_bar_counts_the_batches_of_a_balanced_epoch(capsys):
+    """With verbose, the bar's total is the balanced epoch's batches, not the training set's."""
+    X, masks, y = heads(60, size=48, head=(15, 20))
+    keep = np.flatnonzero((y == 0) | (np.arange(60) % 6 == 1))
+    n_pos = int(y[keep].sum())
+    params = {**TINY_SEG, "batch_size": 4, "verbose": 1}
+    HematomaSegmenter(**params, image_size=32, max_epochs=2, sampling="balanced").fit(
+        X[keep], masks[keep]
+    )
+    totals = {int(t) for t in re.findall(r"\d+/(\d+) \[", capsys.readouterr().err)}
+    assert totals == {-(-2 * n_pos // 4)}, totals
+    assert -(-2 * n_pos // 4) < -(-len(keep) // 4)  # what skorch's default would have shown
 
 
 # ------------------------------------------------------------------------ losses

@@ -168,8 +168,19 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
     # ------------------------------------------------------------------ fitting
     def _make_net(self, train_ds, valid_ds, device: str, accelerator=None) -> _SkheNet:
         callbacks = []
+        generator = torch.Generator()
+        if self.random_state is not None:
+            generator.manual_seed(int(self.random_state))
+        sampler = self._train_sampler(train_ds, generator)
+        per_epoch = len(sampler) if sampler is not None else len(train_ds)
+        drop_last = _lone_last_batch(per_epoch, self.batch_size)
         if self.verbose:
-            callbacks.append(("progress", ProgressBar()))
+            # the batches an epoch really has: a balanced sampler draws fewer slices than the
+            # training set holds, so skorch's default (from the dataset's length) overstates it
+            n_batches = _n_batches(per_epoch, self.batch_size, drop_last)
+            if valid_ds is not None:
+                n_batches += _n_batches(len(valid_ds), self.batch_size, False)
+            callbacks.append(("progress", ProgressBar(batches_per_epoch=n_batches)))
         if self.early_stopping:
             monitor = "valid_loss" if valid_ds is not None else "train_loss"
             callbacks.append(
@@ -206,11 +217,6 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
                     ),
                 )
             )
-        generator = torch.Generator()
-        if self.random_state is not None:
-            generator.manual_seed(int(self.random_state))
-        sampler = self._train_sampler(train_ds, generator)
-        per_epoch = len(sampler) if sampler is not None else len(train_ds)
         kwargs = dict(
             module=self._build_module(self.pretrained),
             criterion=self._criterion(),
@@ -224,7 +230,7 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
             device=device,
             iterator_train__shuffle=sampler is None,
             iterator_train__sampler=sampler,
-            iterator_train__drop_last=_lone_last_batch(per_epoch, self.batch_size),
+            iterator_train__drop_last=drop_last,
             iterator_train__generator=generator,
             iterator_train__num_workers=self._loader_workers(device),
             iterator_valid__num_workers=self._loader_workers(device),
@@ -497,6 +503,11 @@ class DeepEstimatorMixin(NetOptionsMixin, abc.ABC):
         est.module_ = est._for_inference(est.module_, device)
         est.device_ = device
         return est
+
+
+def _n_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    """The batches of ``batch_size`` that ``n`` samples make."""
+    return n // int(batch_size) if drop_last else -(-n // int(batch_size))
 
 
 def _lone_last_batch(n: int, batch_size: int) -> bool:
