@@ -228,6 +228,13 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         cmd += f" --packed {r['data'].removeprefix('packed ')}"
     if r["overrides"]:
         cmd += " " + " ".join(f"--set {o}" for o in r["overrides"])
+    windows = r["config"].get("segmenter_windows")
+    windows_text = ""
+    if windows:
+        cmd += " --segmenter-windows " + " ".join(f"{lo:g},{hi:g}" for lo, hi in windows)
+        windows_text = ", input channels: HU windows " + ", ".join(
+            f"{lo:g}-{hi:g}" for lo, hi in windows
+        )
     if "cv" in r:
         cmd += " --cv"
     elif r["folds"][0]["test_fold"] != 0:
@@ -258,7 +265,7 @@ on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") e
 | model | configuration |
 | --- | --- |
 | SliceClassifier | {_cfg_text(cc)} |
-| HematomaSegmenter | {_cfg_text(sc)} |
+| HematomaSegmenter | {_cfg_text(sc)}{windows_text} |
 
 ## Headline (test fold {r["folds"][0]["test_fold"]}), before -> after
 

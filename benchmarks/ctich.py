@@ -79,7 +79,7 @@ from skhe.neural import (
     ValidationData,
     slice_detection_features,
 )
-from skhe.preprocessing import window
+from skhe.preprocessing import rewindow, window
 
 #: The augmentation of the cpu and paper presets: the paper's shift/scale/rotate, plus
 #: left-right flips and brightness/contrast jitter within the window.
@@ -189,6 +189,21 @@ def split(data: CTICHData, test_fold: int, exclude: list[int], n_inner: int = 1)
 
 
 # --------------------------------------------------------------------------- one fold
+def segmenter_input(cfg: dict):
+    """The segmenter's input from the 0-100 HU slices: those, or with ``segmenter_windows``
+    one channel per window (:func:`skhe.preprocessing.rewindow`, exact inside 0-100 HU)."""
+    windows = cfg.get("segmenter_windows")
+    if not windows:
+        return lambda a: a
+    return lambda a: rewindow(a, windows)
+
+
+def segmenter_params(cfg: dict) -> dict:
+    """The segmenter's parameters, its input channels matching ``segmenter_windows``."""
+    windows = cfg.get("segmenter_windows")
+    return {**cfg["segmenter"], **({"in_chans": len(windows)} if windows else {})}
+
+
 def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
     """The segmenter (all training slices, balanced epochs) and the classifier (when
     configured) fitted on ``train``; with ``val``, early stopping watches that fold's
@@ -201,14 +216,15 @@ def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
         v_neg = rng.choice(np.flatnonzero(val & (y == 0)), size=len(v_pos), replace=False)
         monitor = np.sort(np.concatenate([v_pos, v_neg]))
 
-    def watch(target):
+    def watch(target, inputs=lambda a: a):
         if monitor is None:
             return {}
-        return {"validation_data": ValidationData(x[monitor], target[monitor])}
+        return {"validation_data": ValidationData(inputs(x[monitor]), target[monitor])}
 
+    seg_in = segmenter_input(cfg)
     t0 = time.time()
-    seg = HematomaSegmenter(**cfg["segmenter"], **common, **watch(m))
-    seg.fit(x[train], m[train])
+    seg = HematomaSegmenter(**segmenter_params(cfg), **common, **watch(m, seg_in))
+    seg.fit(seg_in(x[train]), m[train])
     times["segmenter_fit"] = time.time() - t0
     clf = None
     if cfg.get("classifier"):
@@ -240,11 +256,12 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     fits = []
     proba_val = None
     p_val = None
+    seg_in = segmenter_input(cfg)
     for train, v, _ in inner:
         seg, clf, t = fit_networks(cfg, common, x, y, m, train, v, args.seed)
         add_times(t)
         t0 = time.time()
-        pr = seg.predict_proba(x[v])
+        pr = seg.predict_proba(seg_in(x[v]))
         if proba_val is None:
             proba_val = np.empty((int(val.sum()), *pr.shape[1:]), pr.dtype)
         proba_val[val_pos[v]] = pr
@@ -273,10 +290,13 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     if args.refit:
         (seg, clf), (train, v, _) = fits[0], inner[0]
         refit_cfg = {
-            k: None
-            if net is None
-            else {**cfg[k], "max_epochs": net.n_epochs_, "early_stopping": None}
-            for k, net in (("segmenter", seg), ("classifier", clf))
+            **cfg,
+            **{
+                k: None
+                if net is None
+                else {**cfg[k], "max_epochs": net.n_epochs_, "early_stopping": None}
+                for k, net in (("segmenter", seg), ("classifier", clf))
+            },
         }
         seg, clf, t = fit_networks(refit_cfg, common, x, y, m, train | v, None, args.seed)
         seg.set_params(threshold=mask_t)
@@ -285,7 +305,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         fits = [fits[0], (seg, clf)] if args.ensemble else [(seg, clf)]
     scorers = fits
     t0 = time.time()
-    probas = [s.predict_proba(x[test]) for s, _ in scorers]
+    probas = [s.predict_proba(seg_in(x[test])) for s, _ in scorers]
     proba_test = np.mean(probas, axis=0)
     add_times({"segmenter_predict": time.time() - t0})
     p_tests = [None] * len(scorers)
@@ -516,10 +536,36 @@ def apply_overrides(cfg: dict, items: list[str]) -> dict:
     return cfg
 
 
+def parse_windows(items: list[str]) -> list[list[float]]:
+    """``["0,100", "40,90"]`` -> ``[[0.0, 100.0], [40.0, 90.0]]``, each inside 0-100 HU."""
+    windows = []
+    for item in items:
+        try:
+            lo, hi = (float(v) for v in item.split(","))
+        except ValueError:
+            raise SystemExit(
+                f"--segmenter-windows {item}: use LOW,HIGH in HU, e.g. 40,90"
+            ) from None
+        if not 0 <= lo < hi <= 100:
+            raise SystemExit(
+                f"--segmenter-windows {item}: each window must lie inside 0-100 HU (the "
+                "slices' window), with LOW < HIGH"
+            )
+        windows.append([lo, hi])
+    return windows
+
+
 def run(args) -> dict:
     t_start = time.time()
     preset = "smoke" if args.smoke else args.preset
     cfg = apply_overrides(PRESETS[preset], args.set or [])
+    if args.segmenter_windows:
+        cfg["segmenter_windows"] = parse_windows(args.segmenter_windows)
+        if args.save_models:
+            raise SystemExit(
+                "--save-models with --segmenter-windows: NDLScorer feeds the segmenter one "
+                "window (hu_window), so a segmenter on several windows cannot be re-used there"
+            )
     if args.inner_folds is None:
         args.inner_folds = int(cfg.get("inner_folds", 1))
     cfg["inner_folds"] = args.inner_folds
@@ -634,6 +680,14 @@ def main(argv=None) -> int:
         metavar="JSON",
         help="write the cross-validation of single-fold runs' results (one per fold) "
         "instead of running",
+    )
+    ap.add_argument(
+        "--segmenter-windows",
+        nargs="+",
+        default=None,
+        metavar="LOW,HIGH",
+        help="the segmenter's input channels, one HU window each, inside 0-100 HU (e.g. "
+        "0,100 40,90: the paper's window and a blood window; default: the preset's, 0-100 alone)",
     )
     ap.add_argument("--save-models", default=None, metavar="DIR")
     ap.add_argument("--packed", default=None, metavar="FILE", help="read a packed copy")

@@ -14,6 +14,7 @@ from skhe.preprocessing import (
     SliceCache,
     SliceDataset,
     resize,
+    rewindow,
     window,
 )
 
@@ -27,6 +28,25 @@ def test_window_maps_hu_to_unit_interval():
         window(np.zeros(3), 100, 0)
     with pytest.raises(ValueError, match="NaN"):
         window(np.array([np.nan]))
+
+
+def test_rewindow_equals_windowing_the_hu():
+    hu = np.random.default_rng(0).uniform(-200, 300, (4, 16, 16))
+    wins = [(0, 100), (40, 90), (10, 50)]
+    out = rewindow(window(hu, 0, 100), wins)
+    assert out.shape == (4, 3, 16, 16) and out.dtype == np.float32
+    for c, (lo, hi) in enumerate(wins):
+        np.testing.assert_allclose(out[:, c], window(hu, lo, hi), atol=1e-6)
+    # from another base window too (CT-ICH's export: -20 to 100 HU)
+    np.testing.assert_allclose(
+        rewindow(window(hu, -20, 100), [(40, 90)], base=(-20, 100))[:, 0],
+        window(hu, 40, 90),
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match=r"\(40, 120\) HU is not inside"):
+        rewindow(window(hu, 0, 100), [(40, 120)])
+    with pytest.raises(ValueError, match="shaped"):
+        rewindow(np.zeros((2, 1, 8, 8)), [(0, 100)])
 
 
 def test_resize_images_and_binary_masks():

@@ -256,6 +256,22 @@ def test_head_cropped_segmenter_maps_back_and_detects_slices(cropped_seg, head_d
         cropped_seg.slice_score(X[:2], kind="mean")
 
 
+def test_segmenter_reads_a_second_channel(head_data):
+    """Input channels beyond the first are used: with the lesion visible only in channel 1
+    (channel 0, where the head is found, shows brain there), a 2-channel segmenter finds it;
+    channel 0 alone cannot."""
+    X, masks, _ = head_data
+    hidden = X.copy()
+    hidden[masks.astype(bool)] = 0.35  # the lesion painted over with brain
+    two = np.stack([hidden, X], axis=1)
+    params = {**TINY_SEG, **CROPPED, "max_epochs": 12}
+    seg = HematomaSegmenter(**params, in_chans=2).fit(two[:64], masks[:64])
+    assert seg.predict_proba(two[64:]).shape == (32, 96, 96)
+    blind = HematomaSegmenter(**params).fit(hidden[:64], masks[:64])
+    assert seg.score(two[64:], masks[64:]) > 0.5
+    assert blind.score(hidden[64:], masks[64:]) < 0.2
+
+
 def test_cosine_schedule_reaches_zero(cropped_seg):
     lrs = [h["event_lr"] for h in cropped_seg.history_]
     expected = [3e-3 * (1 + np.cos(np.pi * e / 20)) / 2 for e in range(20)]

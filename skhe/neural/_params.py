@@ -74,6 +74,8 @@ SEGMENTER_CONSTRAINTS = {
     "dice_weight": [_NON_NEGATIVE],
     "bce_weight": [_NON_NEGATIVE],
     "loss": [StrOptions({"dice_bce", "slice_dice_bce", "tversky_bce"})],
+    # any channel count: e.g. several HU windows (skhe.preprocessing.rewindow)
+    "in_chans": [_POSITIVE_INT],
 }
 MULTITASK_CONSTRAINTS = {
     **DEEP_CONSTRAINTS,

@@ -34,9 +34,11 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
     early_stopping, checkpoint_dir, device, mixed_precision, channels_last, n_threads,
     num_workers, predict_batch_size, compile, crop, tta, lr_schedule, random_state, verbose,
     net_kwargs, callbacks, accelerate
-        As in :class:`SliceClassifier` (``lr`` defaults to 1e-3 here). With ``crop="head"``
-        the probability maps are pasted back onto the input's pixels; ``compile`` compiles the
-        U-Net's encoder and decoder.
+        As in :class:`SliceClassifier` (``lr`` defaults to 1e-3 here; ``in_chans`` may be
+        any count, e.g. one channel per HU window from
+        :func:`~skhe.preprocessing.rewindow`). With ``crop="head"`` the probability maps are
+        pasted back onto the input's pixels (the head is found on channel 0); ``compile``
+        compiles the U-Net's encoder and decoder.
     bn_recalibration : bool, default=True
         See :class:`SliceClassifier`.
     dice_weight, bce_weight : float, default=1.0

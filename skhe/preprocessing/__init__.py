@@ -1,7 +1,7 @@
 """Preprocessing: HU windowing, resizing, head-centred crops, hematoma-centred ROIs, hematoma
 descriptors, one patient's network input, caches, augmentation and torch datasets."""
 
-from skhe.preprocessing._arrays import resize, window, window_resize
+from skhe.preprocessing._arrays import resize, rewindow, window, window_resize
 from skhe.preprocessing._augmentation import SliceAugmenter
 from skhe.preprocessing._cache import CacheEntry, SliceCache
 from skhe.preprocessing._datasets import PatientBagDataset, SliceDataset
@@ -53,6 +53,7 @@ __all__ = [
     "read_patient",
     "refine_hematoma_mask",
     "resize",
+    "rewindow",
     "roi_box",
     "roi_centres",
     "window",

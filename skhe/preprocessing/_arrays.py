@@ -33,6 +33,48 @@ def window(hu, low: float = 0.0, high: float = 100.0) -> np.ndarray:
     return np.clip(x, 0.0, 1.0, out=x)
 
 
+def rewindow(x, windows, base: tuple[float, float] = (0.0, 100.0)) -> np.ndarray:
+    """Channels of other HU windows, from slices already windowed to ``base``.
+
+    A window inside ``base`` is a clipped linear map of the ``base``-windowed values, so each
+    channel equals :func:`window` on the HU itself: e.g. a blood window (40-90 HU) beside the
+    paper's 0-100 HU one, for networks that take several windows as input channels.
+
+    Parameters
+    ----------
+    x : array-like of shape (n, H, W)
+        Slices windowed to ``base`` (values in [0, 1]).
+    windows : sequence of (low, high)
+        HU windows, each inside ``base``.
+    base : (low, high), default=(0, 100)
+        The window ``x`` was made with.
+
+    Returns
+    -------
+    ndarray of float32, shape (n, len(windows), H, W)
+    """
+    b_lo, b_hi = (float(v) for v in base)
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim != 3:
+        raise ValueError(f"rewindow takes slices shaped (n, H, W); got shape {arr.shape}.")
+    wins = [(float(lo), float(hi)) for lo, hi in windows]
+    if not wins:
+        raise ValueError("rewindow needs at least one window.")
+    out = np.empty((arr.shape[0], len(wins), *arr.shape[1:]), np.float32)
+    for c, (lo, hi) in enumerate(wins):
+        if not (b_lo <= lo < hi <= b_hi):
+            raise ValueError(
+                f"window ({lo:g}, {hi:g}) HU is not inside the slices' window "
+                f"({b_lo:g}, {b_hi:g}): the values outside it were clipped away."
+            )
+        # HU = b_lo + x * (b_hi - b_lo); then (HU - lo) / (hi - lo), clipped
+        scale = np.float32((b_hi - b_lo) / (hi - lo))
+        np.multiply(arr, scale, out=out[:, c])
+        out[:, c] += np.float32((b_lo - lo) / (hi - lo))
+        np.clip(out[:, c], 0.0, 1.0, out=out[:, c])
+    return out
+
+
 def _pad_square(x: torch.Tensor, value: float) -> torch.Tensor:
     h, w = x.shape[-2:]
     if h == w:
