@@ -223,6 +223,43 @@ def test_ctich_report_sets_each_preset_against_its_own_targets():
     assert markdown({**cpu, **REFERENCES_BY_PRESET["cpu"]}) == text
 
 
+def test_ctich_segmenter_windows(ctich_dir):
+    """--segmenter-windows: the segmenter's channels are the windows, channel 0 the slices
+    themselves; windows outside 0-100 HU and --save-models with windows are refused."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ctich import PRESETS, main, parse_windows, segmenter_input, segmenter_params
+
+    windows = parse_windows(["0,100", "40,90"])
+    assert windows == [[0.0, 100.0], [40.0, 90.0]]
+    cfg = {**PRESETS["cpu"], "segmenter_windows": windows}
+    assert segmenter_params(cfg)["in_chans"] == 2
+    assert "in_chans" not in segmenter_params(PRESETS["cpu"])
+    x = np.linspace(0, 1, 2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
+    two = segmenter_input(cfg)(x)
+    assert two.shape == (2, 2, 4, 4)
+    np.testing.assert_allclose(two[:, 0], x, atol=1e-6)
+    np.testing.assert_allclose(two[:, 1], np.clip((100 * x - 40) / 50, 0, 1), atol=1e-6)
+    assert segmenter_input(PRESETS["cpu"])(x) is x
+    for bad in (["40,120"], ["90,40"], ["40"]):
+        with pytest.raises(SystemExit, match="--segmenter-windows"):
+            parse_windows(bad)
+    with pytest.raises(SystemExit, match="NDLScorer feeds the segmenter one window"):
+        main(
+            [
+                "--smoke",
+                "--root",
+                str(ctich_dir),
+                "--segmenter-windows",
+                "0,100",
+                "40,90",
+                "--save-models",
+                "unused",
+            ]
+        )
+
+
 def test_ctich_mask_rules():
     """The CT-ICH benchmark's choice of mask rule on validation slices."""
     import numpy as np
