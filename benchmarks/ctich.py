@@ -305,7 +305,9 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         fits = [fits[0], (seg, clf)] if args.ensemble else [(seg, clf)]
     scorers = fits
     t0 = time.time()
-    probas = [s.predict_proba(seg_in(x[test])) for s, _ in scorers]
+    x_test = seg_in(x[test])  # once, for every fit that scores it
+    probas = [s.predict_proba(x_test) for s, _ in scorers]
+    del x_test
     proba_test = np.mean(probas, axis=0)
     add_times({"segmenter_predict": time.time() - t0})
     p_tests = [None] * len(scorers)
