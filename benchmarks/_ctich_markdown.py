@@ -22,8 +22,11 @@ def _fold_markdown(r: dict) -> str:
         )
     else:
         rule_text = f"mask threshold {rule[1]}"
+    # results written before the rule was stored chose on validation
+    fixed = r.get("slice_score_rule", "validation") != "validation"
+    mark = " (fixed)" if fixed else " (chosen)"
     rows = "\n".join(
-        f"| {k}{' (chosen)' if k == r['slice_score'] else ''} | {v['validation_auc']:.3f} | "
+        f"| {k}{mark if k == r['slice_score'] else ''} | {v['validation_auc']:.3f} | "
         f"{v['auc']:.3f} ({v['ci'][0]:.3f}-{v['ci'][1]:.3f}) |"
         for k, v in r["slice_scores"].items()
     )
@@ -39,7 +42,7 @@ test slices ({r["n_test_hemorrhage_slices"]} with hemorrhage). Epochs run: segme
 | --- | --- | --- |
 {rows}
 
-At the validation fold's Youden threshold ({r["slice_threshold"]:.4g}) on the chosen score:
+At the validation fold's Youden threshold ({r["slice_threshold"]:.4g}) on the {"fixed" if fixed else "chosen"} score:
 accuracy {pct(d["accuracy"], d["accuracy_ci"])}, sensitivity
 {pct(d["sensitivity"], d["sensitivity_ci"])} ({d["counts"]["tp"]}/{d["counts"]["tp"] + d["counts"]["fn"]}),
 specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d["counts"]["tn"] + d["counts"]["fp"]}).
@@ -220,6 +223,19 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
 {score_rows}
 
 """
+    rule = r["config"].get("slice_score", "validation")
+    if rule == "validation":
+        score_text = (
+            "the slice score (one network's, or a logistic combination, with or without\n"
+            "the neighbouring slices' scores) and its threshold are chosen there"
+        )
+    else:
+        score_text = (
+            f"the slice score's weights (when it is a combination) and its threshold are fit\n"
+            f"there; the score itself, `{rule}`, is fixed before the run (`--slice-score`; the "
+            "cpu and paper presets' was set on runs that never tested fold 0,\n"
+            "[ctich-design.md](ctich-design.md) section 8), and the table shows all six"
+        )
     preset = "--smoke" if r["preset"] == "smoke" else f"--preset {r['preset']}"
     cmd = f"python benchmarks/ctich.py {preset} --seed {r['seed']}"
     if r.get("device"):
@@ -235,6 +251,8 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         windows_text = ", input channels: HU windows " + ", ".join(
             f"{lo:g}-{hi:g}" for lo, hi in windows
         )
+    if "slice_score" in r["config"]:
+        cmd += f" --slice-score {rule}"
     if "cv" in r:
         cmd += " --cv"
     elif r["folds"][0]["test_fold"] != 0:
@@ -258,8 +276,7 @@ windowed to 0-100 HU.
 
 **Nothing is tuned on the test fold**: the other three folds train, the next one is the
 inner validation fold (patient-grouped), and the mask rule (a threshold, or one sharpened by
-the CT's density), the slice score (one network's, or a logistic combination, with or without
-the neighbouring slices' scores) and its threshold are chosen there (and early stopping, when configured, watches the validation loss
+the CT's density), {score_text} (and early stopping, when configured, watches the validation loss
 on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}{_ENSEMBLE if r.get("ensemble") else ""}{_INNER.format(n=n_inner) if n_inner > 1 else ""}
 
 | model | configuration |

@@ -62,7 +62,8 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert set(fold["by_fit"]) == {"first_fit", "refit"}
     assert f"| mean of both (reported) | {r['slice_auc']:.3f} |" in report
     assert (
-        "`python benchmarks/ctich.py --smoke --seed 0 --inner-folds 1 --refit --ensemble`" in report
+        "`python benchmarks/ctich.py --smoke --seed 0 --slice-score validation --inner-folds 1 "
+        "--refit --ensemble`" in report
     )
     # the saved networks load in skhe's safe format, with the chosen mask threshold
     from skhe.neural import HematomaSegmenter, SliceClassifier
@@ -88,7 +89,11 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     script = str(ROOT / "benchmarks" / "ctich.py")
     args = [sys.executable, script, "--smoke", "--root", str(ctich_dir), "--out", str(tmp_path)]
     out = subprocess.run(
-        [*args, "--test-fold", "4", "--inner-folds", "2", "--save-models", str(models)],
+        [
+            *args,
+            *("--test-fold", "4", "--inner-folds", "2", "--save-models", str(models)),
+            *("--slice-score", "segmenter_context"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -107,12 +112,24 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert "segmenter_refit" not in fold["wall_time_s"]
     report = (tmp_path / "ctich-smoke.md").read_text()
     assert "| fit validated on fold 1 alone |" in report
-    assert "`python benchmarks/ctich.py --smoke --seed 0 --test-fold 4 --inner-folds 2`" in report
+    assert (
+        "`python benchmarks/ctich.py --smoke --seed 0 --slice-score segmenter_context "
+        "--test-fold 4 --inner-folds 2`" in report
+    )
+    # --slice-score: the test fold is measured on the score named, whatever validation preferred
+    assert fold["slice_score"] == fold["slice_score_rule"] == "segmenter_context"
+    assert r["slice_auc"] == fold["slice_scores"]["segmenter_context"]["auc"]
+    assert "| segmenter_context (fixed) |" in report and "(chosen)" not in report
     detector = json.loads((models / "detector.json").read_text())
+    assert detector["slice_score"] == "segmenter_context"
     assert detector["ensemble"] == ["", "_2"] and (models / "segmenter_2").exists()
     # a refit on top of several inner fits is refused, with the reason
     bad = subprocess.run([*args, "--inner-folds", "2", "--refit"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--refit needs one inner fold" in bad.stderr
+    # a slice score that needs the classifier, with the classifier turned off, is refused
+    no_cls = ["--set", "classifier.enabled=False", "--slice-score", "combined_context"]
+    bad = subprocess.run([*args, *no_cls], capture_output=True, text=True)
+    assert bad.returncode != 0 and "needs the classifier" in bad.stderr
 
     # --merge: single-fold runs (here the same run relabelled as folds 0-4, each Dice scaled)
     # become one cross-validation, as --cv would have written it
