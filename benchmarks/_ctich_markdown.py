@@ -162,14 +162,15 @@ REFERENCES_BY_PRESET = {
             "dice_pooled": 0.70,
             "dice_per_patient": 0.56,
         },
-        # docs/benchmarks/ctich-gpu.json, 2026-11-28, paper256: head crops and balanced epochs,
-        # early stopping, no refit
+        # docs/benchmarks/ctich-paper.md, 2026-11-29 19:32 UTC: refit + ensemble, the slice score
+        # chosen on validation (segmenter_area); before it, ctich-gpu.json's paper256 (head
+        # crops, no refit): 0.928, 0.380, 0.495, 0.364
         "previous": {
-            "label": "256 px head crops, no refit",
-            "slice_auc": 0.928,
-            "dice_per_slice": 0.380,
-            "dice_pooled": 0.495,
-            "dice_per_patient": 0.364,
+            "label": "slice score chosen on validation",
+            "slice_auc": 0.953,
+            "dice_per_slice": 0.590,
+            "dice_pooled": 0.767,
+            "dice_per_patient": 0.591,
         },
     },
 }
