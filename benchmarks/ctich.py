@@ -9,6 +9,7 @@ Usage::
     python benchmarks/ctich.py --no-refit             # the choices' networks score the test fold
     python benchmarks/ctich.py --no-ensemble          # the refit alone scores it (not the mean)
     python benchmarks/ctich.py --inner-folds 2        # two fits, choices on two validation folds
+    python benchmarks/ctich.py --slice-score validation  # the slice score chosen per run
     python benchmarks/ctich.py --smoke                # seconds: checks the script end to end
 
 For a test fold k (the dataset's fixed patient split; fold 0 by default), the next fold
@@ -20,7 +21,10 @@ score (classifier probability, segmenter expected area or maximum probability, o
 combination fitted on the validation slices: of the three, or with context, i.e. also the
 neighbouring slices' scores and the patient's largest area, of the segmenter's two or of all
 three: the best validation AUC, estimated by patient-grouped cross-validation for the
-combinations) and its slice threshold (Youden). Then (``--refit``, the cpu and paper presets'
+combinations; or, with ``--slice-score NAME``, the cpu and paper presets' default
+``combined``, one score fixed before the run, its weights still fit there: decided on the runs
+that never tested fold 0, docs/benchmarks/ctich-design.md section 8) and its slice threshold
+(Youden). Then (``--refit``, the cpu and paper presets'
 default) the networks are fit again with the same settings on the training and validation
 folds together, a third more slices, and those score the test fold with the choices made;
 with ``--ensemble`` (the same presets' default) the mean of both fits' probabilities does.

@@ -399,3 +399,32 @@ def test_he_signal_benchmark_smoke(tmp_path):
     assert 0 < r["ndl_lrt_p"] <= 1
     # the oracle is the generator's truth: on the same folds it beats chance
     assert r["oracle_image_auc"][0] > 0.5
+
+
+def test_ctich_stored_combination_reproduces_the_fitted_one():
+    """detector.json's combination (scaler mean and scale, coefficients, intercept) gives the
+    fitted model's probabilities with the user guide's recipe: the saved detector's slice score
+    can be applied without sklearn objects."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _ctich_choices import fit_combination
+    from ctich import _combination_json
+
+    from skhe.neural import slice_detection_features
+
+    rng = np.random.default_rng(0)
+    n = 240
+    y = (np.arange(n) % 4 == 0).astype(int)
+    area = rng.gamma(2.0, 50.0, n) * (1 + 4 * y)
+    features = slice_detection_features(
+        classifier_proba=np.clip(0.3 + 0.4 * y + rng.normal(0, 0.15, n), 0.01, 0.99),
+        expected_area=area,
+        max_probability=np.clip(0.2 + 0.5 * y + rng.normal(0, 0.2, n), 0, 1),
+    )
+    model, auc = fit_combination(features.to_numpy(), y, np.arange(n) // 8)
+    assert auc > 0.8  # the features carry the label
+    c = json.loads(json.dumps(_combination_json(model, list(features.columns))))
+    f = features[c["features"]].to_numpy()
+    z = ((f - c["mean"]) / c["scale"]) @ np.asarray(c["coef"]) + c["intercept"]
+    np.testing.assert_allclose(1 / (1 + np.exp(-z)), model.predict_proba(f)[:, 1], rtol=1e-10)
