@@ -32,7 +32,11 @@ def _fold_markdown(r: dict) -> str:
     )
     v_folds = r.get("validation_folds", [r["validation_fold"]])
     n_train = r.get("n_train_slices_by_fit", [r["n_train_slices"]])
-    return f"""### Test fold {r["test_fold"]} (inner validation fold{"s" if len(v_folds) > 1 else ""} {_and(v_folds)})
+    if v_folds == ["mixed"]:
+        v_text = "inner validation: a quarter of each training fold's patients"
+    else:
+        v_text = f"inner validation fold{'s' if len(v_folds) > 1 else ''} {_and(v_folds)}"
+    return f"""### Test fold {r["test_fold"]} ({v_text})
 
 {_and(n_train)} training, {r["n_validation_slices"]} validation and {r["n_test_slices"]}
 test slices ({r["n_test_hemorrhage_slices"]} with hemorrhage). Epochs run: segmenter
@@ -238,6 +242,16 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
             "cpu and paper presets' was set on runs that never tested fold 0,\n"
             "[ctich-design.md](ctich-design.md) section 8), and the table shows all six"
         )
+    if r["config"].get("validation", "next") == "mixed":
+        split_text = (
+            "a quarter of each other fold's patients (drawn among those with\n"
+            "and without hemorrhage alike) is the inner validation set, the rest train"
+        )
+    else:
+        split_text = (
+            "the other three folds train, the next one is the\n"
+            "inner validation fold (patient-grouped)"
+        )
     preset = "--smoke" if r["preset"] == "smoke" else f"--preset {r['preset']}"
     cmd = f"python benchmarks/ctich.py {preset} --seed {r['seed']}"
     if r.get("device"):
@@ -255,6 +269,8 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         )
     if "slice_score" in r["config"]:
         cmd += f" --slice-score {rule}"
+    if r["config"].get("validation", "next") != "next":
+        cmd += f" --validation {r['config']['validation']}"
     if "cv" in r:
         cmd += " --cv"
     elif r["folds"][0]["test_fold"] != 0:
@@ -276,8 +292,7 @@ the dataset's fixed patient folds. Preset `{r["preset"]}`; seed {r["seed"]}; no 
 weights (training from scratch). Slices are the brain-window PNGs mapped back to HU and
 windowed to 0-100 HU.
 
-**Nothing is tuned on the test fold**: the other three folds train, the next one is the
-inner validation fold (patient-grouped), and the mask rule (a threshold, or one sharpened by
+**Nothing is tuned on the test fold**: {split_text}, and the mask rule (a threshold, or one sharpened by
 the CT's density), {score_text} (and early stopping, when configured, watches the validation loss
 on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}{_ENSEMBLE if r.get("ensemble") else ""}{_INNER.format(n=n_inner) if n_inner > 1 else ""}
 

@@ -185,10 +185,27 @@ SLICE_SCORES = (
 ASSUMED_VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000.0
 
 
-def split(data: CTICHData, test_fold: int, exclude: list[int], n_inner: int = 1):
+#: ``validation="mixed"``: the share of each training fold's patients (with and without
+#: hemorrhage alike) that validates instead of training.
+MIXED_VALIDATION_SHARE = 0.25
+
+
+def split(
+    data: CTICHData,
+    test_fold: int,
+    exclude: list[int],
+    n_inner: int = 1,
+    validation: str = "next",
+    seed: int = 0,
+):
     """Boolean masks of the test fold and of each inner fit: ``[(train, validation,
     validation fold)]``, the validation folds being the next ``n_inner`` folds after the test
-    fold and each fit training on the other folds (three of five with one fold tested)."""
+    fold and each fit training on the other folds (three of five with one fold tested).
+
+    With ``validation="mixed"`` (one inner fit) the validation patients are instead a quarter
+    of each remaining fold's patients, drawn (``seed``) separately among those with and without
+    hemorrhage, and the fit trains on the rest of every fold: it sees patients of all four
+    folds, as the refit does. The validation fold is then reported as ``"mixed"``."""
     folds = np.array([data.folds[p] for p in data.patient])
     n_folds = int(folds.max()) + 1
     order = [f for f in range(n_folds) if f not in exclude]
@@ -199,6 +216,31 @@ def split(data: CTICHData, test_fold: int, exclude: list[int], n_inner: int = 1)
         )
     test = folds == test_fold
     usable = ~test & ~np.isin(folds, exclude)
+    if validation == "mixed":
+        if n_inner != 1:
+            raise ValueError(f"validation='mixed' takes one inner fit; {n_inner} asked")
+        # systematic sampling: the patients in fold order (shuffled within each fold), every
+        # fourth from a random start, separately with and without hemorrhage, so each fold
+        # gives about a quarter and every group at least one patient
+        rng = np.random.default_rng(seed)
+        bleeds = {p for p, lab in zip(data.patient, data.labels, strict=True) if lab}
+        present = set(data.patient[usable])
+        step = round(1 / MIXED_VALIDATION_SHARE)
+        chosen = []
+        for with_bleed in (True, False):
+            group = [
+                p
+                for f in order
+                if f != test_fold
+                for p in rng.permutation(
+                    sorted(p for p in present if data.folds[p] == f and (p in bleeds) == with_bleed)
+                )
+            ]
+            chosen += group[int(rng.integers(step)) :: step] if group else []
+        val = usable & np.isin(data.patient, chosen)
+        return test, [(usable & ~val, val, "mixed")]
+    if validation != "next":
+        raise ValueError(f"validation must be 'next' or 'mixed'; got {validation!r}")
     inner = []
     for j in range(1, n_inner + 1):
         val_fold = order[(order.index(test_fold) + j) % len(order)]
@@ -255,7 +297,9 @@ def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
 
 
 def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) -> dict:
-    test, inner = split(data, test_fold, args.exclude_fold, args.inner_folds)
+    test, inner = split(
+        data, test_fold, args.exclude_fold, args.inner_folds, cfg["validation"], args.seed
+    )
     y, m = data.labels, data.masks
     common = dict(random_state=args.seed, verbose=args.verbose, n_threads=args.threads)
     if args.device:
@@ -598,8 +642,16 @@ def run(args) -> dict:
             "--set classifier.enabled=False turned off; use --slice-score validation or one "
             "of the segmenter's: segmenter_area, segmenter_max, segmenter_context, combined"
         )
+    if args.validation:
+        cfg["validation"] = args.validation
+    cfg.setdefault("validation", "next")
     if args.inner_folds is None:
         args.inner_folds = int(cfg.get("inner_folds", 1))
+    if cfg["validation"] == "mixed" and args.inner_folds > 1:
+        raise SystemExit(
+            f"--validation mixed takes one inner fit; --inner-folds {args.inner_folds} "
+            "validates on whole folds"
+        )
     cfg["inner_folds"] = args.inner_folds
     if args.refit and args.inner_folds > 1:
         raise SystemExit(
@@ -728,6 +780,13 @@ def main(argv=None) -> int:
         help="the slice score the test fold is measured on: one of the six (a combination's "
         "weights fit on validation), or 'validation' for the one with the best validation AUC "
         "(default: the preset's; combined for cpu and paper)",
+    )
+    ap.add_argument(
+        "--validation",
+        choices=["next", "mixed"],
+        default=None,
+        help="the inner validation patients: the fold after the test fold ('next', the "
+        "presets'), or a quarter of each training fold's patients ('mixed'; one inner fit)",
     )
     ap.add_argument("--save-models", default=None, metavar="DIR")
     ap.add_argument("--packed", default=None, metavar="FILE", help="read a packed copy")

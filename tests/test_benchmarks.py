@@ -126,6 +126,10 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     # a refit on top of several inner fits is refused, with the reason
     bad = subprocess.run([*args, "--inner-folds", "2", "--refit"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--refit needs one inner fold" in bad.stderr
+    bad = subprocess.run(
+        [*args, "--inner-folds", "2", "--validation", "mixed"], capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "--validation mixed takes one inner fit" in bad.stderr
     # a slice score that needs the classifier, with the classifier turned off, is refused
     no_cls = ["--set", "classifier.enabled=False", "--slice-score", "combined_context"]
     bad = subprocess.run([*args, *no_cls], capture_output=True, text=True)
@@ -188,6 +192,41 @@ def test_ctich_split():
         split(data, 0, [], 4)
 
 
+def test_ctich_mixed_validation_split():
+    """validation='mixed': about a quarter of every other fold's patients validate, drawn
+    among those with and without hemorrhage alike; patient-grouped, the test fold untouched."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from types import SimpleNamespace
+
+    from ctich import split
+
+    # 40 patients of three slices, 8 per fold; every other patient has a hemorrhage slice
+    patient = np.repeat(np.arange(40), 3)
+    labels = ((patient % 2 == 0) & (np.tile(np.arange(3), 40) == 1)).astype(int)
+    data = SimpleNamespace(patient=patient, labels=labels, folds={p: p // 8 for p in range(40)})
+    fold_of = patient // 8
+    test, ((train, val, label),) = split(data, 2, [], 1, "mixed", seed=0)
+    assert label == "mixed"
+    np.testing.assert_array_equal(test, fold_of == 2)
+    assert not (train & val).any() and not ((train | val) & test).any()
+    assert (train | val | test).all()
+    v_pat = np.unique(patient[val])
+    assert set(np.unique(patient[train])).isdisjoint(v_pat)  # patient-grouped
+    assert len(v_pat) == 8  # a quarter of the 32 patients outside the test fold
+    assert sum(p % 2 == 0 for p in v_pat) == 4  # half of them with hemorrhage, as in the data
+    assert set(fold_of[val]) == {0, 1, 3, 4}  # every training fold gives some
+    again = split(data, 2, [], 1, "mixed", seed=0)[1][0][1]
+    other = split(data, 2, [], 1, "mixed", seed=1)[1][0][1]
+    np.testing.assert_array_equal(again, val)
+    assert (other != val).any()
+    with pytest.raises(ValueError, match="one inner fit"):
+        split(data, 2, [], 2, "mixed")
+    with pytest.raises(ValueError, match="'next' or 'mixed'"):
+        split(data, 2, [], 1, "random")
+
+
 def test_ctich_cross_validation_summary():
     """The 5-fold summary: mean and SD (n - 1) of each metric, and of each slice score's test
     AUC with how often validation chose it."""
@@ -248,6 +287,14 @@ def test_ctich_report_sets_each_preset_against_its_own_targets():
     assert "| slice AUC | 0.825 | 0.892 | 0.789 | >= 0.95 |" in text
     assert "| classifier (chosen) | 0.925 | 0.789 (0.749-0.829) |" in text
     assert markdown({**old, "targets": REFERENCES_BY_PRESET["cpu"]["targets"]}) == text
+    # a run validated on a quarter of each training fold says so, and how to reproduce it
+    mixed = json.loads(json.dumps(cpu))
+    mixed["config"]["validation"] = "mixed"
+    mixed["folds"][0].update(validation_fold="mixed", validation_folds=["mixed"])
+    text = markdown(mixed)
+    assert "a quarter of each other fold's patients" in text
+    assert "### Test fold 0 (inner validation: a quarter of each training fold's patients)" in text
+    assert "--slice-score combined --validation mixed --inner-folds 1" in text
 
 
 def test_ctich_segmenter_windows(ctich_dir):
