@@ -10,6 +10,7 @@ Usage::
     python benchmarks/ctich.py --no-ensemble          # the refit alone scores it (not the mean)
     python benchmarks/ctich.py --inner-folds 2        # two fits, choices on two validation folds
     python benchmarks/ctich.py --slice-score validation  # the slice score chosen per run
+    python benchmarks/ctich.py --validation mixed     # validate on a quarter of every fold
     python benchmarks/ctich.py --smoke                # seconds: checks the script end to end
 
 For a test fold k (the dataset's fixed patient split; fold 0 by default), the next fold
