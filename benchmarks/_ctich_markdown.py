@@ -242,7 +242,8 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
             "cpu and paper presets' was set on runs that never tested fold 0,\n"
             "[ctich-design.md](ctich-design.md) section 8), and the table shows all six"
         )
-    if r["config"].get("validation", "next") == "mixed":
+    validation = r["config"].get("validation", "next")  # absent before --validation existed
+    if validation == "mixed":
         split_text = (
             "a quarter of each other fold's patients (drawn among those with\n"
             "and without hemorrhage alike) is the inner validation set, the rest train"
@@ -269,8 +270,8 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         )
     if "slice_score" in r["config"]:
         cmd += f" --slice-score {rule}"
-    if r["config"].get("validation", "next") != "next":
-        cmd += f" --validation {r['config']['validation']}"
+    if validation != "next":
+        cmd += f" --validation {validation}"
     if "cv" in r:
         cmd += " --cv"
     elif r["folds"][0]["test_fold"] != 0:

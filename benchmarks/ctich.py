@@ -430,7 +430,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         scores_val[k] = model.predict_proba(fv.to_numpy())[:, 1]
         fitted_combos[k] = (model, list(fv.columns))
     scores_test = test_scores(proba_test, p_test)
-    rule = cfg.get("slice_score", "validation")
+    rule = cfg["slice_score"]  # run() sets it: the preset's, --slice-score's or "validation"
     chosen = max(val_auc, key=val_auc.get) if rule == "validation" else rule
     thr = float(youden_threshold(y[val], scores_val[chosen]))
     test_auc = {}
