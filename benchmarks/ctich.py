@@ -44,13 +44,17 @@ slice score), false-positive pixels on slices without hemorrhage, and wall times
 ``--packed FILE`` reads a compact copy of the dataset (``--write-packed FILE --size 256``
 makes one: uint8 slices at 256 px, lzma-compressed, ~40 MB) for machines the 110 MB PNG folder
 cannot reach; metrics are then computed at that resolution.
+
+Over 500 lines: ``run_fold`` is the whole protocol of one test fold (inner fits, choices on
+validation, refit, the test fold's scores and metrics) and reads as one path; the rest lives by
+responsibility in ``_ctich_presets`` (presets and settings), ``_ctich_data`` (loading, packing,
+the fold split), ``_ctich_choices`` (mask rules, combinations), ``_ctich_summary`` (5-fold
+summaries, merging) and ``_ctich_markdown`` (the report).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import copy
 import json
 import sys
 import time
@@ -66,8 +70,16 @@ from _ctich_choices import (
     fit_combination,
     per_patient_dice,
 )
-from _ctich_data import load, write_packed
+from _ctich_data import load, split, write_packed
 from _ctich_markdown import REFERENCES_BY_PRESET, markdown
+from _ctich_presets import (
+    PRESETS,
+    SLICE_SCORES,
+    apply_overrides,
+    parse_windows,
+    segmenter_input,
+    segmenter_params,
+)
 from _ctich_summary import merge_runs, summarize, summarize_slice_scores
 
 from skhe.datasets._ctich import CTICHData
@@ -84,188 +96,13 @@ from skhe.neural import (
     ValidationData,
     slice_detection_features,
 )
-from skhe.preprocessing import rewindow, window
+from skhe.preprocessing import window
 
-#: The augmentation of the cpu and paper presets: the paper's shift/scale/rotate, plus
-#: left-right flips and brightness/contrast jitter within the window.
-AUGMENT = {"flip": 0.5, "intensity": 0.1}
-#: What the cpu and paper presets add to the paper's training: head-centred crops, an epoch of
-#: all hemorrhage slices plus as many fresh others, cosine learning rate, test-time flips.
-IMPROVED = dict(crop="head", sampling="balanced", lr_schedule="cosine", tta=True, augment=AUGMENT)
-#: channels_last while training too: the segmenter's epochs 1.45x faster on the 2-core CPU
-#: (16.6-17.6 s -> 11.8-11.9 s per 192-slice epoch at 192 px), which pays for the refit.
-_CPU_TRAINING = dict(channels_last=True)
-PRESETS = {
-    "cpu": {
-        "classifier": dict(
-            backbone="resnet18",
-            image_size=128,
-            lr=1e-3,
-            batch_size=32,
-            max_epochs=30,
-            **IMPROVED,
-            **_CPU_TRAINING,
-        ),
-        "segmenter": dict(
-            encoder="resnet18",
-            # 16 channels at full resolution, not 8: with 8 the last decoder stage learns to
-            # mark hematoma by all-zero (ReLU) features, so the logit there is the head's bias
-            # and no pixel gets past ~0.55 (docs/benchmarks/ctich.md, notes)
-            decoder_channels=(128, 64, 32, 16, 16),
-            image_size=192,
-            lr=1e-3,
-            batch_size=16,
-            max_epochs=30,
-            **IMPROVED,
-            **_CPU_TRAINING,
-        ),
-        # after the choices on the validation fold, fit the networks again on it too (a
-        # third more training slices: fold 0, Dice per slice 0.408 -> 0.474 and 0.523)
-        "refit": True,
-        # and score the test fold with the mean of both fits' probabilities (decided on fold 3
-        # with the 8-channel decoder: slice AUC 0.826 -> 0.850, Dice per slice 0.287 -> 0.301
-        # against the refit alone; never below the worse fit since, docs/benchmarks/ctich-design.md)
-        "ensemble": True,
-        # the slice score: fixed, not the best of six on the validation fold (decided on the 11
-        # runs that did not test fold 0: mean test AUC 0.909 against 0.894 for the choice, above
-        # it on 9, docs/benchmarks/ctich-design.md, section 8); its weights are fit on validation
-        "slice_score": "combined",
-    },
-    "paper": {
-        "classifier": dict(
-            backbone="seresnext50_32x4d",
-            image_size=512,
-            lr=1e-4,
-            batch_size=8,
-            max_epochs=30,
-            **IMPROVED,
-        ),
-        "segmenter": dict(
-            encoder="resnet34",
-            image_size=512,
-            lr=1e-3,
-            batch_size=8,
-            max_epochs=40,
-            **IMPROVED,
-        ),
-        "refit": True,
-        "ensemble": True,
-        "slice_score": "combined",
-    },
-    "smoke": {
-        "classifier": dict(
-            backbone="test_resnet",
-            image_size=32,
-            lr=3e-3,
-            batch_size=16,
-            max_epochs=2,
-            **{**IMPROVED, "augment": False},
-        ),
-        "segmenter": dict(
-            encoder="tu-test_resnet",
-            decoder_channels=(16, 8, 8, 8, 4),
-            image_size=32,
-            lr=3e-3,
-            batch_size=16,
-            max_epochs=2,
-            **{**IMPROVED, "augment": False},
-        ),
-    },
-}
-#: The slice scores a run computes (``combined_context`` and ``classifier`` need the classifier);
-#: ``--slice-score validation`` picks the one with the best validation AUC.
-SLICE_SCORES = (
-    "segmenter_area",
-    "segmenter_max",
-    "classifier",
-    "combined",
-    "segmenter_context",
-    "combined_context",
-)
 #: Assumed voxel of a 512 x 512 CT-ICH slice (the PNGs carry no spacing): 0.45 x 0.45 x 5 mm.
 ASSUMED_VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000.0
 
 
-#: ``validation="mixed"``: the share of each training fold's patients (with and without
-#: hemorrhage alike) that validates instead of training.
-MIXED_VALIDATION_SHARE = 0.25
-
-
-def split(
-    data: CTICHData,
-    test_fold: int,
-    exclude: list[int],
-    n_inner: int = 1,
-    validation: str = "next",
-    seed: int = 0,
-):
-    """Boolean masks of the test fold and of each inner fit: ``[(train, validation,
-    validation fold)]``, the validation folds being the next ``n_inner`` folds after the test
-    fold and each fit training on the other folds (three of five with one fold tested).
-
-    With ``validation="mixed"`` (one inner fit) the validation patients are instead a quarter
-    of each remaining fold's patients, drawn (``seed``) separately among those with and without
-    hemorrhage, and the fit trains on the rest of every fold: it sees patients of all four
-    folds, as the refit does. The validation fold is then reported as ``"mixed"``."""
-    folds = np.array([data.folds[p] for p in data.patient])
-    n_folds = int(folds.max()) + 1
-    order = [f for f in range(n_folds) if f not in exclude]
-    if not 1 <= n_inner <= len(order) - 2:
-        raise ValueError(
-            f"inner folds: {n_inner} asked, but {len(order)} folds leave 1 to "
-            f"{len(order) - 2} (one tested, at least one to train on)"
-        )
-    test = folds == test_fold
-    usable = ~test & ~np.isin(folds, exclude)
-    if validation == "mixed":
-        if n_inner != 1:
-            raise ValueError(f"validation='mixed' takes one inner fit; {n_inner} asked")
-        # systematic sampling: the patients in fold order (shuffled within each fold), every
-        # fourth from a random start, separately with and without hemorrhage, so each fold
-        # gives about a quarter and every group at least one patient
-        rng = np.random.default_rng(seed)
-        bleeds = {p for p, lab in zip(data.patient, data.labels, strict=True) if lab}
-        present = set(data.patient[usable])
-        step = round(1 / MIXED_VALIDATION_SHARE)
-        chosen = []
-        for with_bleed in (True, False):
-            group = [
-                p
-                for f in order
-                if f != test_fold
-                for p in rng.permutation(
-                    sorted(p for p in present if data.folds[p] == f and (p in bleeds) == with_bleed)
-                )
-            ]
-            chosen += group[int(rng.integers(step)) :: step] if group else []
-        val = usable & np.isin(data.patient, chosen)
-        return test, [(usable & ~val, val, "mixed")]
-    if validation != "next":
-        raise ValueError(f"validation must be 'next' or 'mixed'; got {validation!r}")
-    inner = []
-    for j in range(1, n_inner + 1):
-        val_fold = order[(order.index(test_fold) + j) % len(order)]
-        val = folds == val_fold
-        inner.append((usable & ~val, val, val_fold))
-    return test, inner
-
-
 # --------------------------------------------------------------------------- one fold
-def segmenter_input(cfg: dict):
-    """The segmenter's input from the 0-100 HU slices: those, or with ``segmenter_windows``
-    one channel per window (:func:`skhe.preprocessing.rewindow`, exact inside 0-100 HU)."""
-    windows = cfg.get("segmenter_windows")
-    if not windows:
-        return lambda a: a
-    return lambda a: rewindow(a, windows)
-
-
-def segmenter_params(cfg: dict) -> dict:
-    """The segmenter's parameters, its input channels matching ``segmenter_windows``."""
-    windows = cfg.get("segmenter_windows")
-    return {**cfg["segmenter"], **({"in_chans": len(windows)} if windows else {})}
-
-
 def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
     """The segmenter (all training slices, balanced epochs) and the classifier (when
     configured) fitted on ``train``; with ``val``, early stopping watches that fold's
@@ -585,44 +422,6 @@ def _combination_json(model, names: list[str]) -> dict:
 
 
 # --------------------------------------------------------------------------- driver
-def apply_overrides(cfg: dict, items: list[str]) -> dict:
-    """``--set segmenter.loss=tversky_bce`` style overrides (values as Python literals)."""
-    cfg = copy.deepcopy(cfg)
-    for item in items:
-        key, _, raw = item.partition("=")
-        part, _, name = key.partition(".")
-        if part not in cfg or not name:
-            raise SystemExit(f"--set {item}: use classifier.NAME=VALUE or segmenter.NAME=VALUE")
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        if part == "classifier" and name == "enabled":
-            cfg[part] = cfg[part] if value else None
-        else:
-            cfg[part][name] = value
-    return cfg
-
-
-def parse_windows(items: list[str]) -> list[list[float]]:
-    """``["0,100", "40,90"]`` -> ``[[0.0, 100.0], [40.0, 90.0]]``, each inside 0-100 HU."""
-    windows = []
-    for item in items:
-        try:
-            lo, hi = (float(v) for v in item.split(","))
-        except ValueError:
-            raise SystemExit(
-                f"--segmenter-windows {item}: use LOW,HIGH in HU, e.g. 40,90"
-            ) from None
-        if not 0 <= lo < hi <= 100:
-            raise SystemExit(
-                f"--segmenter-windows {item}: each window must lie inside 0-100 HU (the "
-                "slices' window), with LOW < HIGH"
-            )
-        windows.append([lo, hi])
-    return windows
-
-
 def run(args) -> dict:
     t_start = time.time()
     preset = "smoke" if args.smoke else args.preset

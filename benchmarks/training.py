@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, write_results
-from ctich import AUGMENT
-from ctich import PRESETS as CTICH_PRESETS
+from _ctich_presets import AUGMENT
+from _ctich_presets import PRESETS as CTICH_PRESETS
 from inference import flops_per_slice, peak_gflops
 
 from skhe.exceptions import small_model_warnings_ignored
