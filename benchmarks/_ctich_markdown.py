@@ -272,6 +272,11 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         cmd += f" --slice-score {rule}"
     if validation != "next":
         cmd += f" --validation {validation}"
+    init = r["config"].get("classifier_init", "random")  # absent before --classifier-init
+    init_text = ""
+    if init != "random":
+        cmd += f" --classifier-init {init}"
+        init_text = ", starting from each fit's segmenter encoder"
     if "cv" in r:
         cmd += " --cv"
     elif r["folds"][0]["test_fold"] != 0:
@@ -299,7 +304,7 @@ on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") e
 
 | model | configuration |
 | --- | --- |
-| SliceClassifier | {_cfg_text(cc)} |
+| SliceClassifier | {_cfg_text(cc)}{init_text} |
 | HematomaSegmenter | {_cfg_text(sc)}{windows_text} |
 
 ## Headline (test fold {r["folds"][0]["test_fold"]}), before -> after

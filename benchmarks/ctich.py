@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -128,8 +129,13 @@ def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
     clf = None
     if cfg.get("classifier"):
         t0 = time.time()
-        clf = SliceClassifier(**cfg["classifier"], **common, **watch(y))
-        clf.fit(x[train], y[train])
+        with tempfile.TemporaryDirectory() as tmp:
+            init = {}
+            if cfg.get("classifier_init") == "segmenter":
+                # the classifier starts from the encoder the segmenter just learnt from pixels
+                init = {"pretrained": str(seg.save_encoder(Path(tmp) / "encoder.safetensors"))}
+            clf = SliceClassifier(**cfg["classifier"], **init, **common, **watch(y))
+            clf.fit(x[train], y[train])
         times["classifier_fit"] = time.time() - t0
     return seg, clf, times
 
@@ -422,6 +428,27 @@ def _combination_json(model, names: list[str]) -> dict:
 
 
 # --------------------------------------------------------------------------- driver
+def check_classifier_init(cfg: dict) -> None:
+    """Refuse ``classifier_init="segmenter"`` where the encoder cannot seed the classifier."""
+    if cfg["classifier"] is None:
+        raise SystemExit(
+            "--classifier-init segmenter needs the classifier, which "
+            "--set classifier.enabled=False turned off"
+        )
+    encoder, backbone = cfg["segmenter"]["encoder"], cfg["classifier"]["backbone"]
+    if encoder != backbone:
+        raise SystemExit(
+            f"--classifier-init segmenter: the segmenter's encoder ({encoder}) and the "
+            f"classifier's backbone ({backbone}) differ; set both to one architecture, e.g. "
+            "--set classifier.backbone=resnet18 --set segmenter.encoder=resnet18"
+        )
+    if cfg.get("segmenter_windows"):
+        raise SystemExit(
+            "--classifier-init segmenter with --segmenter-windows: the classifier reads the "
+            "0-100 HU window alone, the encoder learnt from several"
+        )
+
+
 def run(args) -> dict:
     t_start = time.time()
     preset = "smoke" if args.smoke else args.preset
@@ -442,6 +469,11 @@ def run(args) -> dict:
             "--set classifier.enabled=False turned off; use --slice-score validation or one "
             "of the segmenter's: segmenter_area, segmenter_max, segmenter_context, combined"
         )
+    if args.classifier_init:
+        cfg["classifier_init"] = args.classifier_init
+    cfg.setdefault("classifier_init", "random")
+    if cfg["classifier_init"] == "segmenter":
+        check_classifier_init(cfg)
     if args.validation:
         cfg["validation"] = args.validation
     cfg.setdefault("validation", "next")
@@ -580,6 +612,13 @@ def main(argv=None) -> int:
         help="the slice score the test fold is measured on: one of the six (a combination's "
         "weights fit on validation), or 'validation' for the one with the best validation AUC "
         "(default: the preset's; combined for cpu and paper)",
+    )
+    ap.add_argument(
+        "--classifier-init",
+        choices=["random", "segmenter"],
+        default=None,
+        help="the classifier's starting weights: random, or each fit's segmenter encoder "
+        "(learnt from the pixel labels; same architecture needed) (default: the preset's)",
     )
     ap.add_argument(
         "--validation",

@@ -482,3 +482,52 @@ def test_ctich_stored_combination_reproduces_the_fitted_one():
     f = features[c["features"]].to_numpy()
     z = ((f - c["mean"]) / c["scale"]) @ np.asarray(c["coef"]) + c["intercept"]
     np.testing.assert_allclose(1 / (1 + np.exp(-z)), model.predict_proba(f)[:, 1], rtol=1e-10)
+
+
+def test_ctich_classifier_starts_from_the_segmenter_encoder(recwarn):
+    """--classifier-init segmenter: each fit's classifier starts from the encoder its
+    segmenter learnt (lr ~0 keeps the weights where they started); mismatches are refused."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ctich import PRESETS, check_classifier_init, fit_networks
+
+    rng = np.random.default_rng(0)
+    n = 24
+    x = rng.uniform(0, 0.4, (n, 32, 32)).astype(np.float32)
+    m = np.zeros((n, 32, 32), np.uint8)
+    m[::2, 10:18, 12:20] = 1
+    x[m == 1] = 0.8
+    y = m.reshape(n, -1).any(1).astype(int)
+    tiny = dict(image_size=32, batch_size=8, max_epochs=1, augment=False)
+    cfg = {
+        "segmenter": dict(encoder="resnet18", decoder_channels=(16, 8, 8, 8, 4), **tiny),
+        "classifier": dict(backbone="resnet18", lr=1e-12, weight_decay=0.0, **tiny),
+        "classifier_init": "segmenter",
+    }
+    train = np.ones(n, bool)
+    seg, clf, times = fit_networks(cfg, {"random_state": 0}, x, y, m, train, None, 0)
+    assert {"segmenter_fit", "classifier_fit"} <= set(times)
+    enc = seg.module_.encoder.state_dict()
+    own = clf.module_.backbone.state_dict()
+    convs = [k for k, v in enc.items() if v.ndim == 4]
+    assert len(convs) == 20 and set(own) - set(enc) == {"fc.weight", "fc.bias"}
+    for k in convs:
+        np.testing.assert_allclose(own[k].numpy(), enc[k].numpy(), atol=1e-6)
+    assert not [w for w in recwarn if "start at random" in str(w.message)]
+    # the default starts at random: the same first convolution differs
+    cfg["classifier_init"] = "random"
+    _, clf0, _ = fit_networks(cfg, {"random_state": 0}, x, y, m, train, None, 0)
+    first = convs[0]
+    assert not np.allclose(clf0.module_.backbone.state_dict()[first].numpy(), enc[first].numpy())
+
+    # refused before any loading: another architecture, no classifier, several windows
+    cpu = {**PRESETS["cpu"], "classifier_init": "segmenter"}
+    check_classifier_init(cpu)  # resnet18 both: accepted
+    other = {**cpu, "classifier": {**cpu["classifier"], "backbone": "resnet34"}}
+    with pytest.raises(SystemExit, match=r"encoder \(resnet18\) and the classifier's backbone"):
+        check_classifier_init(other)
+    with pytest.raises(SystemExit, match="needs the classifier"):
+        check_classifier_init({**cpu, "classifier": None})
+    with pytest.raises(SystemExit, match="0-100 HU window alone"):
+        check_classifier_init({**cpu, "segmenter_windows": [[0, 100], [40, 90]]})

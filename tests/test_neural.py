@@ -1,6 +1,7 @@
 """Deep estimators on tiny networks and small synthetic images (CPU, a few seconds each)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -310,3 +311,32 @@ def test_fit_from_a_lazy_slice_cache(tmp_path):
 def test_object_arrays_are_refused():
     with pytest.raises(ValueError, match="numbers"):
         SliceClassifier().fit(np.full((2, 16, 16), "a", dtype=object), [0, 1])
+
+
+def test_segmenter_encoder_seeds_a_classifier(data, tmp_path):
+    """save_encoder writes the U-Net's encoder (safetensors); a classifier of the same
+    architecture loads every tensor but its head, another one warns what starts at random."""
+    from skhe.exceptions import SkheWarning
+
+    X, m, _ = data
+    seg = HematomaSegmenter(
+        "resnet18",
+        decoder_channels=(16, 8, 8, 8, 4),
+        image_size=32,
+        max_epochs=1,
+        batch_size=8,
+        augment=False,
+        random_state=0,
+    ).fit(X[:16], m[:16])
+    path = seg.save_encoder(tmp_path / "enc")
+    assert path.name == "enc.safetensors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkheWarning)
+        net = SliceClassifier("resnet18", pretrained=str(path))._build_module(str(path))
+    enc = seg.module_.encoder.state_dict()
+    own = net.backbone.state_dict()
+    assert set(own) - set(enc) == {"fc.weight", "fc.bias"}
+    for k, v in enc.items():
+        np.testing.assert_array_equal(own[k].numpy(), v.numpy())
+    with pytest.warns(SkheWarning, match=r"tensors of resnet34 are not in the file"):
+        SliceClassifier("resnet34", pretrained=str(path))._build_module(str(path))

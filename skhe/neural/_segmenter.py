@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import typing
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -307,6 +309,44 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
             return f.mean(dim=(2, 3)) if pooled else f
 
         return torch.cat(self._forward(images, run)).numpy()
+
+    def save_encoder(self, path: str | os.PathLike) -> Path:
+        """Write the fitted U-Net's encoder weights to a ``.safetensors`` file (no pickle).
+
+        The file is what ``pretrained`` takes: a :class:`SliceClassifier` whose ``backbone``
+        is the same architecture starts from what this segmenter learnt from pixel labels,
+        e.g. ``SliceClassifier("resnet18", pretrained=seg.save_encoder("enc.safetensors"))``
+        for ``HematomaSegmenter("resnet18")`` (smp's ResNet encoders and timm's ResNets name
+        their tensors alike; the classifier's head starts at random). A
+        :class:`HematomaSegmenter` with the same ``encoder`` takes it too.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write; a missing ``.safetensors`` suffix is added.
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        from safetensors.torch import save_file
+
+        check_is_fitted(self)
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
+        state = {
+            k: v.detach().to("cpu").contiguous()
+            for k, v in self.module_.encoder.state_dict().items()
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(
+            state,
+            str(path),
+            metadata={"skhe": "HematomaSegmenter encoder", "encoder": str(self.encoder)},
+        )
+        return path
 
     def shares_encoder_with(self, he_model) -> bool:
         """Whether ``he_model`` (a fitted :class:`MultiTaskHEModel`) can share this segmenter's

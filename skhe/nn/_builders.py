@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -97,7 +98,22 @@ class SliceClassifierNet(nn.Module):
             backbone, pretrained=False, num_classes=1, in_chans=in_chans, drop_rate=drop_rate
         )
         if pretrained not in (False, None):
-            load_matching_weights(self.backbone, load_state_dict_file(pretrained), what=backbone)
+            missing = load_matching_weights(
+                self.backbone, load_state_dict_file(pretrained), what=backbone
+            )
+            head = str(self.backbone.pretrained_cfg.get("classifier") or "fc")
+            kept = [k for k in missing if not k.startswith(head + ".")]
+            if kept:
+                from skhe.exceptions import SkheWarning
+
+                warnings.warn(
+                    f"pretrained={str(pretrained)!r}: {len(kept)} of "
+                    f"{len(self.backbone.state_dict())} tensors of {backbone} are not in the "
+                    f"file (or have another shape) and start at random (e.g. {kept[0]}); "
+                    "is it the weights of another architecture?",
+                    SkheWarning,
+                    stacklevel=2,
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone.forward_features(x)
