@@ -377,6 +377,11 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         for suffix, (s_net, c_net) in saved.items():
             s_net.save(out / f"segmenter{suffix}", overwrite=True)
             if c_net is not None:
+                if cfg["classifier_init"] == "segmenter":
+                    # the encoder it started from, kept, so that its ``pretrained`` names a
+                    # file that exists (a refit of the loaded classifier starts there again)
+                    enc = s_net.save_encoder(out / f"segmenter{suffix}_encoder.safetensors")
+                    c_net.set_params(pretrained=str(enc.resolve()))
                 c_net.save(out / f"classifier{suffix}", overwrite=True)
         (out / "detector.json").write_text(
             json.dumps(
@@ -392,6 +397,8 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
                     # features: skhe.neural.slice_detection_features
                     "combinations": {k: _combination_json(*v) for k, v in fitted_combos.items()},
                     "image_size_of_training_slices": int(x.shape[-1]),
+                    # "segmenter": each classifier started from its segmenter's encoder
+                    "classifier_init": cfg["classifier_init"],
                 },
                 indent=1,
             )

@@ -531,3 +531,35 @@ def test_ctich_classifier_starts_from_the_segmenter_encoder(recwarn):
         check_classifier_init({**cpu, "classifier": None})
     with pytest.raises(SystemExit, match="0-100 HU window alone"):
         check_classifier_init({**cpu, "segmenter_windows": [[0, 100], [40, 90]]})
+
+
+def test_ctich_classifier_init_smoke(ctich_dir, tmp_path):
+    """End to end: the report and the command say where the classifier started; the saved
+    classifier names the saved encoder it started from, and loads without it."""
+    models = tmp_path / "models"
+    out = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "benchmarks" / "ctich.py"), "--smoke"),
+            *("--root", str(ctich_dir), "--out", str(tmp_path), "--save-models", str(models)),
+            *("--set", "classifier.backbone=resnet18", "--set", "segmenter.encoder=resnet18"),
+            *("--classifier-init", "segmenter", "--refit", "--ensemble"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads((tmp_path / "ctich-smoke.json").read_text())
+    assert r["config"]["classifier_init"] == "segmenter"
+    report = (tmp_path / "ctich-smoke.md").read_text()
+    assert "starting from each fit's segmenter encoder |" in report
+    assert "--classifier-init segmenter --inner-folds 1 --refit --ensemble`" in report
+    from skhe.neural import SliceClassifier
+
+    assert json.loads((models / "detector.json").read_text())["classifier_init"] == "segmenter"
+    for suffix in ("", "_first"):
+        enc = models / f"segmenter{suffix}_encoder.safetensors"
+        clf = SliceClassifier.load(models / f"classifier{suffix}", device="cpu")
+        assert clf.pretrained == str(enc.resolve()) and enc.is_file()
+    enc.unlink()  # a saved model is self-contained: the weights file is not read again
+    assert SliceClassifier.load(models / "classifier_first", device="cpu").n_epochs_ == 2
