@@ -143,12 +143,12 @@ REFERENCES_BY_PRESET = {
             "dice_pooled": 0.406,
             "dice_per_patient": 0.192,
         },
-        # docs/benchmarks/ctich.md, 2026-11-29 14:43 UTC, fold 0: the same networks, the slice
-        # score chosen on validation (the classifier); before it (12:31 UTC) the refit alone
-        # with an 8-channel last decoder stage: 0.892, 0.474, 0.636, 0.420
+        # docs/benchmarks/ctich.md, 2026-11-29 22:39 UTC, fold 0: the same segmenters, the
+        # classifier from random weights (lr 1e-3), the combined score fixed; before it
+        # (14:43 UTC) the score chosen on validation: 0.789, 0.546, 0.727, 0.526
         "previous": {
-            "label": "slice score chosen on validation",
-            "slice_auc": 0.789,
+            "label": "classifier from random weights",
+            "slice_auc": 0.822,
             "dice_per_slice": 0.546,
             "dice_pooled": 0.727,
             "dice_per_patient": 0.526,

@@ -364,6 +364,8 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             "classifier": [c.n_epochs_ for _, c in scorers] if scorers[0][1] is not None else None,
         },
         "by_fit": by_fit,
+        # each combination's fitted weights (on standardized features), as detector.json has them
+        "combinations": {k: _combination_json(*v) for k, v in fitted_combos.items()},
         "test_fold_scored_by": scored_by(args, inner),
         "wall_time_s": {k: round(v, 1) for k, v in times.items()},
     }

@@ -80,6 +80,8 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert detector["mask_rule"] == seg["mask_rule"]
     ctx = detector["combinations"]["combined_context"]
     assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
+    # the results file records the same weights, with or without --save-models
+    assert fold["combinations"] == detector["combinations"]
 
 
 def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
@@ -275,10 +277,13 @@ def test_ctich_report_sets_each_preset_against_its_own_targets():
     assert "--preset paper --seed 0 --device cuda --packed ctich256.npz.xz --set" in text
     cpu = json.loads((ROOT / "docs/benchmarks/ctich.json").read_text())
     text = markdown(cpu)
-    assert "| slice AUC | 0.825 | 0.789 | 0.822 | >= 0.95 |" in text
+    assert "| slice AUC | 0.825 | 0.822 | 0.894 | >= 0.95 |" in text
     assert "| Dice per patient | 0.192 | 0.526 | 0.526 | >= 0.55 |" in text
-    assert "| combined (fixed) | 0.861 | 0.822 (0.786-0.859) |" in text
+    assert "| combined (fixed) | 0.798 | 0.894 (0.864-0.924) |" in text
     assert "--device" not in text and "--packed" not in text
+    # the classifier started from the segmenter's encoder: the table and the command say so
+    assert "starting from each fit's segmenter encoder |" in text
+    assert "--slice-score combined --classifier-init segmenter --inner-folds 1" in text
     # written before the targets and the slice-score rule were stored: the cpu targets, and
     # the score marked as chosen on validation
     old = json.loads((ROOT / "docs/benchmarks/ctich-cv.json").read_text())
@@ -294,7 +299,7 @@ def test_ctich_report_sets_each_preset_against_its_own_targets():
     text = markdown(mixed)
     assert "a quarter of each other fold's patients" in text
     assert "### Test fold 0 (inner validation: a quarter of each training fold's patients)" in text
-    assert "--slice-score combined --validation mixed --inner-folds 1" in text
+    assert "--validation mixed --classifier-init segmenter --inner-folds 1" in text
 
 
 def test_ctich_segmenter_windows(ctich_dir):
