@@ -11,6 +11,7 @@ Usage::
     python benchmarks/ctich.py --inner-folds 2        # two fits, choices on two validation folds
     python benchmarks/ctich.py --slice-score validation  # the slice score chosen per run
     python benchmarks/ctich.py --validation mixed     # validate on a quarter of every fold
+    python benchmarks/ctich.py --classifier-init random  # classifier from random weights
     python benchmarks/ctich.py --smoke                # seconds: checks the script end to end
 
 For a test fold k (the dataset's fixed patient split; fold 0 by default), the next fold
