@@ -8,30 +8,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CTICH = str(ROOT / "benchmarks" / "ctich.py")
+
+
+def _ctich_args(ctich_dir, tmp_path) -> list[str]:
+    """The CT-ICH benchmark's smoke command, writing its results under ``tmp_path``."""
+    return [sys.executable, CTICH, "--smoke", "--root", str(ctich_dir), "--out", str(tmp_path)]
+
+
+def _ctich_smoke(ctich_dir, tmp_path, *extra: str) -> dict:
+    """Run the CT-ICH benchmark's smoke preset with ``extra`` arguments; its results."""
+    out = subprocess.run(
+        [*_ctich_args(ctich_dir, tmp_path), *extra], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads((tmp_path / "ctich-smoke.json").read_text())
 
 
 def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     models = tmp_path / "models"
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "ctich.py"),
-            "--smoke",
-            "--root",
-            str(ctich_dir),
-            "--out",
-            str(tmp_path),
-            "--save-models",
-            str(models),
-            "--refit",
-            "--ensemble",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    r = json.loads((tmp_path / "ctich-smoke.json").read_text())
+    r = _ctich_smoke(ctich_dir, tmp_path, "--save-models", str(models), "--refit", "--ensemble")
     for key in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient"):
         assert 0 <= r[key] <= 1
     fold = r["folds"][0]
@@ -88,20 +84,13 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     """--inner-folds 2: two fits, each validated on one of the next two folds; the choices on
     both validation folds together, the test fold scored by the mean of the two fits."""
     models = tmp_path / "models"
-    script = str(ROOT / "benchmarks" / "ctich.py")
-    args = [sys.executable, script, "--smoke", "--root", str(ctich_dir), "--out", str(tmp_path)]
-    out = subprocess.run(
-        [
-            *args,
-            *("--test-fold", "4", "--inner-folds", "2", "--save-models", str(models)),
-            *("--slice-score", "segmenter_context"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    args = _ctich_args(ctich_dir, tmp_path)
+    r = _ctich_smoke(
+        ctich_dir,
+        tmp_path,
+        *("--test-fold", "4", "--inner-folds", "2", "--save-models", str(models)),
+        *("--slice-score", "segmenter_context"),
     )
-    assert out.returncode == 0, out.stderr[-2000:]
-    r = json.loads((tmp_path / "ctich-smoke.json").read_text())
     fold = r["folds"][0]
     assert r["inner_folds"] == 2 and not r["refit"] and not r["ensemble"]
     # the folds after 4 wrap round: 0 and 1 validate, each fit trains on the other three
@@ -147,7 +136,7 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
         paths[-1].write_text(json.dumps(one))
     merged_dir = tmp_path / "merged"
     ok = subprocess.run(
-        [sys.executable, script, "--merge", *map(str, paths[::-1]), "--out", str(merged_dir)],
+        [sys.executable, CTICH, "--merge", *map(str, paths[::-1]), "--out", str(merged_dir)],
         capture_output=True,
         text=True,
     )
@@ -158,7 +147,7 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert cv["dice_per_slice"] == pytest.approx(0.1)  # the headline: fold 0
     assert "Assembled with `--merge`" in (merged_dir / "ctich-smoke.md").read_text()
     bad = subprocess.run(
-        [sys.executable, script, "--merge", *map(str, paths[:4]), "--out", str(merged_dir)],
+        [sys.executable, CTICH, "--merge", *map(str, paths[:4]), "--out", str(merged_dir)],
         capture_output=True,
         text=True,
     )
@@ -542,19 +531,13 @@ def test_ctich_classifier_init_smoke(ctich_dir, tmp_path):
     """End to end: the report and the command say where the classifier started; the saved
     classifier names the saved encoder it started from, and loads without it."""
     models = tmp_path / "models"
-    out = subprocess.run(
-        [
-            *(sys.executable, str(ROOT / "benchmarks" / "ctich.py"), "--smoke"),
-            *("--root", str(ctich_dir), "--out", str(tmp_path), "--save-models", str(models)),
-            *("--set", "classifier.backbone=resnet18", "--set", "segmenter.encoder=resnet18"),
-            *("--classifier-init", "segmenter", "--refit", "--ensemble"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    r = _ctich_smoke(
+        ctich_dir,
+        tmp_path,
+        *("--save-models", str(models)),
+        *("--set", "classifier.backbone=resnet18", "--set", "segmenter.encoder=resnet18"),
+        *("--classifier-init", "segmenter", "--refit", "--ensemble"),
     )
-    assert out.returncode == 0, out.stderr[-2000:]
-    r = json.loads((tmp_path / "ctich-smoke.json").read_text())
     assert r["config"]["classifier_init"] == "segmenter"
     report = (tmp_path / "ctich-smoke.md").read_text()
     assert "starting from each fit's segmenter encoder |" in report
