@@ -1,6 +1,6 @@
 """What ``benchmarks/ctich.py`` chooses on the inner validation fold(s), and per-patient Dice:
-the mask rule (a probability threshold, or one sharpened by the CT's density) and the logistic
-combinations of the networks' slice scores. Pure array functions."""
+the mask rule (a probability threshold, or one sharpened by the CT's density) and the
+combinations of the networks' slice scores (logistic, or equal weights). Pure array functions."""
 
 from __future__ import annotations
 
@@ -47,6 +47,25 @@ def fit_combination(features, labels, groups):
         :, 1
     ]
     return model.fit(features, labels), float(roc_auc_score(labels, oof))
+
+
+def equal_weight_combination(features):
+    """The features standardized (mean and SD of these slices) and summed, each with weight 1:
+    a combination fixed in advance, as a StandardScaler + LogisticRegression whose coefficients
+    are all 1 and intercept 0 (so it is stored and applied like a fitted one). No label is
+    read."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features = np.asarray(features, dtype=float)
+    model = make_pipeline(StandardScaler().fit(features), LogisticRegression())
+    head = model[-1]
+    head.classes_ = np.array([0, 1])
+    head.coef_ = np.ones((1, features.shape[1]))
+    head.intercept_ = np.zeros(1)
+    head.n_features_in_ = features.shape[1]
+    return model
 
 
 def choose_mask(images, proba, masks, thresholds=None, refinements=None):

@@ -108,6 +108,7 @@ SLICE_SCORES = (
     "combined",
     "segmenter_context",
     "combined_context",
+    "combined_equal",
 )
 
 

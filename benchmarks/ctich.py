@@ -6,6 +6,7 @@ Usage::
     python benchmarks/ctich.py --cv                   # all 5 folds, mean +- SD
     python benchmarks/ctich.py --preset paper --device cuda
     python benchmarks/ctich.py --save-models models/  # keep the fitted networks (safe format)
+    python benchmarks/ctich.py --save-scores scores/  # keep every slice score (.npz)
     python benchmarks/ctich.py --no-refit             # the choices' networks score the test fold
     python benchmarks/ctich.py --no-ensemble          # the refit alone scores it (not the mean)
     python benchmarks/ctich.py --inner-folds 2        # two fits, choices on two validation folds
@@ -22,7 +23,7 @@ thresholds and thresholds sharpened by the CT's density, ``refine_hematoma_mask`
 score (classifier probability, segmenter expected area or maximum probability, or a logistic
 combination fitted on the validation slices: of the three, or with context, i.e. also the
 neighbouring slices' scores and the patient's largest area, of the segmenter's two or of all
-three: the best validation AUC, estimated by patient-grouped cross-validation for the
+three; or the three standardized with equal weights, ``combined_equal``: the best validation AUC, estimated by patient-grouped cross-validation for the
 combinations; or, with ``--slice-score NAME``, the cpu and paper presets' default
 ``combined``, one score fixed before the run, its weights still fit there: decided on the runs
 that never tested fold 0, docs/benchmarks/ctich-design.md section 8) and its slice threshold
@@ -69,6 +70,7 @@ from _common import machine_info, write_results
 from _ctich_choices import (
     apply_mask_rule,
     choose_mask,
+    equal_weight_combination,
     fit_combination,
     per_patient_dice,
 )
@@ -242,7 +244,12 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
 
     # logistic combinations fitted on the validation slices (their AUC there out-of-fold):
     # the slice's own scores, and with its neighbours' and its patient's (context)
-    variants = {"combined": (True, False), "segmenter_context": (False, True)}
+    variants = {
+        "combined": (True, False),
+        "segmenter_context": (False, True),
+        # combined's features with equal weights, fixed in advance (ctich-design.md, 14)
+        "combined_equal": (True, False),
+    }
     if p_val is not None:
         variants["combined_context"] = (True, True)
 
@@ -270,7 +277,11 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     fitted_combos = {}
     for k in variants:
         fv = combination_features(scores_val, k, pv, sv)
-        model, val_auc[k] = fit_combination(fv.to_numpy(), y[val], pv)
+        if k == "combined_equal":  # no label read: its AUC on validation is honest as is
+            model = equal_weight_combination(fv.to_numpy())
+            val_auc[k] = roc_auc_ci(y[val], model.predict_proba(fv.to_numpy())[:, 1]).auc
+        else:
+            model, val_auc[k] = fit_combination(fv.to_numpy(), y[val], pv)
         scores_val[k] = model.predict_proba(fv.to_numpy())[:, 1]
         fitted_combos[k] = (model, list(fv.columns))
     scores_test = test_scores(proba_test, p_test)
@@ -292,13 +303,14 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
 
     # with several fits (--ensemble, --inner-folds): each alone too, with the same choices
     # (what the mean buys)
-    by_fit = {}
+    by_fit, scores_by_fit = {}, {}
     if len(scorers) > 1:
         names = fit_names(args, inner)
         for name, pr, pc in zip(names, probas, p_tests, strict=True):
             mask = apply_mask_rule(mask_rule, x[test], pr)
+            scores_by_fit[name] = test_scores(pr, pc)
             by_fit[name] = {
-                "slice_auc": roc_auc_ci(y[test], test_scores(pr, pc)[chosen]).auc,
+                "slice_auc": roc_auc_ci(y[test], scores_by_fit[name][chosen]).auc,
                 "dice_per_slice": float(per_slice_dice(true, mask).mean()),
                 "dice_pooled": dice_coefficient(true[has], mask[has]),
                 "dice_per_patient": float(per_patient_dice(true, mask, pat).mean()),
@@ -370,6 +382,14 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         "test_fold_scored_by": scored_by(args, inner),
         "wall_time_s": {k: round(v, 1) for k, v in times.items()},
     }
+    if args.save_scores:
+        path = save_slice_scores(
+            Path(args.save_scores) / f"scores-fold{test_fold}.npz",
+            validation=dict(label=y[val], patient=pv, slice_number=sv, **scores_val),
+            test=dict(label=y[test], patient=pt, slice_number=st, **scores_test),
+            **{f"test_{name}": sc for name, sc in scores_by_fit.items()},
+        )
+        result["scores_file"] = path.name
     if args.save_models:
         out = Path(args.save_models) / (f"fold{test_fold}" if args.cv else "")
         out.mkdir(parents=True, exist_ok=True)
@@ -407,6 +427,19 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             )
         )
     return result
+
+
+def save_slice_scores(path: Path, **groups: dict) -> Path:
+    """Every slice score of a fold, one array per ``group/name`` (``validation/classifier``,
+    ``test/combined``, ``test_refit/segmenter_area``, ...), with each slice's label, patient
+    and slice number: rules that combine the scores can then be compared on a finished run
+    without training again. No images and no masks; CT-ICH's patient numbers only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{g}/{k}": np.asarray(v) for g, d in groups.items() for k, v in d.items()}
+    # object arrays (patient ids) as text: the file loads without pickle
+    arrays = {k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()}
+    np.savez_compressed(path, **arrays)
+    return path
 
 
 def fit_names(args, inner: list) -> list[str]:
@@ -619,7 +652,7 @@ def main(argv=None) -> int:
         "--slice-score",
         choices=["validation", *SLICE_SCORES],
         default=None,
-        help="the slice score the test fold is measured on: one of the six (a combination's "
+        help="the slice score the test fold is measured on: one of those (a combination's "
         "weights fit on validation), or 'validation' for the one with the best validation AUC "
         "(default: the preset's; combined for cpu and paper)",
     )
@@ -638,6 +671,13 @@ def main(argv=None) -> int:
         "presets'), or a quarter of each training fold's patients ('mixed'; one inner fit)",
     )
     ap.add_argument("--save-models", default=None, metavar="DIR")
+    ap.add_argument(
+        "--save-scores",
+        default=None,
+        metavar="DIR",
+        help="write every slice score of the validation and test slices (and of each fit on "
+        "the test fold) to DIR/scores-fold<k>.npz, to compare score rules without retraining",
+    )
     ap.add_argument("--packed", default=None, metavar="FILE", help="read a packed copy")
     ap.add_argument("--write-packed", default=None, metavar="FILE")
     ap.add_argument("--size", type=int, default=256, help="slice size of --write-packed")
