@@ -237,10 +237,11 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         )
     else:
         score_text = (
-            f"the slice score's weights (when it is a combination) and its threshold are fit\n"
-            f"there; the score itself, `{rule}`, is fixed before the run (`--slice-score`; the "
-            "cpu and paper presets' was set on runs that never tested fold 0,\n"
-            "[ctich-design.md](ctich-design.md) section 8), and the table shows every slice score the run computed"
+            f"the slice score's weights (when it is a fitted combination; `combined_equal`'s\n"
+            f"scaler) and its threshold are fit there; the score itself, `{rule}`, is fixed before "
+            "the run (`--slice-score`; the cpu and paper presets' were set on runs that never\n"
+            "tested fold 0, [ctich-design.md](ctich-design.md) sections 8 and 14), and the table "
+            "shows every slice score the run computed"
         )
     validation = r["config"].get("validation", "next")  # absent before --validation existed
     if validation == "mixed":

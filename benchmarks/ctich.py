@@ -23,10 +23,11 @@ thresholds and thresholds sharpened by the CT's density, ``refine_hematoma_mask`
 score (classifier probability, segmenter expected area or maximum probability, or a logistic
 combination fitted on the validation slices: of the three, or with context, i.e. also the
 neighbouring slices' scores and the patient's largest area, of the segmenter's two or of all
-three; or the three standardized with equal weights, ``combined_equal``: the best validation AUC, estimated by patient-grouped cross-validation for the
-combinations; or, with ``--slice-score NAME``, the cpu and paper presets' default
-``combined``, one score fixed before the run, its weights still fit there: decided on the runs
-that never tested fold 0, docs/benchmarks/ctich-design.md section 8) and its slice threshold
+three; or the three standardized with equal weights, ``combined_equal``: the best validation
+AUC, estimated by patient-grouped cross-validation for the fitted combinations; or, with
+``--slice-score NAME``, one score fixed before the run, its weights or scaler still fit there:
+the cpu preset's ``combined_equal`` and the paper preset's ``combined``, decided on runs that
+never tested fold 0, docs/benchmarks/ctich-design.md sections 8 and 14) and its slice threshold
 (Youden). Then (``--refit``, the cpu and paper presets'
 default) the networks are fit again with the same settings on the training and validation
 folds together, a third more slices, and those score the test fold with the choices made;
@@ -654,7 +655,7 @@ def main(argv=None) -> int:
         default=None,
         help="the slice score the test fold is measured on: one of those (a combination's "
         "weights fit on validation), or 'validation' for the one with the best validation AUC "
-        "(default: the preset's; combined for cpu and paper)",
+        "(default: the preset's; combined_equal for cpu, combined for paper)",
     )
     ap.add_argument(
         "--classifier-init",
