@@ -110,7 +110,11 @@ SLICE_SCORES = (
     "segmenter_context",
     "combined_context",
     "combined_equal",
+    "combined_equal_neighbours",
 )
+#: The slice scores whose weights are fixed in advance (1 on each standardized feature): only
+#: the features' means and SDs are learnt on the validation slices, not from their labels.
+EQUAL_WEIGHT_SCORES = ("combined_equal", "combined_equal_neighbours")
 
 
 def segmenter_input(cfg: dict):

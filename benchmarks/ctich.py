@@ -78,6 +78,7 @@ from _ctich_choices import (
 from _ctich_data import load, split, write_packed
 from _ctich_markdown import REFERENCES_BY_PRESET, markdown
 from _ctich_presets import (
+    EQUAL_WEIGHT_SCORES,
     PRESETS,
     SLICE_SCORES,
     apply_overrides,
@@ -250,13 +251,15 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         "segmenter_context": (False, True),
         # combined's features with equal weights, fixed in advance (ctich-design.md, 14)
         "combined_equal": (True, False),
+        # and each one's neighbours' mean, equal weights too (section 15)
+        "combined_equal_neighbours": (True, True),
     }
     if p_val is not None:
         variants["combined_context"] = (True, True)
 
     def combination_features(own, k, patient, number):
         use_cls, context = variants[k]
-        return slice_detection_features(
+        f = slice_detection_features(
             classifier_proba=own.get("classifier") if use_cls else None,
             expected_area=own["segmenter_area"],
             max_probability=own["segmenter_max"],
@@ -264,6 +267,9 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             slice_number=number,
             context=context,
         )
+        if k == "combined_equal_neighbours":  # the slice and its neighbours, not the patient
+            f = f.drop(columns=[c for c in f.columns if c.startswith("patient_max")])
+        return f
 
     def test_scores(proba, p_cls):
         """Every slice score of the test fold, the combinations as fitted on validation."""
@@ -278,7 +284,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     fitted_combos = {}
     for k in variants:
         fv = combination_features(scores_val, k, pv, sv)
-        if k == "combined_equal":  # no label read: its AUC on validation is honest as is
+        if k in EQUAL_WEIGHT_SCORES:  # no label read: its AUC on validation is honest as is
             model = equal_weight_combination(fv.to_numpy())
             val_auc[k] = roc_auc_ci(y[val], model.predict_proba(fv.to_numpy())[:, 1]).auc
         else:

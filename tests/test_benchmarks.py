@@ -52,6 +52,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
         "segmenter_context",
         "combined_context",
         "combined_equal",
+        "combined_equal_neighbours",
     }
     assert fold["slice_score"] == max(val_auc, key=val_auc.get)
     seg = fold["segmentation"]
@@ -82,6 +83,8 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert detector["mask_rule"] == seg["mask_rule"]
     ctx = detector["combinations"]["combined_context"]
     assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
+    nb = detector["combinations"]["combined_equal_neighbours"]
+    assert nb["features"] == ctx["features"][:6] and nb["coef"] == [1.0] * 6
     # the results file records the same weights, with or without --save-models
     assert fold["combinations"] == detector["combinations"]
     # --save-scores: the slice scores behind every reported AUC, recomputed independently
@@ -523,6 +526,48 @@ def test_ctich_equal_weight_combination():
     # two independent views summed separate better than either: AUC about 0.84 against 0.76
     both = roc_auc_score(y, z)
     assert both > max(roc_auc_score(y, f[:, 0]), roc_auc_score(y, f[:, 1])) + 0.03
+
+
+def test_ctich_equal_weights_with_neighbours_use_the_volume():
+    """combined_equal_neighbours: the scores and their neighbours' means, standardized and
+    summed; where bleeds span contiguous slices and each slice's score is noisy, the
+    neighbours lift the AUC well above the slice's own scores."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _ctich_choices import equal_weight_combination
+    from sklearn.metrics import roc_auc_score
+
+    from skhe.neural import slice_detection_features
+
+    rng = np.random.default_rng(3)
+    n_patients, n_slices = 60, 24
+    patient = np.repeat(np.arange(n_patients), n_slices)
+    number = np.tile(np.arange(n_slices), n_patients)
+    y = ((number >= 8) & (number < 14) & (patient % 2 == 0)).astype(int)  # 6-slice bleeds
+
+    def features(rows):
+        cls = 1 / (1 + np.exp(-(2 * y[rows] - 1 + rng.normal(0, 2.5, rows.sum()))))
+        area = np.exp(3 + 1.0 * y[rows] + rng.normal(0, 1.5, rows.sum()))
+        peak = np.clip(0.4 + 0.2 * y[rows] + rng.normal(0, 0.3, rows.sum()), 0, 1)
+        return slice_detection_features(
+            classifier_proba=cls,
+            expected_area=area,
+            max_probability=peak,
+            patient=patient[rows],
+            slice_number=number[rows],
+            context=True,
+        ).iloc[:, :6]
+
+    val, test = patient < 30, patient >= 30
+    model = equal_weight_combination(features(val).to_numpy())
+    f = features(test)
+    assert list(f.columns[3:]) == [f"neighbour_mean_{c}" for c in f.columns[:3]]
+    # by hand: each column standardized by the validation slices' own mean and SD, summed
+    z = ((f.to_numpy() - model[0].mean_) / model[0].scale_).sum(1)
+    np.testing.assert_allclose(model.predict_proba(f.to_numpy())[:, 1], 1 / (1 + np.exp(-z)))
+    own = equal_weight_combination(f.iloc[:, :3].to_numpy())
+    auc_own = roc_auc_score(y[test], own.predict_proba(f.iloc[:, :3].to_numpy())[:, 1])
+    auc_both = roc_auc_score(y[test], z)
+    assert auc_own < 0.85 and auc_both > auc_own + 0.05  # about 0.80 -> 0.89
 
 
 def test_ctich_classifier_starts_from_the_segmenter_encoder(recwarn):
