@@ -143,12 +143,12 @@ REFERENCES_BY_PRESET = {
             "dice_pooled": 0.406,
             "dice_per_patient": 0.192,
         },
-        # docs/benchmarks/ctich.md, 2026-11-30 02:12 UTC, fold 0: the same networks, the
-        # combined score's weights fit on validation; before it (2026-11-29 22:39 UTC) the
-        # classifier from random weights: 0.822, 0.546, 0.727, 0.526
+        # docs/benchmarks/ctich.md, 2026-11-30 06:09 UTC, fold 0: the same networks, the slice
+        # score combined_equal (no neighbours); before it (02:12 UTC) combined, weights fit on
+        # validation: 0.894, and (2026-11-29 22:39 UTC) the classifier from random weights: 0.822
         "previous": {
-            "label": "combined, weights fit on validation",
-            "slice_auc": 0.894,
+            "label": "combined_equal, without the neighbours",
+            "slice_auc": 0.925,
             "dice_per_slice": 0.546,
             "dice_pooled": 0.727,
             "dice_per_patient": 0.526,
@@ -237,10 +237,11 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         )
     else:
         score_text = (
-            f"the slice score's weights (when it is a fitted combination; `combined_equal`'s\n"
-            f"scaler) and its threshold are fit there; the score itself, `{rule}`, is fixed before "
-            "the run (`--slice-score`; the cpu and paper presets' were set on runs that never\n"
-            "tested fold 0, [ctich-design.md](ctich-design.md) sections 8 and 14), and the table "
+            f"the slice score's weights (when it is a fitted combination; the equal-weight\n"
+            f"ones' scalers) and its threshold are fit there; the score itself, `{rule}`, is fixed "
+            "before the run (`--slice-score`; the cpu and paper presets' were set on runs that\n"
+            "never tested fold 0, [ctich-design.md](ctich-design.md) sections 8, 14 and 15), and the "
+            "table "
             "shows every slice score the run computed"
         )
     validation = r["config"].get("validation", "next")  # absent before --validation existed

@@ -661,7 +661,7 @@ def main(argv=None) -> int:
         default=None,
         help="the slice score the test fold is measured on: one of those (a combination's "
         "weights fit on validation), or 'validation' for the one with the best validation AUC "
-        "(default: the preset's; combined_equal for cpu, combined for paper)",
+        "(default: the preset's; combined_equal_neighbours for cpu, combined for paper)",
     )
     ap.add_argument(
         "--classifier-init",
