@@ -23,11 +23,12 @@ thresholds and thresholds sharpened by the CT's density, ``refine_hematoma_mask`
 score (classifier probability, segmenter expected area or maximum probability, or a logistic
 combination fitted on the validation slices: of the three, or with context, i.e. also the
 neighbouring slices' scores and the patient's largest area, of the segmenter's two or of all
-three; or the three standardized with equal weights, ``combined_equal``: the best validation
-AUC, estimated by patient-grouped cross-validation for the fitted combinations; or, with
-``--slice-score NAME``, one score fixed before the run, its weights or scaler still fit there:
-the cpu preset's ``combined_equal`` and the paper preset's ``combined``, decided on runs that
-never tested fold 0, docs/benchmarks/ctich-design.md sections 8 and 14) and its slice threshold
+three; or the three standardized with equal weights, ``combined_equal``, also with their
+neighbouring slices' means, ``combined_equal_neighbours``: the best validation AUC, estimated
+by patient-grouped cross-validation for the fitted combinations; or, with ``--slice-score
+NAME``, one score fixed before the run, its weights or scaler still fit there: the cpu preset's
+``combined_equal_neighbours`` and the paper preset's ``combined``, decided on runs that never
+tested fold 0, docs/benchmarks/ctich-design.md sections 8, 14 and 15) and its slice threshold
 (Youden). Then (``--refit``, the cpu and paper presets'
 default) the networks are fit again with the same settings on the training and validation
 folds together, a third more slices, and those score the test fold with the choices made;
