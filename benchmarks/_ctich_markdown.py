@@ -240,9 +240,8 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
             f"the slice score's weights (when it is a fitted combination; the equal-weight\n"
             f"ones' scalers) and its threshold are fit there; the score itself, `{rule}`, is fixed "
             "before the run (`--slice-score`; the cpu and paper presets' were set on runs that\n"
-            "never tested fold 0, [ctich-design.md](ctich-design.md) sections 8, 14 and 15), and the "
-            "table "
-            "shows every slice score the run computed"
+            "never tested fold 0, [ctich-design.md](ctich-design.md) sections 8, 14 and 15), and\n"
+            "the table shows every slice score the run computed"
         )
     validation = r["config"].get("validation", "next")  # absent before --validation existed
     if validation == "mixed":
