@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import copy
+from typing import NamedTuple
 
 from skhe.preprocessing import rewindow
 
@@ -102,21 +103,37 @@ PRESETS = {
         ),
     },
 }
-#: The slice scores a run computes (``combined_context`` and ``classifier`` need the classifier);
-#: ``--slice-score validation`` picks the one with the best validation AUC.
-SLICE_SCORES = (
-    "segmenter_area",
-    "segmenter_max",
-    "classifier",
-    "combined",
-    "segmenter_context",
-    "combined_context",
-    "combined_equal",
-    "combined_equal_neighbours",
-)
-#: The slice scores whose weights are fixed in advance (1 on each standardized feature): only
-#: the features' means and SDs are learnt on the validation slices, not from their labels.
-EQUAL_WEIGHT_SCORES = ("combined_equal", "combined_equal_neighbours")
+
+
+class Combination(NamedTuple):
+    """What a combined slice score reads (``slice_detection_features``) and how it weighs it."""
+
+    #: the classifier's log-odds too (when the run has a classifier)
+    classifier: bool
+    #: each feature's mean over the two neighbouring slices
+    neighbours: bool
+    #: the patient's largest log expected area
+    patient: bool
+    #: weight 1 on each standardized feature, fixed in advance (no label read); else the
+    #: weights are fit by logistic regression on the validation slices
+    equal_weights: bool
+
+
+#: The combined slice scores, in the order a run reports them (``combined_context`` only with
+#: the classifier).
+COMBINATIONS = {
+    "combined": Combination(True, False, False, False),
+    "segmenter_context": Combination(False, True, True, False),
+    # combined's features with equal weights (ctich-design.md, section 14)
+    "combined_equal": Combination(True, False, False, True),
+    # and each one's neighbours' mean, equal weights too (section 15)
+    "combined_equal_neighbours": Combination(True, True, False, True),
+    "combined_context": Combination(True, True, True, False),
+}
+#: The slice scores a run computes (``combined_context`` and ``classifier`` need the classifier):
+#: the networks' own three and the combinations; ``--slice-score validation`` picks the one with
+#: the best validation AUC.
+SLICE_SCORES = ("segmenter_area", "segmenter_max", "classifier", *COMBINATIONS)
 
 
 def segmenter_input(cfg: dict):

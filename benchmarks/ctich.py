@@ -79,7 +79,7 @@ from _ctich_choices import (
 from _ctich_data import load, split, write_packed
 from _ctich_markdown import REFERENCES_BY_PRESET, markdown
 from _ctich_presets import (
-    EQUAL_WEIGHT_SCORES,
+    COMBINATIONS,
     PRESETS,
     SLICE_SCORES,
     apply_overrides,
@@ -245,31 +245,26 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             scores["classifier"] = p_cls
         return scores
 
-    # logistic combinations fitted on the validation slices (their AUC there out-of-fold):
-    # the slice's own scores, and with its neighbours' and its patient's (context)
-    variants = {
-        "combined": (True, False),
-        "segmenter_context": (False, True),
-        # combined's features with equal weights, fixed in advance (ctich-design.md, 14)
-        "combined_equal": (True, False),
-        # and each one's neighbours' mean, equal weights too (section 15)
-        "combined_equal_neighbours": (True, True),
-    }
-    if p_val is not None:
-        variants["combined_context"] = (True, True)
+    # the combinations, fitted on the validation slices (their AUC there out-of-fold) or with
+    # equal weights: the slice's own scores, and with its neighbours' and its patient's
+    variants = dict(COMBINATIONS)
+    if p_val is None:
+        del variants["combined_context"]
 
     def combination_features(own, k, patient, number):
-        use_cls, context = variants[k]
+        c = variants[k]
         f = slice_detection_features(
-            classifier_proba=own.get("classifier") if use_cls else None,
+            classifier_proba=own.get("classifier") if c.classifier else None,
             expected_area=own["segmenter_area"],
             max_probability=own["segmenter_max"],
             patient=patient,
             slice_number=number,
-            context=context,
+            context=c.neighbours or c.patient,
         )
-        if k == "combined_equal_neighbours":  # the slice and its neighbours, not the patient
-            f = f.drop(columns=[c for c in f.columns if c.startswith("patient_max")])
+        if not c.patient:
+            f = f.drop(columns=[col for col in f.columns if col.startswith("patient_max")])
+        if not c.neighbours:
+            f = f.drop(columns=[col for col in f.columns if col.startswith("neighbour_mean")])
         return f
 
     def test_scores(proba, p_cls):
@@ -285,7 +280,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     fitted_combos = {}
     for k in variants:
         fv = combination_features(scores_val, k, pv, sv)
-        if k in EQUAL_WEIGHT_SCORES:  # no label read: its AUC on validation is honest as is
+        if variants[k].equal_weights:  # no label read: its AUC on validation is honest as is
             model = equal_weight_combination(fv.to_numpy())
             val_auc[k] = roc_auc_ci(y[val], model.predict_proba(fv.to_numpy())[:, 1]).auc
         else:
