@@ -134,6 +134,11 @@ COMBINATIONS = {
 #: the networks' own three and the combinations; ``--slice-score validation`` picks the one with
 #: the best validation AUC.
 SLICE_SCORES = ("segmenter_area", "segmenter_max", "classifier", *COMBINATIONS)
+#: Those a run without the classifier computes: the combinations then read the segmenter's
+#: features alone, and ``combined_context`` would read exactly what ``segmenter_context`` reads.
+SEGMENTER_SLICE_SCORES = tuple(
+    k for k in SLICE_SCORES if k not in ("classifier", "combined_context")
+)
 
 
 def segmenter_input(cfg: dict):

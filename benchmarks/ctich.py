@@ -81,6 +81,7 @@ from _ctich_markdown import REFERENCES_BY_PRESET, markdown
 from _ctich_presets import (
     COMBINATIONS,
     PRESETS,
+    SEGMENTER_SLICE_SCORES,
     SLICE_SCORES,
     apply_overrides,
     parse_windows,
@@ -247,9 +248,9 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
 
     # the combinations, fitted on the validation slices (their AUC there out-of-fold) or with
     # equal weights: the slice's own scores, and with its neighbours' and its patient's
-    variants = dict(COMBINATIONS)
-    if p_val is None:
-        del variants["combined_context"]
+    variants = {
+        k: c for k, c in COMBINATIONS.items() if p_val is not None or k in SEGMENTER_SLICE_SCORES
+    }
 
     def combination_features(own, k, patient, number):
         c = variants[k]
@@ -509,11 +510,14 @@ def run(args) -> dict:
     if args.slice_score:
         cfg["slice_score"] = args.slice_score
     cfg.setdefault("slice_score", "validation")
-    if cfg["slice_score"] in ("classifier", "combined_context") and cfg["classifier"] is None:
+    if cfg["classifier"] is None and cfg["slice_score"] not in (
+        "validation",
+        *SEGMENTER_SLICE_SCORES,
+    ):
         raise SystemExit(
             f"slice score {cfg['slice_score']} needs the classifier, which "
             "--set classifier.enabled=False turned off; use --slice-score validation or one "
-            "of the segmenter's: segmenter_area, segmenter_max, segmenter_context, combined"
+            f"of those without it: {', '.join(SEGMENTER_SLICE_SCORES)}"
         )
     if args.classifier_init:
         cfg["classifier_init"] = args.classifier_init

@@ -153,6 +153,8 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     no_cls = ["--set", "classifier.enabled=False", "--slice-score", "combined_context"]
     bad = subprocess.run([*args, *no_cls], capture_output=True, text=True)
     assert bad.returncode != 0 and "needs the classifier" in bad.stderr
+    # and the message names every score that runs without it, the equal-weight ones included
+    assert "segmenter_context, combined_equal, combined_equal_neighbours" in bad.stderr
 
     # --merge: single-fold runs (here the same run relabelled as folds 0-4, each Dice scaled)
     # become one cross-validation, as --cv would have written it
