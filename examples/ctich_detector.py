@@ -72,15 +72,16 @@ def main(root, tiny: bool = False) -> float:
     # what the HE cohort trains); the segmenter alone can also pick the slices
     ndl = NDLScorer(FrozenEstimator(detector), FrozenEstimator(segmenter), image_size=512)
     by_area = NDLScorer(None, FrozenEstimator(segmenter), slice_selection="segmenter")
-    # both networks' scores and their neighbouring slices', in a logistic regression that
-    # NDLScorer.fit fits on the HE cohort's annotated slices (the networks never saw them)
+    # both networks' scores and their neighbouring slices', standardized on the HE cohort's
+    # slices and summed with weight 1 (NDLScorer.fit reads the annotations only for the
+    # threshold; "combined" would fit the weights there too)
     combined = NDLScorer(
-        FrozenEstimator(detector), FrozenEstimator(segmenter), slice_selection="combined"
+        FrozenEstimator(detector), FrozenEstimator(segmenter), slice_selection="combined_equal"
     )
     areas = segmenter.predict_area(x[test][:4], spacing=(0.45, 0.45))
     print("NDLScorer with the frozen detector:", type(ndl.classifier).__name__)
     print("or selecting slices by segmented area:", by_area.slice_selection)
-    print("or by a fitted combination of both:", combined.slice_selection)
+    print("or by both, with equal weights:", combined.slice_selection)
     print("segmented areas of 4 test slices (mm^2):", np.round(areas, 1))
     return auc.auc
 

@@ -193,3 +193,41 @@ def test_combined_selection_saves_and_checks_its_threshold(trained, cohort, tmp_
     no_masks = cohort.drop(columns="mask")
     with pytest.raises(ValueError, match="need masks"):
         frozen_scorer(trained, cv=None, slice_threshold=0.5).fit(no_masks, cohort["he"])
+
+
+def test_equal_weight_selection_standardizes_and_sums_without_the_labels(trained, cohort, tmp_path):
+    """slice_selection="combined_equal" with frozen networks: the classifier's log-odds, the log
+    expected area and their neighbours' means (no patient maximum), standardized on the training
+    slices and summed with weight 1; the threshold is the Youden point of that sum, the slice
+    table and the transform use it, and it saves as plain numbers."""
+    from skhe.persistence import load_model, save_model
+
+    scorer = frozen_scorer(trained, cv=None).set_params(slice_selection="combined_equal")
+    with small_model_warnings_ignored():
+        scorer.fit(cohort, cohort["he"])
+    pats = [read_patient(r.ct, r.mask, image_size=SIZE) for r in cohort.itertuples()]
+    images = np.concatenate([p.images for p in pats]).astype(np.float32)
+    labels = np.concatenate([p.masks.reshape(len(p.masks), -1).max(1) > 0 for p in pats])
+    patient = np.repeat(np.arange(len(pats)), [len(p.images) for p in pats])
+    frame = slice_detection_features(
+        classifier_proba=trained.classifier_.predict_proba(images)[:, 1],
+        expected_area=trained.segmenter_.slice_score(images),
+        patient=patient,
+        context=True,
+    ).drop(columns="patient_max_log1p_expected_area_px")
+    total = StandardScaler().fit_transform(frame.to_numpy()).sum(axis=1)
+    expected = 1 / (1 + np.exp(-total))
+    assert list(scorer.selection_features_) == list(frame.columns)  # four, no patient maximum
+    np.testing.assert_array_equal(scorer.selection_coef_, np.ones(4))
+    assert scorer.selection_intercept_ == 0.0
+    assert scorer.slice_threshold_ == pytest.approx(youden_threshold(labels, expected), rel=1e-5)
+    # the synthetic bleeds are detected far above chance by the label-free sum
+    assert roc_auc_score(labels, expected) > 0.8
+    t = scorer.slice_table(cohort.iloc[:3])
+    np.testing.assert_allclose(t["selection_score"], expected[: len(t)], rtol=1e-4, atol=1e-7)
+    save_model(scorer, tmp_path / "ndl")
+    back = load_model(tmp_path / "ndl")
+    np.testing.assert_allclose(back.transform(cohort.iloc[:4]), scorer.transform(cohort.iloc[:4]))
+    # one class only: no threshold can be chosen, and the error says which selection
+    with pytest.raises(ValueError, match="combined_equal.*all empty slices"):
+        _ndl_selection._fit_and_score(frame, np.zeros(len(frame)), equal_weights=True)

@@ -87,7 +87,8 @@ class NDLScorer(
     image_size : int, default=512
         Slices are resized to this once (and cached for the process).
     hu_window : (low, high), default=(0, 100)
-    slice_selection : {"classifier", "segmenter", "combined"}, default="classifier"
+    slice_selection : {"classifier", "segmenter", "combined", "combined_equal"}, \
+            default="classifier"
         What picks the hematoma slices. "classifier": the :class:`SliceClassifier`'s probability
         (the paper). "segmenter": the segmenter's expected hematoma area in pixels of the
         ``image_size`` slice (:meth:`HematomaSegmenter.slice_score`); no classifier is trained
@@ -98,8 +99,12 @@ class NDLScorer(
         fit on out-of-fold slice scores of the ``cv`` folds, or on the training slices when
         the networks are frozen (:mod:`skhe.neural._ndl_selection`). On CT-ICH's 5 folds
         the combinations detected hemorrhage slices best (slice AUC 0.889-0.892 against the
-        classifier's 0.859; ``docs/benchmarks/ctich-cv-no-refit.md``); the default stays the
-        paper's.
+        classifier's 0.859; ``docs/benchmarks/ctich-cv-no-refit.md``). "combined_equal": the
+        same slices and features without the patient's largest area, standardized and summed
+        with weight 1 (no weights fit; only the threshold reads the labels). On the saved
+        scores of CT-ICH's test folds 1-4 it beat the fitted combination on three of four
+        (slice AUC 0.9575, 0.9561, 0.8872, 0.9186 against 0.9533, 0.9480, 0.8884, 0.8975;
+        ``docs/benchmarks/ctich-design.md`` section 18). The default stays the paper's.
     he_input : {"slice", "roi"}, default="slice"
         What the HE model sees per slice. "slice": the whole slice at ``image_size`` (the
         paper). "roi": a square of ``roi_mm`` mm around the segmented hematoma, cut from the
@@ -196,7 +201,8 @@ class NDLScorer(
     selection_features_, selection_mean_, selection_scale_, selection_coef_, \
 selection_intercept_ : ndarray, float
         The fitted combination (``slice_selection="combined"``): feature names, their mean and
-        SD, and the logistic regression's coefficients (per SD) and intercept.
+        SD, and the logistic regression's coefficients (per SD) and intercept; with
+        ``"combined_equal"`` the coefficients are 1 and the intercept 0.
     center_, scale_ : float
         Mean and SD of the training patients' (out-of-fold) ``logit(p̄)``.
     oof_scores_ : ndarray or None
@@ -218,7 +224,7 @@ selection_intercept_ : ndarray, float
         "he_model": [None, HasMethods(["fit", "predict_proba"])],
         "image_size": [Interval(Integral, 8, None, closed="left")],
         "hu_window": [tuple, list],
-        "slice_selection": [StrOptions({"classifier", "segmenter", "combined"})],
+        "slice_selection": [StrOptions({"classifier", "segmenter", "combined", "combined_equal"})],
         "he_input": [StrOptions({"slice", "roi"})],
         "roi_mm": [Interval(Real, 0, None, closed="neither")],
         "roi_size": [Interval(Integral, 8, None, closed="left")],

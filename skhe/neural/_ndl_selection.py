@@ -20,6 +20,12 @@ network's scores on its own training slices are over-confident, the classifier's
 The fitted combination is plain numbers (``selection_features_``, ``selection_mean_``,
 ``selection_scale_``, ``selection_coef_``, ``selection_intercept_``), so it saves in skhe's
 safe model format; :func:`combined_selection_score` applies it.
+
+``slice_selection="combined_equal"`` reads the same slices the same way but fits no weights: the
+classifier's log-odds, the log expected area and each one's neighbours' mean (not the patient's
+largest area) are standardized and summed with weight 1, the rule the CT-ICH benchmark measured
+best (``docs/benchmarks/ctich-design.md``, sections 14 and 15). Only the features' means and SDs
+are learnt, without the labels; the slice threshold still needs them.
 """
 
 from __future__ import annotations
@@ -97,27 +103,59 @@ def fit_slice_combination(features, labels, feature_names) -> SliceCombination:
     )
 
 
+def equal_weight_slice_combination(features, feature_names) -> SliceCombination:
+    """``features`` standardized (their mean and SD) and summed with weight 1; no label read."""
+    features = np.asarray(features, dtype=np.float64)
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    return SliceCombination(tuple(feature_names), mean, scale, np.ones(features.shape[1]), 0.0)
+
+
 def combined_selection_score(features, combination: SliceCombination) -> np.ndarray:
-    """The combination's probability that each slice holds hematoma, shape (n_slices,)."""
+    """The combination's probability that each slice holds hematoma, shape (n_slices,).
+
+    ``features``: an array with the combination's columns, or a DataFrame holding them (by
+    name; other columns are ignored)."""
+    if isinstance(features, pd.DataFrame):
+        features = features[list(combination.features)]
     z = (np.asarray(features, dtype=np.float64) - combination.mean) / combination.scale
     return 1.0 / (1.0 + np.exp(-(z @ combination.coef + combination.intercept)))
 
 
-def _fit_and_score(features: pd.DataFrame, labels) -> tuple[SliceCombination, np.ndarray]:
-    """The combination fit on ``features`` (named columns), and its scores of those slices."""
-    values = features.to_numpy(np.float64)
-    combination = fit_slice_combination(values, labels, features.columns)
+def _fit_and_score(
+    features: pd.DataFrame, labels, equal_weights: bool = False
+) -> tuple[SliceCombination, np.ndarray]:
+    """The combination fit on ``features`` (named columns), and its scores of those slices.
+    ``equal_weights``: the patient's largest area left out, weight 1 on the others."""
+    if equal_weights:
+        labels = np.asarray(labels).astype(int)
+        if labels.min() == labels.max():  # the slice threshold needs both
+            raise ValueError(
+                "slice_selection='combined_equal': the slices its threshold is chosen on are "
+                f"all {'hematoma' if labels[0] else 'empty'} slices; it needs both."
+            )
+        features = features.drop(columns=[c for c in features if c.startswith("patient_max")])
+        values = features.to_numpy(np.float64)
+        combination = equal_weight_slice_combination(values, features.columns)
+    else:
+        values = features.to_numpy(np.float64)
+        combination = fit_slice_combination(values, labels, features.columns)
     return combination, combined_selection_score(values, combination)
 
 
 class NDLSelectionMixin:
-    """The fitted slice combination of an NDLScorer (``slice_selection="combined"``)."""
+    """The fitted slice combination of an NDLScorer (``slice_selection="combined"`` or
+    ``"combined_equal"``)."""
 
     def _combined(self) -> bool:
-        return self.slice_selection == "combined"
+        return self.slice_selection in ("combined", "combined_equal")
 
     def _uses_classifier(self) -> bool:
-        return self.slice_selection in ("classifier", "combined")
+        return self.slice_selection in ("classifier", "combined", "combined_equal")
+
+    def _equal_weights(self) -> bool:
+        return self.slice_selection == "combined_equal"
 
     def _detection_scores(self, imgs, starts) -> pd.DataFrame:
         """The combination's features of the slices ``imgs`` (patients starting at ``starts``):
@@ -153,14 +191,17 @@ class NDLSelectionMixin:
         if not frozen:
             warnings.warn(
                 DataWarning(
-                    "NDLScorer(slice_selection='combined', cv=None): the combination of the "
+                    f"NDLScorer(slice_selection={self.slice_selection!r}, cv=None): the "
+                    "combination of the "
                     "classifier and the segmenter is fit on the slices the networks were trained "
                     "on, where their scores are over-confident; give cv (out-of-fold slice "
                     "scores) or frozen networks trained on other slices."
                 ),
                 stacklevel=user_stacklevel(),
             )
-        combination, scores = _fit_and_score(self._detection_scores(imgs, starts), labels)
+        combination, scores = _fit_and_score(
+            self._detection_scores(imgs, starts), labels, self._equal_weights()
+        )
         self._set_combination(combination)
         return scores
 
@@ -192,7 +233,9 @@ class NDLSelectionMixin:
             feats.append(sub._detection_scores(*stacked_slices(pats)))
             labels.append(_slice_labels(pats))
         y = np.concatenate(labels)
-        combination, scores = _fit_and_score(pd.concat(feats, ignore_index=True), y)
+        combination, scores = _fit_and_score(
+            pd.concat(feats, ignore_index=True), y, self._equal_weights()
+        )
         return combination, scores, y
 
 
