@@ -68,21 +68,34 @@ def equal_weight_combination(features):
     return model
 
 
-def choose_mask(images, proba, masks, thresholds=None, refinements=None):
+#: What a mask rule is chosen by on the validation slices: "slice", the mean Dice per
+#: hemorrhage slice (blind to pixels marked on slices without hemorrhage); "slice_patient", the
+#: mean of that and the mean 3-D Dice per patient with hemorrhage (which counts them).
+MASK_CRITERIA = ("slice", "slice_patient")
+
+
+def choose_mask(images, proba, masks, patients=None, thresholds=None, refinements=None):
     """The mask rule with the best mean Dice per hemorrhage slice on these (validation) slices:
     a probability threshold, or a threshold sharpened by the CT's density
-    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice})."""
+    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice}), and with
+    ``patients`` a third item: {criterion: the rule it chooses} for :data:`MASK_CRITERIA` and
+    each rule's mean 3-D Dice per patient, ``{"per_patient": {rule: Dice}}`` inside it."""
     thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
     refinements = MASK_REFINEMENTS if refinements is None else refinements
-    scores = {}
-    for t in thresholds:
-        scores[("threshold", t)] = float(
-            per_slice_dice(masks, (proba >= t).astype(np.uint8)).mean()
-        )
-    for hu, core, grow in refinements:
-        rule = ("refined", hu, core, grow)
-        scores[rule] = float(per_slice_dice(masks, apply_mask_rule(rule, images, proba)).mean())
-    return max(scores, key=scores.get), scores
+    rules = [("threshold", t) for t in thresholds]
+    rules += [("refined", hu, core, grow) for hu, core, grow in refinements]
+    scores, by_patient = {}, {}
+    for rule in rules:
+        pred = apply_mask_rule(rule, images, proba)
+        scores[rule] = float(per_slice_dice(masks, pred).mean())
+        if patients is not None:
+            by_patient[rule] = float(per_patient_dice(masks, pred, patients).mean())
+    best = max(scores, key=scores.get)
+    if patients is None:
+        return best, scores
+    both = {r: (scores[r] + by_patient[r]) / 2 for r in rules}
+    chosen = {"slice": best, "slice_patient": max(both, key=both.get)}
+    return best, scores, {**chosen, "per_patient": by_patient}
 
 
 def apply_mask_rule(rule: tuple, images, proba) -> np.ndarray:

@@ -61,7 +61,32 @@ specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d
 | slices without hemorrhage with any false-positive pixel | {100 * s["negative_slices_with_fp"]:.1f}% |
 | false-positive volume per patient, gated (mL at 0.45 x 0.45 x 5 mm) | {s["fp_ml_per_patient_gated"]:.2f} |
 
-{_by_fit_markdown(r)}Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_s"].items())}.
+{_criteria_markdown(r)}{_by_fit_markdown(r)}Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_s"].items())}.
+"""
+
+
+_CRITERIA = {
+    "slice": "mean Dice per hemorrhage slice",
+    "slice_patient": "its mean with Dice per patient",
+}
+
+
+def _criteria_markdown(r: dict) -> str:
+    """The mask rule each criterion chose on validation, measured on the test fold."""
+    crit = r["segmentation"].get("by_mask_criterion")
+    if not crit:
+        return ""
+    used = r["segmentation"]["mask_criterion"]
+    body = "\n".join(
+        f"| {_CRITERIA.get(k, k)}{' (this run)' if k == used else ''} | "
+        f"{' '.join(str(x) for x in v['mask_rule'])} | {v['dice_per_slice']:.3f} | "
+        f"{v['dice_pooled']:.3f} | {v['dice_per_patient']:.3f} |"
+        for k, v in crit.items()
+    )
+    return f"""| mask rule chosen on validation by | rule | Dice per slice | pooled | per patient |
+| --- | --- | --- | --- | --- |
+{body}
+
 """
 
 
@@ -273,6 +298,9 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         cmd += f" --slice-score {rule}"
     if validation != "next":
         cmd += f" --validation {validation}"
+    criterion = r["config"].get("mask_criterion", "slice")  # absent before --mask-criterion
+    if criterion != "slice":
+        cmd += f" --mask-criterion {criterion}"
     init = r["config"].get("classifier_init", "random")  # absent before --classifier-init
     init_text = ""
     if init != "random":

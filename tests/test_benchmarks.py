@@ -359,6 +359,35 @@ def test_ctich_segmenter_windows(ctich_dir):
         )
 
 
+def test_ctich_mask_criterion_counts_pixels_on_slices_without_hemorrhage():
+    """Dice per hemorrhage slice cannot see a faint blob on the patient's bleed-free slices, so
+    it picks the permissive threshold that also outlines the bleed's faint rim; the mean with
+    the 3-D Dice per patient counts the blob and picks a stricter one (values by hand)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _ctich_choices import choose_mask
+
+    yy, xx = np.ogrid[:32, :32]
+    r2 = (yy - 16) ** 2 + (xx - 16) ** 2
+    disc = (r2 <= 36).astype(np.uint8)
+    true = np.stack([disc, disc, 0 * disc, 0 * disc])
+    bleed = np.where(r2 <= 25, 0.9, np.where(r2 <= 36, 0.15, 0.0))
+    blob = np.where(r2 <= 100, 0.15, 0.0)
+    proba = np.stack([bleed, bleed, blob, blob])
+    images = np.zeros_like(proba, dtype=np.float32)
+    patients = np.zeros(4, int)
+    best, per_slice, chosen = choose_mask(
+        images, proba, true, patients, thresholds=(0.1, 0.2), refinements=()
+    )
+    assert best == chosen["slice"] == ("threshold", 0.1) and per_slice[best] == 1.0
+    assert chosen["slice_patient"] == ("threshold", 0.2)
+    n_core, n_true, n_blob = int((r2 <= 25).sum()), int(disc.sum()), int((r2 <= 100).sum())
+    dice_01 = 2 * 2 * n_true / (2 * 2 * n_true + 2 * n_blob)
+    dice_02 = 2 * n_core / (n_core + n_true)  # per slice and per patient alike
+    assert chosen["per_patient"][("threshold", 0.1)] == pytest.approx(dice_01)
+    assert chosen["per_patient"][("threshold", 0.2)] == pytest.approx(dice_02)
+    assert per_slice[("threshold", 0.2)] == pytest.approx(dice_02)
+
+
 def test_ctich_mask_rules():
     """The CT-ICH benchmark's choice of mask rule on validation slices."""
 
