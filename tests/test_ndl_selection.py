@@ -65,6 +65,16 @@ def frozen_scorer(trained, **kw):
     )
 
 
+def cohort_slices(cohort):
+    """Every slice of the cohort as the scorer reads it, whether it holds hematoma, and its
+    patient (an index)."""
+    pats = [read_patient(r.ct, r.mask, image_size=SIZE) for r in cohort.itertuples()]
+    images = np.concatenate([p.images for p in pats]).astype(np.float32)
+    labels = np.concatenate([p.masks.reshape(len(p.masks), -1).max(1) > 0 for p in pats])
+    patient = np.repeat(np.arange(len(pats)), [len(p.images) for p in pats])
+    return images, labels, patient
+
+
 def test_two_noisy_detectors_combine_into_a_better_one():
     """Two scores that each carry half the signal: the fitted combination ranks the slices
     better than either, and equals sklearn's standardized logistic regression."""
@@ -100,10 +110,7 @@ def test_frozen_networks_fit_the_combination_on_the_training_slices(trained, coh
         warnings.simplefilter("error", DataWarning)  # frozen networks: no in-sample warning
         with small_model_warnings_ignored():
             scorer.fit(cohort, cohort["he"])
-    pats = [read_patient(r.ct, r.mask, image_size=SIZE) for r in cohort.itertuples()]
-    images = np.concatenate([p.images for p in pats]).astype(np.float32)
-    labels = np.concatenate([p.masks.reshape(len(p.masks), -1).max(1) > 0 for p in pats])
-    patient = np.repeat(np.arange(len(pats)), [len(p.images) for p in pats])
+    images, labels, patient = cohort_slices(cohort)
     p_cls = trained.classifier_.predict_proba(images)[:, 1]
     area = trained.segmenter_.slice_score(images)
     frame = slice_detection_features(
@@ -158,12 +165,9 @@ def test_trained_networks_fit_the_combination_on_out_of_fold_slice_scores(cohort
             out = scorer.fit_transform(cohort, cohort["he"])
     assert len(seen) == 1  # the folds' networks did not fit their own
     features, labels = seen[0]
-    pats = [read_patient(r.ct, r.mask, image_size=SIZE) for r in cohort.itertuples()]
-    n_slices = sum(len(p.images) for p in pats)
-    n_bleed = sum(int((p.masks.reshape(len(p.masks), -1).max(1) > 0).sum()) for p in pats)
-    assert features.shape == (n_slices, 5) and labels.sum() == n_bleed
+    images, is_bleed, _ = cohort_slices(cohort)
+    assert features.shape == (len(images), 5) and labels.sum() == is_bleed.sum()
     # the final classifier's in-sample log-odds are not what the combination saw
-    images = np.concatenate([p.images for p in pats]).astype(np.float32)
     in_sample = np.sort(scorer.classifier_.predict_proba(images)[:, 1])
     oof_p = np.sort(1 / (1 + np.exp(-features[:, 0])))
     assert np.abs(in_sample - oof_p).max() > 1e-3
@@ -205,10 +209,7 @@ def test_equal_weight_selection_standardizes_and_sums_without_the_labels(trained
     scorer = frozen_scorer(trained, cv=None).set_params(slice_selection="combined_equal")
     with small_model_warnings_ignored():
         scorer.fit(cohort, cohort["he"])
-    pats = [read_patient(r.ct, r.mask, image_size=SIZE) for r in cohort.itertuples()]
-    images = np.concatenate([p.images for p in pats]).astype(np.float32)
-    labels = np.concatenate([p.masks.reshape(len(p.masks), -1).max(1) > 0 for p in pats])
-    patient = np.repeat(np.arange(len(pats)), [len(p.images) for p in pats])
+    images, labels, patient = cohort_slices(cohort)
     frame = slice_detection_features(
         classifier_proba=trained.classifier_.predict_proba(images)[:, 1],
         expected_area=trained.segmenter_.slice_score(images),

@@ -82,20 +82,30 @@ def combined_selection_features(classifier_proba, expected_area_px, starts) -> p
     )
 
 
+def _both_classes(labels, what: str) -> np.ndarray:
+    """``labels`` as ints; a ValueError naming ``what`` when they hold one class only."""
+    labels = np.asarray(labels).astype(int)
+    if labels.min() == labels.max():
+        raise ValueError(
+            f"{what} are all {'hematoma' if labels[0] else 'empty'} slices; it needs both."
+        )
+    return labels
+
+
+def _standardization(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The features' mean and SD (1 where a feature is constant)."""
+    scale = features.std(axis=0)
+    scale[scale == 0] = 1.0
+    return features.mean(axis=0), scale
+
+
 def fit_slice_combination(features, labels, feature_names) -> SliceCombination:
     """A standardized, L2-penalized logistic regression of the slice labels on ``features``."""
     from sklearn.linear_model import LogisticRegression
 
     features = np.asarray(features, dtype=np.float64)
-    labels = np.asarray(labels).astype(int)
-    if labels.min() == labels.max():
-        raise ValueError(
-            "slice_selection='combined': the slices it is fit on are all "
-            f"{'hematoma' if labels[0] else 'empty'} slices; it needs both."
-        )
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
-    scale[scale == 0] = 1.0
+    labels = _both_classes(labels, "slice_selection='combined': the slices it is fit on")
+    mean, scale = _standardization(features)
     model = LogisticRegression(C=SELECTION_C, max_iter=1000)
     model.fit((features - mean) / scale, labels)
     return SliceCombination(
@@ -106,9 +116,7 @@ def fit_slice_combination(features, labels, feature_names) -> SliceCombination:
 def equal_weight_slice_combination(features, feature_names) -> SliceCombination:
     """``features`` standardized (their mean and SD) and summed with weight 1; no label read."""
     features = np.asarray(features, dtype=np.float64)
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
-    scale[scale == 0] = 1.0
+    mean, scale = _standardization(features)
     return SliceCombination(tuple(feature_names), mean, scale, np.ones(features.shape[1]), 0.0)
 
 
@@ -128,18 +136,15 @@ def _fit_and_score(
 ) -> tuple[SliceCombination, np.ndarray]:
     """The combination fit on ``features`` (named columns), and its scores of those slices.
     ``equal_weights``: the patient's largest area left out, weight 1 on the others."""
-    if equal_weights:
-        labels = np.asarray(labels).astype(int)
-        if labels.min() == labels.max():  # the slice threshold needs both
-            raise ValueError(
-                "slice_selection='combined_equal': the slices its threshold is chosen on are "
-                f"all {'hematoma' if labels[0] else 'empty'} slices; it needs both."
-            )
+    if equal_weights:  # no weights from the labels, but the slice threshold needs both
+        _both_classes(
+            labels, "slice_selection='combined_equal': the slices its threshold is chosen on"
+        )
         features = features.drop(columns=[c for c in features if c.startswith("patient_max")])
-        values = features.to_numpy(np.float64)
+    values = features.to_numpy(np.float64)
+    if equal_weights:
         combination = equal_weight_slice_combination(values, features.columns)
     else:
-        values = features.to_numpy(np.float64)
         combination = fit_slice_combination(values, labels, features.columns)
     return combination, combined_selection_score(values, combination)
 
