@@ -294,6 +294,9 @@ settings (`--test-fold k`; what `--cv` runs in one go): {runs}.
         windows_text = ", input channels: HU windows " + ", ".join(
             f"{lo:g}-{hi:g}" for lo, hi in windows
         )
+    if r["config"].get("segmenter_neighbours"):
+        cmd += " --segmenter-neighbours"
+        windows_text = ", input channels: the slice and the slices below and above it"
     if "slice_score" in r["config"]:
         cmd += f" --slice-score {rule}"
     if validation != "next":

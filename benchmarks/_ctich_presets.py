@@ -1,5 +1,6 @@
 """The presets of ``benchmarks/ctich.py`` and what turns them into a run's settings: the
-``--set`` overrides, the ``--segmenter-windows`` channels and the segmenter's input."""
+``--set`` overrides, the ``--segmenter-windows`` and ``--segmenter-neighbours`` channels and the
+segmenter's input."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import ast
 import copy
 from typing import NamedTuple
 
+import numpy as np
+
+from skhe.neural import neighbour_index
 from skhe.preprocessing import rewindow
 
 #: The augmentation of the cpu and paper presets: the paper's shift/scale/rotate, plus
@@ -141,19 +145,36 @@ SEGMENTER_SLICE_SCORES = tuple(
 )
 
 
-def segmenter_input(cfg: dict):
-    """The segmenter's input from the 0-100 HU slices: those, or with ``segmenter_windows``
-    one channel per window (:func:`skhe.preprocessing.rewindow`, exact inside 0-100 HU)."""
+def segmenter_input(cfg: dict, x, patient, slice_number):
+    """The segmenter's input, as a function of the rows it is asked for (a boolean mask or
+    indices into ``x``, the 0-100 HU slices): those slices; with ``segmenter_windows`` one
+    channel per window (:func:`skhe.preprocessing.rewindow`, exact inside 0-100 HU); with
+    ``segmenter_neighbours`` three channels, the slice and the slices below and above it in
+    its patient's volume (:func:`skhe.neural.neighbour_index`; an edge slice repeats itself).
+    Channel 0 is always the slice itself: the head crop is found there."""
     windows = cfg.get("segmenter_windows")
+    if cfg.get("segmenter_neighbours"):
+        rows = np.c_[np.arange(len(x)), neighbour_index(patient, slice_number)]
+        return lambda sel: x[rows[sel]]
     if not windows:
-        return lambda a: a
-    return lambda a: rewindow(a, windows)
+        return lambda sel: x[sel]
+    return lambda sel: rewindow(x[sel], windows)
 
 
 def segmenter_params(cfg: dict) -> dict:
-    """The segmenter's parameters, its input channels matching ``segmenter_windows``."""
+    """The segmenter's parameters, its input channels matching ``segmenter_windows`` or
+    ``segmenter_neighbours``."""
     windows = cfg.get("segmenter_windows")
-    return {**cfg["segmenter"], **({"in_chans": len(windows)} if windows else {})}
+    chans = 3 if cfg.get("segmenter_neighbours") else len(windows) if windows else None
+    return {**cfg["segmenter"], **({"in_chans": chans} if chans else {})}
+
+
+def classifier_params(cfg: dict) -> dict:
+    """The classifier's parameters. Started from a segmenter encoder that reads three slices
+    (``segmenter_neighbours``), it takes three input channels too: its one slice, repeated by
+    the slice adapter, as if the neighbours were the slice itself."""
+    three = cfg.get("classifier_init") == "segmenter" and cfg.get("segmenter_neighbours")
+    return {**cfg["classifier"], **({"in_chans": 3} if three else {})}
 
 
 def apply_overrides(cfg: dict, items: list[str]) -> dict:

@@ -85,6 +85,7 @@ from _ctich_presets import (
     SEGMENTER_SLICE_SCORES,
     SLICE_SCORES,
     apply_overrides,
+    classifier_params,
     parse_windows,
     segmenter_input,
     segmenter_params,
@@ -112,7 +113,7 @@ ASSUMED_VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000.0
 
 
 # --------------------------------------------------------------------------- one fold
-def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
+def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int, seg_in):
     """The segmenter (all training slices, balanced epochs) and the classifier (when
     configured) fitted on ``train``; with ``val``, early stopping watches that fold's
     hemorrhage slices and as many others (a sixth of the fold: cheap on a CPU). Returns
@@ -124,15 +125,14 @@ def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
         v_neg = rng.choice(np.flatnonzero(val & (y == 0)), size=len(v_pos), replace=False)
         monitor = np.sort(np.concatenate([v_pos, v_neg]))
 
-    def watch(target, inputs=lambda a: a):
+    def watch(target, inputs=lambda sel: x[sel]):
         if monitor is None:
             return {}
-        return {"validation_data": ValidationData(inputs(x[monitor]), target[monitor])}
+        return {"validation_data": ValidationData(inputs(monitor), target[monitor])}
 
-    seg_in = segmenter_input(cfg)
     t0 = time.time()
     seg = HematomaSegmenter(**segmenter_params(cfg), **common, **watch(m, seg_in))
-    seg.fit(seg_in(x[train]), m[train])
+    seg.fit(seg_in(train), m[train])
     times["segmenter_fit"] = time.time() - t0
     clf = None
     if cfg.get("classifier"):
@@ -142,7 +142,7 @@ def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int):
             if cfg.get("classifier_init") == "segmenter":
                 # the classifier starts from the encoder the segmenter just learnt from pixels
                 init = {"pretrained": str(seg.save_encoder(Path(tmp) / "encoder.safetensors"))}
-            clf = SliceClassifier(**cfg["classifier"], **init, **common, **watch(y))
+            clf = SliceClassifier(**classifier_params(cfg), **init, **common, **watch(y))
             clf.fit(x[train], y[train])
         times["classifier_fit"] = time.time() - t0
     return seg, clf, times
@@ -171,12 +171,12 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     fits = []
     proba_val = None
     p_val = None
-    seg_in = segmenter_input(cfg)
+    seg_in = segmenter_input(cfg, x, data.patient, data.slice_number)
     for train, v, _ in inner:
-        seg, clf, t = fit_networks(cfg, common, x, y, m, train, v, args.seed)
+        seg, clf, t = fit_networks(cfg, common, x, y, m, train, v, args.seed, seg_in)
         add_times(t)
         t0 = time.time()
-        pr = seg.predict_proba(seg_in(x[v]))
+        pr = seg.predict_proba(seg_in(v))
         if proba_val is None:
             proba_val = np.empty((int(val.sum()), *pr.shape[1:]), pr.dtype)
         proba_val[val_pos[v]] = pr
@@ -215,14 +215,14 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
                 for k, net in (("segmenter", seg), ("classifier", clf))
             },
         }
-        seg, clf, t = fit_networks(refit_cfg, common, x, y, m, train | v, None, args.seed)
+        seg, clf, t = fit_networks(refit_cfg, common, x, y, m, train | v, None, args.seed, seg_in)
         seg.set_params(threshold=mask_t)
         add_times({k.replace("_fit", "_refit"): s for k, s in t.items()})
         # with --ensemble the mean of both fits' probabilities scores the test fold
         fits = [fits[0], (seg, clf)] if args.ensemble else [(seg, clf)]
     scorers = fits
     t0 = time.time()
-    x_test = seg_in(x[test])  # once, for every fit that scores it
+    x_test = seg_in(test)  # once, for every fit that scores it
     probas = [s.predict_proba(x_test) for s, _ in scorers]
     del x_test
     proba_test = np.mean(probas, axis=0)
@@ -526,6 +526,18 @@ def run(args) -> dict:
                 "--save-models with --segmenter-windows: NDLScorer feeds the segmenter one "
                 "window (hu_window), so a segmenter on several windows cannot be re-used there"
             )
+    if args.segmenter_neighbours:
+        if cfg.get("segmenter_windows"):
+            raise SystemExit(
+                "--segmenter-neighbours with --segmenter-windows: the segmenter takes one or "
+                "the other as its input channels"
+            )
+        if args.save_models:
+            raise SystemExit(
+                "--save-models with --segmenter-neighbours: NDLScorer feeds the segmenter one "
+                "slice at a time, so a segmenter on neighbouring slices cannot be re-used there"
+            )
+        cfg["segmenter_neighbours"] = True
     if args.slice_score:
         cfg["slice_score"] = args.slice_score
     cfg.setdefault("slice_score", "validation")
@@ -676,6 +688,12 @@ def main(argv=None) -> int:
         metavar="LOW,HIGH",
         help="the segmenter's input channels, one HU window each, inside 0-100 HU (e.g. "
         "0,100 40,90: the paper's window and a blood window; default: the preset's, 0-100 alone)",
+    )
+    ap.add_argument(
+        "--segmenter-neighbours",
+        action="store_true",
+        help="the segmenter's input channels: the slice and the slices below and above it in "
+        "the patient's volume (2.5-D; default: the slice alone)",
     )
     ap.add_argument(
         "--slice-score",

@@ -336,11 +336,12 @@ def test_ctich_segmenter_windows(ctich_dir):
     assert segmenter_params(cfg)["in_chans"] == 2
     assert "in_chans" not in segmenter_params(PRESETS["cpu"])
     x = np.linspace(0, 1, 2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
-    two = segmenter_input(cfg)(x)
+    patient, number = np.array(["a", "a"]), np.array([1, 2])
+    two = segmenter_input(cfg, x, patient, number)(np.ones(2, bool))
     assert two.shape == (2, 2, 4, 4)
     np.testing.assert_allclose(two[:, 0], x, atol=1e-6)
     np.testing.assert_allclose(two[:, 1], np.clip((100 * x - 40) / 50, 0, 1), atol=1e-6)
-    assert segmenter_input(PRESETS["cpu"])(x) is x
+    np.testing.assert_array_equal(segmenter_input(PRESETS["cpu"], x, patient, number)([1]), x[1:])
     for bad in (["40,120"], ["90,40"], ["40"]):
         with pytest.raises(SystemExit, match="--segmenter-windows"):
             parse_windows(bad)
@@ -357,6 +358,37 @@ def test_ctich_segmenter_windows(ctich_dir):
                 "unused",
             ]
         )
+
+
+def test_ctich_segmenter_neighbours(ctich_dir):
+    """--segmenter-neighbours: channel 0 the slice, 1 and 2 the slices below and above it in
+    its patient's volume (by slice number; an edge repeats itself); three input channels;
+    refused beside --segmenter-windows and --save-models."""
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ctich import PRESETS, classifier_params, main, segmenter_input, segmenter_params
+
+    cfg = {**PRESETS["cpu"], "segmenter_neighbours": True}
+    x = np.arange(5, dtype=np.float32)[:, None, None] * np.ones((5, 2, 2), np.float32)
+    patient = np.array(["a", "a", "a", "b", "b"])
+    number = np.array([3, 1, 2, 7, 6])  # a: rows 1, 2, 0 in volume order; b: rows 4, 3
+    three = segmenter_input(cfg, x, patient, number)(np.ones(5, bool))
+    assert three.shape == (5, 3, 2, 2)
+    np.testing.assert_array_equal(
+        three[:, :, 0, 0], [[0, 2, 0], [1, 1, 2], [2, 1, 0], [3, 4, 3], [4, 4, 3]]
+    )
+    np.testing.assert_array_equal(
+        segmenter_input(cfg, x, patient, number)([2])[0, :, 1, 1], [2, 1, 0]
+    )
+    assert segmenter_params(cfg)["in_chans"] == 3
+    assert classifier_params(cfg)["in_chans"] == 3  # the cpu preset starts it from the encoder
+    assert "in_chans" not in classifier_params({**cfg, "classifier_init": "random"})
+    assert "in_chans" not in classifier_params(PRESETS["cpu"])
+    smoke = ["--smoke", "--root", str(ctich_dir), "--segmenter-neighbours"]
+    with pytest.raises(SystemExit, match="one or the other as its input channels"):
+        main([*smoke, "--segmenter-windows", "0,100", "40,90"])
+    with pytest.raises(SystemExit, match="NDLScorer feeds the segmenter one slice at a time"):
+        main([*smoke, "--save-models", "unused"])
 
 
 def test_ctich_mask_criterion_counts_pixels_on_slices_without_hemorrhage():
@@ -610,7 +642,7 @@ def test_ctich_classifier_starts_from_the_segmenter_encoder(recwarn):
     segmenter learnt (lr ~0 keeps the weights where they started); mismatches are refused."""
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from ctich import PRESETS, check_classifier_init, fit_networks
+    from ctich import PRESETS, check_classifier_init, fit_networks, segmenter_input
 
     rng = np.random.default_rng(0)
     n = 24
@@ -626,7 +658,8 @@ def test_ctich_classifier_starts_from_the_segmenter_encoder(recwarn):
         "classifier_init": "segmenter",
     }
     train = np.ones(n, bool)
-    seg, clf, times = fit_networks(cfg, {"random_state": 0}, x, y, m, train, None, 0)
+    seg_in = segmenter_input(cfg, x, np.zeros(n), np.arange(n))
+    seg, clf, times = fit_networks(cfg, {"random_state": 0}, x, y, m, train, None, 0, seg_in)
     assert {"segmenter_fit", "classifier_fit"} <= set(times)
     enc = seg.module_.encoder.state_dict()
     own = clf.module_.backbone.state_dict()
@@ -637,7 +670,7 @@ def test_ctich_classifier_starts_from_the_segmenter_encoder(recwarn):
     assert not [w for w in recwarn if "start at random" in str(w.message)]
     # the default starts at random: the same first convolution differs
     cfg["classifier_init"] = "random"
-    _, clf0, _ = fit_networks(cfg, {"random_state": 0}, x, y, m, train, None, 0)
+    _, clf0, _ = fit_networks(cfg, {"random_state": 0}, x, y, m, train, None, 0, seg_in)
     first = convs[0]
     assert not np.allclose(clf0.module_.backbone.state_dict()[first].numpy(), enc[first].numpy())
 
@@ -651,6 +684,16 @@ def test_ctich_classifier_starts_from_the_segmenter_encoder(recwarn):
         check_classifier_init({**cpu, "classifier": None})
     with pytest.raises(SystemExit, match="0-100 HU window alone"):
         check_classifier_init({**cpu, "segmenter_windows": [[0, 100], [40, 90]]})
+
+    # a segmenter on three neighbouring slices: its classifier takes three channels (the slice
+    # repeated) and starts from the same three-channel first convolution
+    cfg = {**cfg, "classifier_init": "segmenter", "segmenter_neighbours": True}
+    seg_in = segmenter_input(cfg, x, np.zeros(n), np.arange(n))
+    seg, clf, _ = fit_networks(cfg, {"random_state": 0}, x, y, m, train, None, 0, seg_in)
+    enc = seg.module_.encoder.state_dict()[first].numpy()
+    assert enc.shape[1] == 3
+    np.testing.assert_allclose(clf.module_.backbone.state_dict()[first].numpy(), enc, atol=1e-6)
+    assert clf.predict_proba(x[:2]).shape == (2, 2)
 
 
 def test_ctich_classifier_init_smoke(ctich_dir, tmp_path):

@@ -5,14 +5,18 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from skhe.neural import neighbour_mean, patient_max, slice_detection_features
+from skhe.neural import neighbour_index, neighbour_mean, patient_max, slice_detection_features
 
 
 def test_neighbours_follow_slice_order_within_each_patient():
     patient = np.array(["a", "a", "a", "b"])
     number = np.array([3, 1, 2, 5])  # slices out of order
     v = np.array([30.0, 10.0, 20.0, 7.0])
-    # a: slices 1, 2, 3 hold 10, 20, 30; edges repeat their one neighbour; b has one slice
+    # a: slices 1, 2, 3 hold 10, 20, 30 (rows 1, 2, 0); an edge's own value stands in for its
+    # missing neighbour; b has one slice
+    np.testing.assert_array_equal(
+        neighbour_index(patient, number), [[2, 0], [1, 2], [1, 0], [3, 3]]
+    )
     np.testing.assert_array_equal(neighbour_mean(v, patient, number), [25.0, 15.0, 20.0, 7.0])
     np.testing.assert_array_equal(neighbour_mean(v, patient), [20.0, 25.0, 15.0, 7.0])  # as given
     np.testing.assert_array_equal(patient_max(v, patient), [30.0, 30.0, 30.0, 7.0])

@@ -6,7 +6,12 @@ from skhe.neural._multitask import MultiTaskHEModel
 from skhe.neural._ndl import NDLScorer
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._segmenter import HematomaSegmenter
-from skhe.neural._slice_features import neighbour_mean, patient_max, slice_detection_features
+from skhe.neural._slice_features import (
+    neighbour_index,
+    neighbour_mean,
+    patient_max,
+    slice_detection_features,
+)
 
 __all__ = [
     "BalancedSampler",
@@ -17,6 +22,7 @@ __all__ = [
     "ValidationData",
     "ndl_from_pooled",
     "ndl_normalization",
+    "neighbour_index",
     "neighbour_mean",
     "patient_max",
     "pool_slice_scores",

@@ -15,6 +15,35 @@ import numpy as np
 import pandas as pd
 
 
+def neighbour_index(patient, slice_number=None) -> np.ndarray:
+    """Each slice's two neighbours in its patient's volume, as row indices.
+
+    Parameters
+    ----------
+    patient : array-like of shape (n_slices,)
+        The patient of each slice.
+    slice_number : array-like of shape (n_slices,) or None
+        Position of each slice in its volume; None: the order given.
+
+    Returns
+    -------
+    ndarray of int, shape (n_slices, 2)
+        The rows of the slice below and above (``[:, 0]`` and ``[:, 1]``, by slice number). An
+        edge slice stands in for its missing neighbour, and a patient's only slice for both.
+    """
+    patient = np.asarray(patient)
+    order = np.arange(len(patient)) if slice_number is None else np.asarray(slice_number)
+    if len(order) != len(patient):
+        raise ValueError(f"slice_number has {len(order)} entries for {len(patient)} slices.")
+    out = np.empty((len(patient), 2), dtype=np.intp)
+    for p in pd.unique(patient):
+        idx = np.flatnonzero(patient == p)
+        idx = idx[np.argsort(order[idx], kind="stable")]
+        out[idx, 0] = np.r_[idx[:1], idx[:-1]]
+        out[idx, 1] = np.r_[idx[1:], idx[-1:]]
+    return out
+
+
 def neighbour_mean(values, patient, slice_number=None) -> np.ndarray:
     """Each slice's mean of its two neighbours' ``values`` in its patient's volume.
 
@@ -29,25 +58,16 @@ def neighbour_mean(values, patient, slice_number=None) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_slices,)
-        The mean of the slices above and below; an edge slice repeats its one neighbour, and a
-        patient's only slice keeps its own value.
+        The mean of the slices below and above (:func:`neighbour_index`): an edge slice's own
+        value stands in for its missing neighbour, and a patient's only slice keeps its own
+        value.
     """
     values = np.asarray(values, dtype=float)
     patient = np.asarray(patient)
     if len(patient) != len(values):
         raise ValueError(f"patient has {len(patient)} entries for {len(values)} slices.")
-    order = np.arange(len(values)) if slice_number is None else np.asarray(slice_number)
-    if len(order) != len(values):
-        raise ValueError(f"slice_number has {len(order)} entries for {len(values)} slices.")
-    out = np.empty_like(values)
-    for p in pd.unique(patient):
-        idx = np.flatnonzero(patient == p)
-        idx = idx[np.argsort(order[idx], kind="stable")]
-        v = values[idx]
-        prev = np.r_[v[:1], v[:-1]]
-        nxt = np.r_[v[1:], v[-1:]]
-        out[idx] = (prev + nxt) / 2
-    return out
+    nb = neighbour_index(patient, slice_number)  # checks slice_number's length
+    return (values[nb[:, 0]] + values[nb[:, 1]]) / 2
 
 
 def patient_max(values, patient) -> np.ndarray:
