@@ -74,12 +74,12 @@ def equal_weight_combination(features):
 MASK_CRITERIA = ("slice", "slice_patient")
 
 
-def choose_mask(images, proba, masks, patients=None, thresholds=None, refinements=None):
+def choose_mask(images, proba, masks, patients, thresholds=None, refinements=None):
     """The mask rule with the best mean Dice per hemorrhage slice on these (validation) slices:
     a probability threshold, or a threshold sharpened by the CT's density
-    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice}), and with
-    ``patients`` a third item: {criterion: the rule it chooses} for :data:`MASK_CRITERIA` and
-    each rule's mean 3-D Dice per patient, ``{"per_patient": {rule: Dice}}`` inside it."""
+    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice per slice},
+    {criterion: the rule it chooses, for :data:`MASK_CRITERIA`, and ``"per_patient"``: {rule:
+    mean 3-D Dice per patient of ``patients``}})."""
     thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
     refinements = MASK_REFINEMENTS if refinements is None else refinements
     rules = [("threshold", t) for t in thresholds]
@@ -88,11 +88,8 @@ def choose_mask(images, proba, masks, patients=None, thresholds=None, refinement
     for rule in rules:
         pred = apply_mask_rule(rule, images, proba)
         scores[rule] = float(per_slice_dice(masks, pred).mean())
-        if patients is not None:
-            by_patient[rule] = float(per_patient_dice(masks, pred, patients).mean())
+        by_patient[rule] = float(per_patient_dice(masks, pred, patients).mean())
     best = max(scores, key=scores.get)
-    if patients is None:
-        return best, scores
     both = {r: (scores[r] + by_patient[r]) / 2 for r in rules}
     chosen = {"slice": best, "slice_patient": max(both, key=both.get)}
     return best, scores, {**chosen, "per_patient": by_patient}

@@ -433,8 +433,9 @@ def test_ctich_mask_rules():
     true = (r2 <= 36).astype(np.uint8)[None].repeat(3, 0)
     images = np.where(true > 0, 0.7, 0.3).astype(np.float32)
     proba = np.where(r2 <= 16, 0.9, np.where(r2 <= 81, 0.6, 0.0))[None].repeat(3, 0)
-    rule, dice = choose_mask(images, proba, true)
-    assert rule[0] == "refined" and dice[rule] == 1.0
+    rule, dice, chosen = choose_mask(images, proba, true, np.zeros(3, int))
+    assert rule[0] == "refined" and dice[rule] == 1.0 and chosen["slice"] == rule
+    assert chosen["per_patient"][rule] == 1.0  # one patient, every slice exact
     assert max(d for r, d in dice.items() if r[0] == "threshold") < 0.7
     np.testing.assert_array_equal(apply_mask_rule(rule, images, proba), true)
     np.testing.assert_array_equal(
