@@ -35,15 +35,18 @@ def summarize_slice_scores(folds: list[dict]) -> dict:
     return out
 
 
-#: What must agree between single-fold runs merged into one cross-validation.
-_MERGE_KEYS = ("preset", "config", "overrides", "seed", "data", "resolution_px", "excluded_folds")
+#: What must agree between single-fold runs merged into one cross-validation. ``config`` holds
+#: the settings in effect, so a run given ``--set segmenter.loss=X`` merges with one whose preset
+#: has since taken ``loss=X``; how a setting was reached (``overrides``) need not agree.
+_MERGE_KEYS = ("preset", "config", "seed", "data", "resolution_px", "excluded_folds")
 
 
 def merge_runs(paths: list[str]) -> dict:
     """One cross-validation result from single-fold runs of the same command (``--test-fold
     k`` for each k): what ``--cv`` computes, fold by fold, when one long run does not fit in
-    a session. The runs must agree on preset, settings, seed and data, and cover each fold
-    once."""
+    a session. The runs must agree on preset, settings in effect, seed and data, and cover each
+    fold once. The merged result's ``overrides`` are those of the run that tested the first
+    fold; each run's own are listed in ``merged_from``."""
     runs = [json.loads(Path(p).read_text()) for p in paths]
     first = runs[0]
     for r in runs:  # runs from before --inner-folds had one
@@ -69,6 +72,7 @@ def merge_runs(paths: list[str]) -> dict:
             "file": Path(p).name,
             "test_fold": r["folds"][0]["test_fold"],
             "date": r["machine"]["date"],
+            "overrides": r.get("overrides", []),
         }
         for p, r in zip(paths, runs, strict=True)
     ]

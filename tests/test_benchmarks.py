@@ -158,10 +158,14 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
 
     # --merge: single-fold runs (here the same run relabelled as folds 0-4, each Dice scaled)
     # become one cross-validation, as --cv would have written it
+    # (fold 3's run reached the same settings by a --set, which merges: the settings in effect
+    # must agree, not how they were spelled)
     paths = []
     for k in range(5):
         one = json.loads(json.dumps(r))
         one["folds"][0].update(test_fold=k, dice_per_slice=0.1 * (k + 1))
+        if k == 3:
+            one["overrides"] = ["segmenter.lr=" + repr(one["config"]["segmenter"]["lr"])]
         paths.append(tmp_path / f"fold{k}.json")
         paths[-1].write_text(json.dumps(one))
     merged_dir = tmp_path / "merged"
@@ -175,13 +179,25 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert [f["test_fold"] for f in cv["folds"]] == [0, 1, 2, 3, 4]
     assert cv["cv"]["dice_per_slice"]["mean"] == pytest.approx(0.3)
     assert cv["dice_per_slice"] == pytest.approx(0.1)  # the headline: fold 0
-    assert "Assembled with `--merge`" in (merged_dir / "ctich-smoke.md").read_text()
+    merged_md = (merged_dir / "ctich-smoke.md").read_text()
+    assert "Assembled with `--merge`" in merged_md
+    assert "`--set segmenter.lr=" in merged_md  # fold 3's own way of reaching the settings
     bad = subprocess.run(
         [sys.executable, CTICH, "--merge", *map(str, paths[:4]), "--out", str(merged_dir)],
         capture_output=True,
         text=True,
     )
     assert bad.returncode != 0 and "not each of [0, 1, 2, 3, 4] once" in bad.stderr
+    # a run whose settings in effect differ is refused, naming the file and the key
+    other = json.loads(paths[3].read_text())
+    other["config"]["segmenter"]["lr"] *= 2
+    paths[3].write_text(json.dumps(other))
+    bad = subprocess.run(
+        [sys.executable, CTICH, "--merge", *map(str, paths), "--out", str(merged_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "fold3.json differs" in bad.stderr and "'config'" in bad.stderr
 
 
 def test_ctich_split():
