@@ -210,6 +210,27 @@ REFERENCES_BY_PRESET["smoke"] = REFERENCES_BY_PRESET["cpu"]
 _CPU_TARGETS = REFERENCES_BY_PRESET["cpu"]["targets"]
 
 
+def _cv_summary_markdown(r: dict) -> str:
+    """The cross-validation a single-fold run belongs to (``--summary-into``)."""
+    c = r["cv_summary"]
+    rows = "\n".join(
+        f"| {label} | {c[k]['mean']:.3f} ± {c[k]['sd']:.3f} | "
+        f"{', '.join(f'{x:.3f}' for x in c[k]['folds'])} |"
+        for k, label in _HEADLINE.items()
+    )
+    name = c["file"].removesuffix(".json")
+    return f"""## Cross-validation (this run is its test fold {r["folds"][0]["test_fold"]})
+
+The same settings with each of folds {_and(c["test_folds"])} held out once as the test fold
+([{name}.md]({name}.md)):
+
+| metric | mean ± SD | per test fold |
+| --- | --- | --- |
+{rows}
+
+"""
+
+
 def markdown(r: dict) -> str:
     m = r["machine"]
     cc, sc = r["config"]["classifier"], r["config"]["segmenter"]
@@ -221,7 +242,7 @@ def markdown(r: dict) -> str:
         f"{'>= ' + format(targets[k], '.2f') if k in targets else '-'} |"
         for k, label in _HEADLINE.items()
     )
-    cv = ""
+    cv = _cv_summary_markdown(r) if "cv_summary" in r else ""
     if "cv" in r:
         rows = "\n".join(
             f"| {k} | {v['mean']:.3f} ± {v['sd']:.3f} | {', '.join(f'{x:.3f}' for x in v['folds'])} |"

@@ -1,6 +1,7 @@
 """The cross-validation summary of ``benchmarks/ctich.py``: mean and SD over the test folds,
 each slice score's test AUC and how often validation chose it, and the merge of single-fold
-runs into one cross-validation (``--merge``)."""
+runs into one cross-validation (``--merge``), recorded in a single-fold run's results too
+(``--summary-into``)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,37 @@ def merge_runs(paths: list[str]) -> dict:
     }
     out["machine"] = first["machine"]
     return out
+
+
+#: The keys of a results file that hold the same figures as the merged cross-validation's
+#: fold (what ``attach_cv_summary`` checks to know it is one of the merged runs).
+_FOLD_FIGURES = ("test_fold", "slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+
+
+def attach_cv_summary(single: dict, merged: dict, merged_file: str) -> dict:
+    """``single`` (one fold's results, e.g. the fold-0 headline) with the cross-validation it
+    belongs to as ``cv_summary``: each metric's mean, SD and per-fold values, and the merged
+    file's name. ``single`` must be one of the merged runs (same settings in effect, and its
+    fold's figures equal to the merged fold's), so the summary cannot describe other networks."""
+    for key in _MERGE_KEYS:
+        if single.get(key) != merged.get(key):
+            raise SystemExit(
+                f"--summary-into: the results file differs from the merged runs in {key!r}"
+            )
+    if "cv" in single or len(single["folds"]) != 1:
+        raise SystemExit("--summary-into: the results file is not a single-fold run")
+    fold = single["folds"][0]
+    same = [f for f in merged["folds"] if f["test_fold"] == fold["test_fold"]]
+    if not same or any(same[0][k] != fold[k] for k in _FOLD_FIGURES):
+        raise SystemExit(
+            f"--summary-into: the results file's test fold {fold['test_fold']} is not the run "
+            "merged for that fold (its figures differ)"
+        )
+    return {
+        **single,
+        "cv_summary": {
+            "file": merged_file,
+            "test_folds": [f["test_fold"] for f in merged["folds"]],
+            **merged["cv"],
+        },
+    }

@@ -43,7 +43,9 @@ accuracy/sensitivity/specificity at the validation threshold (Wilson CIs), Dice 
 slice, pooled over hemorrhage slices, per patient (3-D; also with slices gated by the chosen
 slice score), false-positive pixels on slices without hemorrhage, and wall times. Results go to
 ``docs/benchmarks/ctich.{md,json}`` (cpu preset, fold 0; ``ctich-cv`` with ``--cv`` or ``--merge``,
-``ctich-<preset>`` otherwise).
+``ctich-<preset>`` otherwise). ``--merge ... --summary-into docs/benchmarks/ctich.json`` also
+records the cross-validation's mean ± SD in the fold-0 headline's results, which must be one of
+the merged runs.
 
 ``--packed FILE`` reads a compact copy of the dataset (``--write-packed FILE --size 256``
 makes one: uint8 slices at 256 px, lzma-compressed, ~40 MB) for machines the 110 MB PNG folder
@@ -90,7 +92,7 @@ from _ctich_presets import (
     segmenter_input,
     segmenter_params,
 )
-from _ctich_summary import merge_runs, summarize, summarize_slice_scores
+from _ctich_summary import attach_cv_summary, merge_runs, summarize, summarize_slice_scores
 
 from skhe.datasets._ctich import CTICHData
 from skhe.metrics import (
@@ -515,6 +517,19 @@ def check_classifier_init(cfg: dict) -> None:
         )
 
 
+def write_summary_into(single_json: Path, merged: dict, merged_md: Path) -> Path:
+    """Record ``merged``'s cross-validation in one of its single-fold runs' results and write
+    that run's report again; the hand-written ``## Notes`` below the generated report stay."""
+    r = attach_cv_summary(
+        json.loads(single_json.read_text()), merged, merged_md.with_suffix(".json").name
+    )
+    old_md = single_json.with_suffix(".md")
+    notes = ""
+    if old_md.exists() and "\n## Notes\n" in old_md.read_text():
+        notes = "\n## Notes\n" + old_md.read_text().split("\n## Notes\n", 1)[1]
+    return write_results(single_json.stem, r, markdown(r) + notes, single_json.parent)
+
+
 def run(args) -> dict:
     t_start = time.time()
     preset = "smoke" if args.smoke else args.preset
@@ -682,6 +697,14 @@ def main(argv=None) -> int:
         "instead of running",
     )
     ap.add_argument(
+        "--summary-into",
+        default=None,
+        metavar="JSON",
+        help="with --merge, also record the cross-validation's mean ± SD in this single-fold "
+        "run's results (one of the merged runs, e.g. docs/benchmarks/ctich.json) and write its "
+        "report again, keeping any '## Notes' written below it",
+    )
+    ap.add_argument(
         "--segmenter-windows",
         nargs="+",
         default=None,
@@ -743,11 +766,15 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=None, help="results file name (default from the run)")
     ap.add_argument("--out", default=None, help="results folder (default docs/benchmarks)")
     args = ap.parse_args(argv)
+    if args.summary_into and not args.merge:
+        raise SystemExit("--summary-into needs --merge (the runs whose summary it records)")
     if args.merge:
         r = merge_runs(args.merge)
         path = write_results(args.name or default_name(r, True), r, markdown(r), args.out)
         print(markdown(r))
         print(f"written: {path}")
+        if args.summary_into:
+            print(f"written: {write_summary_into(Path(args.summary_into), r, path)}")
         return 0
     if not args.packed and not (Path(args.root) / "slices.csv").exists():
         print(f"CT-ICH data not found at {args.root}; nothing to do.", file=sys.stderr)

@@ -188,6 +188,49 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
         text=True,
     )
     assert bad.returncode != 0 and "not each of [0, 1, 2, 3, 4] once" in bad.stderr
+    # --summary-into: the 5-fold summary recorded in one merged run's results (the headline),
+    # its hand-written notes kept; a run that is not one of the merged ones is refused
+    (tmp_path / "fold0.md").write_text("# report\n\n## Notes\n\n- kept by hand\n")
+    ok = subprocess.run(
+        [
+            sys.executable,
+            CTICH,
+            "--merge",
+            *map(str, paths),
+            "--out",
+            str(merged_dir),
+            "--summary-into",
+            str(paths[0]),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    headline = json.loads(paths[0].read_text())
+    assert headline["cv_summary"]["dice_per_slice"]["mean"] == pytest.approx(0.3)
+    assert headline["cv_summary"]["test_folds"] == [0, 1, 2, 3, 4]
+    assert headline["cv_summary"]["file"] == "ctich-smoke.json"
+    md = (tmp_path / "fold0.md").read_text()
+    assert "| Dice per hemorrhage slice | 0.300 ± 0.158 | 0.100, 0.200, 0.300, 0.400, 0.500 |" in md
+    assert "(this run is its test fold 0)" in md and md.endswith("## Notes\n\n- kept by hand\n")
+    stranger = json.loads(paths[1].read_text())
+    stranger["folds"][0].update(test_fold=0, dice_per_slice=0.9)
+    (tmp_path / "stranger.json").write_text(json.dumps(stranger))
+    bad = subprocess.run(
+        [
+            sys.executable,
+            CTICH,
+            "--merge",
+            *map(str, paths),
+            "--out",
+            str(merged_dir),
+            "--summary-into",
+            str(tmp_path / "stranger.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "is not the run merged for that fold" in bad.stderr
     # a run whose settings in effect differ is refused, naming the file and the key
     other = json.loads(paths[3].read_text())
     other["config"]["segmenter"]["lr"] *= 2
