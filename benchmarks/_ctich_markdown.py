@@ -272,9 +272,12 @@ effect (`--test-fold k`; what `--cv` runs in one go): {runs}.
                 f"{', '.join(f'{x:.3f}' for x in v['folds'])} | {v['chosen']} |"
                 for k, v in r["cv_slice_scores"].items()
             )
-            cv += f"""Each slice score's test AUC, whether or not the validation fold chose it:
+            # a score fixed by --slice-score is the one measured on every fold, not a choice
+            fixed = r["config"].get("slice_score", "validation") != "validation"
+            how = "fixed by `--slice-score`" if fixed else "chosen by validation"
+            cv += f"""Each slice score's test AUC, whether or not it was the one measured:
 
-| slice score | mean ± SD | per test fold | chosen by validation (folds) |
+| slice score | mean ± SD | per test fold | {how} (folds) |
 | --- | --- | --- | --- |
 {score_rows}
 

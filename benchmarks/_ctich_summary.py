@@ -63,7 +63,9 @@ def merge_runs(paths: list[str]) -> dict:
     expected = [f for f in range(5) if f not in first["excluded_folds"]]
     if tested != expected:
         raise SystemExit(f"--merge: the runs test folds {tested}, not each of {expected} once")
-    out = {k: v for k, v in first.items() if k not in ("folds", "wall_time_s", "machine")}
+    # (a run's own cv_summary, from an earlier --summary-into, is not carried into the merge)
+    skip = ("folds", "wall_time_s", "machine", "cv_summary")
+    out = {k: v for k, v in first.items() if k not in skip}
     out.update(
         {k: folds[0][k] for k in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")}
     )

@@ -181,6 +181,8 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert cv["dice_per_slice"] == pytest.approx(0.1)  # the headline: fold 0
     merged_md = (merged_dir / "ctich-smoke.md").read_text()
     assert "Assembled with `--merge`" in merged_md
+    # the runs' score was fixed (--slice-score), so the table does not call it validation's choice
+    assert "| fixed by `--slice-score` (folds) |" in merged_md
     assert "`--set segmenter.lr=" in merged_md  # fold 3's own way of reaching the settings
     bad = subprocess.run(
         [sys.executable, CTICH, "--merge", *map(str, paths[:4]), "--out", str(merged_dir)],
@@ -213,6 +215,14 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     md = (tmp_path / "fold0.md").read_text()
     assert "| Dice per hemorrhage slice | 0.300 ± 0.158 | 0.100, 0.200, 0.300, 0.400, 0.500 |" in md
     assert "(this run is its test fold 0)" in md and md.endswith("## Notes\n\n- kept by hand\n")
+    # merged again, the headline's own summary is not carried into the cross-validation
+    ok = subprocess.run(
+        [sys.executable, CTICH, "--merge", *map(str, paths), "--out", str(merged_dir)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "cv_summary" not in json.loads((merged_dir / "ctich-smoke.json").read_text())
     stranger = json.loads(paths[1].read_text())
     stranger["folds"][0].update(test_fold=0, dice_per_slice=0.9)
     (tmp_path / "stranger.json").write_text(json.dumps(stranger))
