@@ -210,14 +210,16 @@ REFERENCES_BY_PRESET["smoke"] = REFERENCES_BY_PRESET["cpu"]
 _CPU_TARGETS = REFERENCES_BY_PRESET["cpu"]["targets"]
 
 
+def _mean_sd_row(label: str, v: dict, *extra) -> str:
+    """A table row: the label, ``mean ± SD`` and the per-fold values (then any extra cells)."""
+    cells = [label, f"{v['mean']:.3f} ± {v['sd']:.3f}", ", ".join(f"{x:.3f}" for x in v["folds"])]
+    return "| " + " | ".join(map(str, [*cells, *extra])) + " |"
+
+
 def _cv_summary_markdown(r: dict) -> str:
     """The cross-validation a single-fold run belongs to (``--summary-into``)."""
     c = r["cv_summary"]
-    rows = "\n".join(
-        f"| {label} | {c[k]['mean']:.3f} ± {c[k]['sd']:.3f} | "
-        f"{', '.join(f'{x:.3f}' for x in c[k]['folds'])} |"
-        for k, label in _HEADLINE.items()
-    )
+    rows = "\n".join(_mean_sd_row(label, c[k]) for k, label in _HEADLINE.items())
     name = c["file"].removesuffix(".json")
     return f"""## Cross-validation (this run is its test fold {r["folds"][0]["test_fold"]})
 
@@ -244,10 +246,7 @@ def markdown(r: dict) -> str:
     )
     cv = _cv_summary_markdown(r) if "cv_summary" in r else ""
     if "cv" in r:
-        rows = "\n".join(
-            f"| {k} | {v['mean']:.3f} ± {v['sd']:.3f} | {', '.join(f'{x:.3f}' for x in v['folds'])} |"
-            for k, v in r["cv"].items()
-        )
+        rows = "\n".join(_mean_sd_row(k, v) for k, v in r["cv"].items())
         cv = f"""## Cross-validation (each fold held out once as the test fold)
 
 | metric | mean ± SD | per test fold |
@@ -268,9 +267,7 @@ effect (`--test-fold k`; what `--cv` runs in one go): {runs}.
 """
         if "cv_slice_scores" in r:
             score_rows = "\n".join(
-                f"| {k} | {v['mean']:.3f} ± {v['sd']:.3f} | "
-                f"{', '.join(f'{x:.3f}' for x in v['folds'])} | {v['chosen']} |"
-                for k, v in r["cv_slice_scores"].items()
+                _mean_sd_row(k, v, v["chosen"]) for k, v in r["cv_slice_scores"].items()
             )
             # a score fixed by --slice-score is the one measured on every fold, not a choice
             fixed = r["config"].get("slice_score", "validation") != "validation"

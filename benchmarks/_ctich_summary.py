@@ -42,6 +42,11 @@ def summarize_slice_scores(folds: list[dict]) -> dict:
 _MERGE_KEYS = ("preset", "config", "seed", "data", "resolution_px", "excluded_folds")
 
 
+def _differing_key(r: dict, other: dict) -> str | None:
+    """The first of ``_MERGE_KEYS`` on which two results disagree, or None."""
+    return next((key for key in _MERGE_KEYS if r.get(key) != other.get(key)), None)
+
+
 def merge_runs(paths: list[str]) -> dict:
     """One cross-validation result from single-fold runs of the same command (``--test-fold
     k`` for each k): what ``--cv`` computes, fold by fold, when one long run does not fit in
@@ -53,9 +58,8 @@ def merge_runs(paths: list[str]) -> dict:
     for r in runs:  # runs from before --inner-folds had one
         r["config"].setdefault("inner_folds", 1)
     for path, r in zip(paths, runs, strict=True):
-        for key in _MERGE_KEYS:
-            if r.get(key) != first.get(key):
-                raise SystemExit(f"--merge: {path} differs from {paths[0]} in {key!r}")
+        if key := _differing_key(r, first):
+            raise SystemExit(f"--merge: {path} differs from {paths[0]} in {key!r}")
         if "cv" in r or len(r["folds"]) != 1:
             raise SystemExit(f"--merge: {path} is not a single-fold run")
     folds = sorted((r["folds"][0] for r in runs), key=lambda f: f["test_fold"])
@@ -99,11 +103,10 @@ def attach_cv_summary(single: dict, merged: dict, merged_file: str) -> dict:
     belongs to as ``cv_summary``: each metric's mean, SD and per-fold values, and the merged
     file's name. ``single`` must be one of the merged runs (same settings in effect, and its
     fold's figures equal to the merged fold's), so the summary cannot describe other networks."""
-    for key in _MERGE_KEYS:
-        if single.get(key) != merged.get(key):
-            raise SystemExit(
-                f"--summary-into: the results file differs from the merged runs in {key!r}"
-            )
+    if key := _differing_key(single, merged):
+        raise SystemExit(
+            f"--summary-into: the results file differs from the merged runs in {key!r}"
+        )
     if "cv" in single or len(single["folds"]) != 1:
         raise SystemExit("--summary-into: the results file is not a single-fold run")
     fold = single["folds"][0]

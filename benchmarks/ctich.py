@@ -524,10 +524,9 @@ def write_summary_into(single_json: Path, merged: dict, merged_md: Path) -> Path
         json.loads(single_json.read_text()), merged, merged_md.with_suffix(".json").name
     )
     old_md = single_json.with_suffix(".md")
-    notes = ""
-    if old_md.exists() and "\n## Notes\n" in old_md.read_text():
-        notes = "\n## Notes\n" + old_md.read_text().split("\n## Notes\n", 1)[1]
-    return write_results(single_json.stem, r, markdown(r) + notes, single_json.parent)
+    text = old_md.read_text() if old_md.exists() else ""
+    _generated, mark, notes = text.partition("\n## Notes\n")  # mark and notes: "" if none
+    return write_results(single_json.stem, r, markdown(r) + mark + notes, single_json.parent)
 
 
 def run(args) -> dict:

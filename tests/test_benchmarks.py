@@ -169,11 +169,23 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
         paths.append(tmp_path / f"fold{k}.json")
         paths[-1].write_text(json.dumps(one))
     merged_dir = tmp_path / "merged"
-    ok = subprocess.run(
-        [sys.executable, CTICH, "--merge", *map(str, paths[::-1]), "--out", str(merged_dir)],
-        capture_output=True,
-        text=True,
-    )
+
+    def merge(runs, *extra):
+        return subprocess.run(
+            [
+                sys.executable,
+                CTICH,
+                "--merge",
+                *map(str, runs),
+                "--out",
+                str(merged_dir),
+                *map(str, extra),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    ok = merge(paths[::-1])
     assert ok.returncode == 0, ok.stderr[-2000:]
     cv = json.loads((merged_dir / "ctich-smoke.json").read_text())
     assert [f["test_fold"] for f in cv["folds"]] == [0, 1, 2, 3, 4]
@@ -184,29 +196,12 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     # the runs' score was fixed (--slice-score), so the table does not call it validation's choice
     assert "| fixed by `--slice-score` (folds) |" in merged_md
     assert "`--set segmenter.lr=" in merged_md  # fold 3's own way of reaching the settings
-    bad = subprocess.run(
-        [sys.executable, CTICH, "--merge", *map(str, paths[:4]), "--out", str(merged_dir)],
-        capture_output=True,
-        text=True,
-    )
+    bad = merge(paths[:4])
     assert bad.returncode != 0 and "not each of [0, 1, 2, 3, 4] once" in bad.stderr
     # --summary-into: the 5-fold summary recorded in one merged run's results (the headline),
     # its hand-written notes kept; a run that is not one of the merged ones is refused
     (tmp_path / "fold0.md").write_text("# report\n\n## Notes\n\n- kept by hand\n")
-    ok = subprocess.run(
-        [
-            sys.executable,
-            CTICH,
-            "--merge",
-            *map(str, paths),
-            "--out",
-            str(merged_dir),
-            "--summary-into",
-            str(paths[0]),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    ok = merge(paths, "--summary-into", paths[0])
     assert ok.returncode == 0, ok.stderr[-2000:]
     headline = json.loads(paths[0].read_text())
     assert headline["cv_summary"]["dice_per_slice"]["mean"] == pytest.approx(0.3)
@@ -216,40 +211,19 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert "| Dice per hemorrhage slice | 0.300 ± 0.158 | 0.100, 0.200, 0.300, 0.400, 0.500 |" in md
     assert "(this run is its test fold 0)" in md and md.endswith("## Notes\n\n- kept by hand\n")
     # merged again, the headline's own summary is not carried into the cross-validation
-    ok = subprocess.run(
-        [sys.executable, CTICH, "--merge", *map(str, paths), "--out", str(merged_dir)],
-        capture_output=True,
-        text=True,
-    )
+    ok = merge(paths)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "cv_summary" not in json.loads((merged_dir / "ctich-smoke.json").read_text())
     stranger = json.loads(paths[1].read_text())
     stranger["folds"][0].update(test_fold=0, dice_per_slice=0.9)
     (tmp_path / "stranger.json").write_text(json.dumps(stranger))
-    bad = subprocess.run(
-        [
-            sys.executable,
-            CTICH,
-            "--merge",
-            *map(str, paths),
-            "--out",
-            str(merged_dir),
-            "--summary-into",
-            str(tmp_path / "stranger.json"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    bad = merge(paths, "--summary-into", tmp_path / "stranger.json")
     assert bad.returncode != 0 and "is not the run merged for that fold" in bad.stderr
     # a run whose settings in effect differ is refused, naming the file and the key
     other = json.loads(paths[3].read_text())
     other["config"]["segmenter"]["lr"] *= 2
     paths[3].write_text(json.dumps(other))
-    bad = subprocess.run(
-        [sys.executable, CTICH, "--merge", *map(str, paths), "--out", str(merged_dir)],
-        capture_output=True,
-        text=True,
-    )
+    bad = merge(paths)
     assert bad.returncode != 0 and "fold3.json differs" in bad.stderr and "'config'" in bad.stderr
 
 
