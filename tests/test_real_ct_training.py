@@ -177,6 +177,24 @@ def test_per_slice_dice_weighs_each_bleed_equally():
     assert soft_dice(logits, target, smooth=0.0).item() == pytest.approx(16 / 17, abs=1e-6)
 
 
+def test_mixed_dice_counts_false_alarms_on_slices_without_bleed():
+    logits = torch.full((2, 1, 4, 4), -20.0)
+    target = torch.zeros(2, 1, 4, 4)
+    target[0, 0, :2] = 1  # an 8 px bleed, found
+    logits[0, 0, :2] = 20.0
+    logits[1, 0, :2] = 20.0  # 8 px marked on the slice without bleed
+
+    def dice_loss(share):
+        return DiceBCELoss(bce_weight=0.0, smooth=0.0, per_slice=share)(logits, target).item()
+
+    assert dice_loss(True) == pytest.approx(0.0, abs=1e-6)  # blind to the false alarms
+    assert dice_loss(False) == pytest.approx(1 - 16 / 24, abs=1e-6)  # 2 * 8 / (16 + 8)
+    assert dice_loss(0.5) == pytest.approx((1 - 16 / 24) / 2, abs=1e-6)
+    assert HematomaSegmenter(loss="mixed_dice_bce")._criterion().per_slice == 0.5
+    with pytest.raises(ValueError, match="per_slice"):
+        DiceBCELoss(per_slice=1.5)
+
+
 def test_tversky_is_dice_at_one_half_and_penalizes_misses_more():
     torch.manual_seed(0)
     logits, target = torch.randn(2, 1, 8, 8), (torch.rand(2, 1, 8, 8) > 0.7).float()

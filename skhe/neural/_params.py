@@ -73,7 +73,7 @@ SEGMENTER_CONSTRAINTS = {
     **_UNET,
     "dice_weight": [_NON_NEGATIVE],
     "bce_weight": [_NON_NEGATIVE],
-    "loss": [StrOptions({"dice_bce", "slice_dice_bce", "tversky_bce"})],
+    "loss": [StrOptions({"dice_bce", "slice_dice_bce", "mixed_dice_bce", "tversky_bce"})],
     # any channel count: e.g. several HU windows (skhe.preprocessing.rewindow)
     "in_chans": [_POSITIVE_INT],
 }

@@ -50,9 +50,11 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
     sampling : {"all", "balanced"}, default="all"
         As in :class:`SliceClassifier`: "balanced" lets training use all slices of a cohort in
         which hematoma slices are rare without collapsing to empty masks.
-    loss : {"dice_bce", "slice_dice_bce", "tversky_bce"}, default="dice_bce"
+    loss : {"dice_bce", "slice_dice_bce", "mixed_dice_bce", "tversky_bce"}, default="dice_bce"
         "dice_bce": the paper's Dice (over the batch) + BCE. "slice_dice_bce": Dice averaged
         over the batch's hematoma slices, so a small bleed counts as much as a large one.
+        "mixed_dice_bce": the mean of those two Dice terms + BCE (the batch Dice also counts
+        pixels marked on the batch's slices without hematoma).
         "tversky_bce": Tversky index (false negatives weighted 0.7, false positives 0.3) + BCE,
         which favours finding small and thin bleeds. ``dice_weight`` / ``bce_weight`` weigh the
         two terms of each.
@@ -160,7 +162,7 @@ class HematomaSegmenter(DocLinkMixin, DeepEstimatorMixin, BaseEstimator):
         return DiceBCELoss(
             dice_weight=self.dice_weight,
             bce_weight=self.bce_weight,
-            per_slice=self.loss == "slice_dice_bce",
+            per_slice={"slice_dice_bce": 1.0, "mixed_dice_bce": 0.5}.get(self.loss, 0.0),
         )
 
     def _train_sampler(self, train_ds, generator):

@@ -21,14 +21,19 @@ def soft_dice(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -
 class DiceBCELoss(nn.Module):
     """Dice + BCE for segmentation: ``bce_weight * BCE + dice_weight * (1 - Dice)``.
 
-    The Dice term is computed over the whole batch (so slices without hematoma do not make it
-    undefined); BCE is the mean over pixels.
+    By default the Dice term is computed over the whole batch (so slices without hematoma do
+    not make it undefined; :func:`soft_dice`); BCE is the mean over pixels.
 
     Parameters
     ----------
     dice_weight, bce_weight : float, default=1.0
     smooth : float, default=1.0
         Laplace smoothing of the Dice ratio.
+    per_slice : bool or float in [0, 1], default=False
+        The share of the Dice term taken per hematoma slice (:func:`per_slice_soft_dice`, each
+        slice counting equally) rather than over the batch's pixels: ``False`` / 0 the batch
+        Dice (the paper's), ``True`` / 1 the per-slice Dice, 0.5 their mean (the batch Dice
+        still sees pixels marked on slices without hematoma, which the per-slice Dice does not).
     """
 
     def __init__(
@@ -36,9 +41,11 @@ class DiceBCELoss(nn.Module):
         dice_weight: float = 1.0,
         bce_weight: float = 1.0,
         smooth: float = 1.0,
-        per_slice: bool = False,
+        per_slice: bool | float = False,
     ):
         super().__init__()
+        if not 0 <= float(per_slice) <= 1:
+            raise ValueError(f"per_slice must be a bool or a share in [0, 1], got {per_slice!r}")
         self.dice_weight = dice_weight
         self.bce_weight = bce_weight
         self.smooth = smooth
@@ -47,10 +54,12 @@ class DiceBCELoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.float()
         bce = F.binary_cross_entropy_with_logits(logits.float(), target)
-        if self.per_slice:
-            dice = per_slice_soft_dice(logits, target, self.smooth)
-        else:
-            dice = soft_dice(logits, target, self.smooth)
+        share = float(self.per_slice)
+        dice = 0.0
+        if share > 0:
+            dice = share * per_slice_soft_dice(logits, target, self.smooth)
+        if share < 1:
+            dice = dice + (1 - share) * soft_dice(logits, target, self.smooth)
         return self.bce_weight * bce + self.dice_weight * (1 - dice)
 
 
