@@ -124,3 +124,29 @@ def attach_cv_summary(single: dict, merged: dict, merged_file: str) -> dict:
             **merged["cv"],
         },
     }
+
+
+_HEADLINE_KEYS = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+
+
+def compare_to(r: dict, other: dict, other_file: str) -> dict:
+    """``r`` (a single-fold run) set against ``other``, an earlier run on the same test fold
+    (``--compare-to``): the report's "before" column is ``other``'s, and its "previous run"
+    column is ``other``'s headline, labelled with its report's name. The preset's own
+    references are the fold-0 headline's, so a run on another fold needs this to be read
+    against figures of its own fold."""
+    for key, run in (("results", r), (other_file, other)):
+        if "cv" in run or len(run["folds"]) != 1:
+            raise SystemExit(f"--compare-to: {key} is not a single-fold run")
+    fold, theirs = r["folds"][0]["test_fold"], other["folds"][0]["test_fold"]
+    if fold != theirs:
+        raise SystemExit(
+            f"--compare-to: {other_file} tests fold {theirs}, this run fold {fold}; a headline "
+            "is set against figures of its own test fold"
+        )
+    label = f"{Path(other_file).name.removesuffix('.json')}.md"
+    return {
+        **r,
+        "before": other["before"],
+        "previous": {"label": label, **{k: other[k] for k in _HEADLINE_KEYS}},
+    }

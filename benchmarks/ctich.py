@@ -92,7 +92,13 @@ from _ctich_presets import (
     segmenter_input,
     segmenter_params,
 )
-from _ctich_summary import attach_cv_summary, merge_runs, summarize, summarize_slice_scores
+from _ctich_summary import (
+    attach_cv_summary,
+    compare_to,
+    merge_runs,
+    summarize,
+    summarize_slice_scores,
+)
 
 from skhe.datasets._ctich import CTICHData
 from skhe.metrics import (
@@ -748,6 +754,13 @@ def main(argv=None) -> int:
         "counts pixels marked on slices without hemorrhage ('slice_patient'); the report "
         "gives both criteria's rules on the test fold",
     )
+    ap.add_argument(
+        "--compare-to",
+        default=None,
+        metavar="JSON",
+        help="set the report's 'before' and 'previous run' columns against this earlier run "
+        "on the same test fold (default: the preset's fold-0 figures)",
+    )
     ap.add_argument("--save-models", default=None, metavar="DIR")
     ap.add_argument(
         "--save-scores",
@@ -765,6 +778,10 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=None, help="results file name (default from the run)")
     ap.add_argument("--out", default=None, help="results folder (default docs/benchmarks)")
     args = ap.parse_args(argv)
+    if args.compare_to and (args.merge or args.cv):
+        raise SystemExit(
+            "--compare-to sets one test fold's run against another's, not --merge/--cv"
+        )
     if args.summary_into and not args.merge:
         raise SystemExit("--summary-into needs --merge (the runs whose summary it records)")
     if args.merge:
@@ -783,6 +800,8 @@ def main(argv=None) -> int:
         print(f"written: {args.write_packed}")
         return 0
     r = run(args)
+    if args.compare_to:
+        r = compare_to(r, json.loads(Path(args.compare_to).read_text()), args.compare_to)
     path = write_results(args.name or default_name(r, args.cv), r, markdown(r), args.out)
     print(markdown(r))
     print(f"written: {path}")

@@ -318,6 +318,36 @@ def test_ctich_cross_validation_summary():
     assert (by_score["classifier"]["chosen"], by_score["combined_context"]["chosen"]) == (2, 1)
 
 
+def test_ctich_compare_to_sets_a_run_against_an_earlier_run_on_its_fold():
+    """--compare-to: a fold-1 run's report reads against the earlier fold-1 run (its "before"
+    and its headline as "previous"), not the preset's fold-0 figures; runs on different test
+    folds, or a cross-validation, are refused."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _ctich_markdown import markdown
+    from _ctich_summary import compare_to
+    from ctich import main
+
+    docs = ROOT / "docs/benchmarks"
+    now = json.loads((docs / "ctich-fold1-mixedloss.json").read_text())
+    earlier = json.loads((docs / "ctich-fold1-sliceloss.json").read_text())
+    r = compare_to(now, earlier, "docs/benchmarks/ctich-fold1-sliceloss.json")
+    assert r["previous"]["label"] == "ctich-fold1-sliceloss.md"
+    assert r["previous"]["dice_per_patient"] == earlier["dice_per_patient"]
+    text = markdown(r)
+    # fold 1's own figures: the 5-fold run's fold 1, then the previous preset's fold 1
+    assert "| slice AUC | 0.939 | 0.949 | 0.953 | >= 0.95 |" in text
+    assert "| Dice per patient | 0.235 | 0.209 | 0.234 | >= 0.55 |" in text
+    assert "previous run (ctich-fold1-sliceloss.md)" in text
+    fold0 = json.loads((docs / "ctich.json").read_text())
+    with pytest.raises(SystemExit, match="tests fold 0, this run fold 1"):
+        compare_to(now, fold0, "ctich.json")
+    cv = json.loads((docs / "ctich-cv-sliceloss.json").read_text())
+    with pytest.raises(SystemExit, match="ctich-cv-sliceloss.json is not a single-fold run"):
+        compare_to(now, cv, "ctich-cv-sliceloss.json")
+    with pytest.raises(SystemExit, match="--compare-to sets one test fold"):
+        main(["--merge", "a.json", "--compare-to", "b.json"])
+
+
 def test_ctich_report_sets_each_preset_against_its_own_targets():
     """A results file renders with its preset's targets and earlier figures (the paper preset's
     GPU targets, not the cpu preset's), and its Reproduce line names the device and packed data
