@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/ctich.py                        # cpu preset, fold 0 (about 29 min, 2 cores)
+    python benchmarks/ctich.py                        # cpu preset, fold 0 (about 27 min, 2 cores)
     python benchmarks/ctich.py --cv                   # all 5 folds, mean +- SD
     python benchmarks/ctich.py --preset paper --device cuda
     python benchmarks/ctich.py --save-models models/  # keep the fitted networks (safe format)
@@ -13,6 +13,7 @@ Usage::
     python benchmarks/ctich.py --slice-score validation  # the slice score chosen per run
     python benchmarks/ctich.py --validation mixed     # validate on a quarter of every fold
     python benchmarks/ctich.py --classifier-init random  # classifier from random weights
+    python benchmarks/ctich.py --test-fold 2 --compare-to docs/benchmarks/ctich-fold2-sliceloss.json
     python benchmarks/ctich.py --smoke                # seconds: checks the script end to end
 
 For a test fold k (the dataset's fixed patient split; fold 0 by default), the next fold
@@ -45,7 +46,9 @@ slice score), false-positive pixels on slices without hemorrhage, and wall times
 ``docs/benchmarks/ctich.{md,json}`` (cpu preset, fold 0; ``ctich-cv`` with ``--cv`` or ``--merge``,
 ``ctich-<preset>`` otherwise). ``--merge ... --summary-into docs/benchmarks/ctich.json`` also
 records the cross-validation's mean ± SD in the fold-0 headline's results, which must be one of
-the merged runs.
+the merged runs. A run on another test fold is set against an earlier run on the same fold
+with ``--compare-to RUN.json`` (its report's "before" and "previous run" columns; the presets'
+own are fold 0's).
 
 ``--packed FILE`` reads a compact copy of the dataset (``--write-packed FILE --size 256``
 makes one: uint8 slices at 256 px, lzma-compressed, ~40 MB) for machines the 110 MB PNG folder
