@@ -386,6 +386,8 @@ Reproduce: `{cmd}`.
 
 
 def _cfg_text(c: dict | None) -> str:
+    """A network's settings as ``key=value`` pairs; a tuple prints as the list it becomes in
+    the results JSON, so a report reads the same whether written by the run or from its file."""
     if not c:
         return "not trained"
-    return ", ".join(f"{k}={v}" for k, v in c.items())
+    return ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in c.items())

@@ -371,8 +371,13 @@ def test_ctich_report_sets_each_preset_against_its_own_targets():
     assert "| combined_equal_neighbours (fixed) | 0.940 | 0.954 (0.934-0.975) |" in text
     assert "| combined | 0.924 | 0.944 (0.922-0.967) |" in text
     assert "| combined_equal | 0.936 | 0.951 (0.930-0.972) |" in text
-    # the segmenter's loss is in the configuration table
+    # the segmenter's loss is in the configuration table; its decoder's channels print the
+    # same from the run (a tuple) as from the results file (a list)
     assert "loss=mixed_dice_bce" in text
+    assert "decoder_channels=[128, 64, 32, 16, 16]," in text
+    as_run = json.loads(json.dumps(cpu))
+    as_run["config"]["segmenter"]["decoder_channels"] = (128, 64, 32, 16, 16)
+    assert markdown(as_run) == text
     assert "--device" not in text and "--packed" not in text
     # the classifier started from the segmenter's encoder: the table and the command say so
     assert "starting from each fit's segmenter encoder |" in text
