@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: The headline metrics of a run and of each of its test folds.
+_HEADLINE_KEYS = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+
 
 def _mean_sd(values: list[float]) -> dict:
     return {
@@ -21,8 +24,7 @@ def _mean_sd(values: list[float]) -> dict:
 
 def summarize(folds: list[dict]) -> dict:
     """Mean, SD and per-fold values of the headline metrics over the test folds."""
-    keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
-    return {k: _mean_sd([f[k] for f in folds]) for k in keys}
+    return {k: _mean_sd([f[k] for f in folds]) for k in _HEADLINE_KEYS}
 
 
 def summarize_slice_scores(folds: list[dict]) -> dict:
@@ -70,9 +72,7 @@ def merge_runs(paths: list[str]) -> dict:
     # (a run's own cv_summary, from an earlier --summary-into, is not carried into the merge)
     skip = ("folds", "wall_time_s", "machine", "cv_summary")
     out = {k: v for k, v in first.items() if k not in skip}
-    out.update(
-        {k: folds[0][k] for k in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")}
-    )
+    out.update({k: folds[0][k] for k in _HEADLINE_KEYS})
     out["folds"] = folds
     out["merged_from"] = [
         {
@@ -95,7 +95,7 @@ def merge_runs(paths: list[str]) -> dict:
 
 #: The keys of a results file that hold the same figures as the merged cross-validation's
 #: fold (what ``attach_cv_summary`` checks to know it is one of the merged runs).
-_FOLD_FIGURES = ("test_fold", "slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
+_FOLD_FIGURES = ("test_fold", *_HEADLINE_KEYS)
 
 
 def attach_cv_summary(single: dict, merged: dict, merged_file: str) -> dict:
@@ -124,9 +124,6 @@ def attach_cv_summary(single: dict, merged: dict, merged_file: str) -> dict:
             **merged["cv"],
         },
     }
-
-
-_HEADLINE_KEYS = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
 
 
 def compare_to(r: dict, other: dict, other_file: str) -> dict:
