@@ -109,7 +109,6 @@ def _by_fit_markdown(r: dict) -> str:
     fits = r.get("by_fit") or {}
     if not fits:
         return ""
-    keys = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
     rows = [
         (
             _FIT_LABELS.get(
@@ -121,7 +120,7 @@ def _by_fit_markdown(r: dict) -> str:
     ]
     rows.append((f"mean of {'both' if len(fits) == 2 else 'all'} (reported)", r))
     body = "\n".join(
-        f"| {name} | " + " | ".join(f"{v[k]:.3f}" for k in keys) + " |" for name, v in rows
+        f"| {name} | " + " | ".join(f"{v[k]:.3f}" for k in _HEADLINE) + " |" for name, v in rows
     )
     return f"""| test fold scored by | slice AUC | Dice per slice | pooled | per patient |
 | --- | --- | --- | --- | --- |

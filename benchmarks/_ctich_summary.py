@@ -14,6 +14,11 @@ import numpy as np
 _HEADLINE_KEYS = ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient")
 
 
+def _single_fold(r: dict) -> bool:
+    """Whether a results dict is one test fold's run (not a cross-validation)."""
+    return "cv" not in r and len(r["folds"]) == 1
+
+
 def _mean_sd(values: list[float]) -> dict:
     return {
         "mean": float(np.mean(values)),
@@ -62,7 +67,7 @@ def merge_runs(paths: list[str]) -> dict:
     for path, r in zip(paths, runs, strict=True):
         if key := _differing_key(r, first):
             raise SystemExit(f"--merge: {path} differs from {paths[0]} in {key!r}")
-        if "cv" in r or len(r["folds"]) != 1:
+        if not _single_fold(r):
             raise SystemExit(f"--merge: {path} is not a single-fold run")
     folds = sorted((r["folds"][0] for r in runs), key=lambda f: f["test_fold"])
     tested = [f["test_fold"] for f in folds]
@@ -107,7 +112,7 @@ def attach_cv_summary(single: dict, merged: dict, merged_file: str) -> dict:
         raise SystemExit(
             f"--summary-into: the results file differs from the merged runs in {key!r}"
         )
-    if "cv" in single or len(single["folds"]) != 1:
+    if not _single_fold(single):
         raise SystemExit("--summary-into: the results file is not a single-fold run")
     fold = single["folds"][0]
     same = [f for f in merged["folds"] if f["test_fold"] == fold["test_fold"]]
@@ -133,7 +138,7 @@ def compare_to(r: dict, other: dict, other_file: str) -> dict:
     references are the fold-0 headline's, so a run on another fold needs this to be read
     against figures of its own fold."""
     for key, run in (("results", r), (other_file, other)):
-        if "cv" in run or len(run["folds"]) != 1:
+        if not _single_fold(run):
             raise SystemExit(f"--compare-to: {key} is not a single-fold run")
     fold, theirs = r["folds"][0]["test_fold"], other["folds"][0]["test_fold"]
     if fold != theirs:
