@@ -89,6 +89,30 @@ def test_augmentation_moves_image_and_mask_together_and_is_seeded():
         a1(img * 100)
 
 
+def test_augmentation_noise_and_blur_change_the_image_not_the_mask():
+    img = np.full((64, 64), 0.4, np.float32)
+    img[20:30, 10:25] = 0.8
+    mask = (img > 0.5).astype(np.uint8)
+    still = dict(shift=0.0, scale=0.0, rotate=0.0, p=1.0)
+    stds = []
+    for seed in range(20):
+        out, m = SliceAugmenter(**still, noise=0.03, random_state=seed)(img, mask)
+        np.testing.assert_array_equal(m, mask)
+        stds.append((out - img).std())
+    # a standard deviation drawn up to 0.03 of the window: none above it, not all near zero
+    assert max(stds) <= 0.031 and np.mean(stds) == pytest.approx(0.015, abs=0.006)
+    two, _ = SliceAugmenter(**still, noise=0.03, random_state=0)(np.stack([img, img]), mask)
+    np.testing.assert_array_equal(two[0], two[1])  # one draw of noise for all windows of a slice
+    out, m = SliceAugmenter(**still, blur=1.0, random_state=0)(img, mask)
+    np.testing.assert_array_equal(m, mask)
+    # the 0.4 -> 0.8 edge is spread over more than one pixel; the mean level is kept
+    assert np.abs(np.diff(out, axis=1)).max() < 0.3
+    assert out.mean() == pytest.approx(img.mean(), abs=0.01)
+    for bad in ({"noise": -0.1}, {"noise": 1.5}, {"blur": "x"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SliceAugmenter(**bad)(img, mask)
+
+
 @pytest.fixture
 def small_cohort(tmp_path):
     rng = np.random.default_rng(0)

@@ -30,6 +30,13 @@ class SliceAugmenter:
     intensity : float, default=0.0
         Brightness and contrast jitter within the window (albumentations'
         ``RandomBrightnessContrast`` limits, applied with probability ``p``); 0 turns it off.
+    noise : float, default=0.0
+        Gaussian noise with a standard deviation drawn up to this fraction of the window
+        (0.03 of a 0-100 HU window is 3 HU), the same on every channel, applied with
+        probability ``p``; 0 turns it off.
+    blur : float, default=0.0
+        Gaussian blur with a sigma drawn from 0.1 to this many pixels (of the network's input),
+        applied with probability ``p``: a slice seen through more partial volume; 0 turns it off.
     random_state : int or None
         Seed; the same seed gives the same sequence of augmentations.
     """
@@ -42,6 +49,8 @@ class SliceAugmenter:
         p=0.5,
         flip=0.0,
         intensity=0.0,
+        noise=0.0,
+        blur=0.0,
         random_state=None,
     ):
         self.shift = shift
@@ -50,10 +59,20 @@ class SliceAugmenter:
         self.p = p
         self.flip = flip
         self.intensity = intensity
+        self.noise = noise
+        self.blur = blur
         self.random_state = random_state
         self._compose = None
 
     def _build(self):
+        for name in ("noise", "blur"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value >= 0):
+                raise ValueError(f"SliceAugmenter {name} must be a number >= 0; got {value!r}.")
+        if self.noise >= 1:
+            raise ValueError(
+                f"SliceAugmenter noise is a fraction of the window, below 1; got {self.noise!r}."
+            )
         common = dict(border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0)
         transforms = [A.HorizontalFlip(p=self.flip)] if self.flip else []
         transforms += [
@@ -72,6 +91,12 @@ class SliceAugmenter:
                     brightness_limit=self.intensity, contrast_limit=self.intensity, p=self.p
                 )
             )
+        if self.noise:
+            transforms.append(
+                A.GaussNoise(std_range=(0.0, self.noise), per_channel=False, p=self.p)
+            )
+        if self.blur:
+            transforms.append(A.GaussianBlur(sigma_limit=(0.1, self.blur), p=self.p))
         self._compose = A.Compose(transforms, seed=self.random_state)
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None):
