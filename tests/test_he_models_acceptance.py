@@ -21,8 +21,9 @@ from skhe.neural import HematomaSegmenter, MultiTaskHEModel, NDLScorer
 from skhe.pipelines import make_clinical_to_he, make_integrated_to_he, ndl_likelihood_ratio_test
 
 SIZE = 48
-# n_threads=2: the rest of the suite finishes early on the other xdist worker
-COMMON = dict(batch_size=32, random_state=0, n_threads=2, channels_last=True)
+# n_threads=1: the other xdist worker runs the rest of the suite meanwhile; two threads here
+# oversubscribe the two cores and made these tests three times slower in `make test`
+COMMON = dict(batch_size=32, random_state=0, n_threads=1, channels_last=True)
 DECODER = (32, 16, 8, 8, 4)
 
 
