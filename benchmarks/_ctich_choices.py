@@ -74,29 +74,41 @@ def equal_weight_combination(features):
 MASK_CRITERIA = ("slice", "slice_patient")
 
 
-def choose_mask(images, proba, masks, patients, thresholds=None, refinements=None):
+def choose_mask(images, proba, masks, patients, thresholds=None, refinements=None, largest=False):
     """The mask rule with the best mean Dice per hemorrhage slice on these (validation) slices:
     a probability threshold, or a threshold sharpened by the CT's density
-    (:func:`skhe.preprocessing.refine_hematoma_mask`). Returns (rule, {rule: Dice per slice},
-    {criterion: the rule it chooses, for :data:`MASK_CRITERIA`, and ``"per_patient"``: {rule:
-    mean 3-D Dice per patient of ``patients``}})."""
+    (:func:`skhe.preprocessing.refine_hematoma_mask`); with ``largest``, each of those also
+    followed by :func:`skhe.preprocessing.largest_region` (``("largest", *rule)``). Returns
+    (rule, {rule: Dice per slice}, {criterion: the rule it chooses, for :data:`MASK_CRITERIA`,
+    ``"per_patient"``: {rule: mean 3-D Dice per patient of ``patients``} and, with
+    ``largest``, ``"without_largest"``: {criterion: the rule it chooses among the others}})."""
     thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
     refinements = MASK_REFINEMENTS if refinements is None else refinements
-    rules = [("threshold", t) for t in thresholds]
-    rules += [("refined", hu, core, grow) for hu, core, grow in refinements]
+    base = [("threshold", t) for t in thresholds]
+    base += [("refined", hu, core, grow) for hu, core, grow in refinements]
+    rules = base + [("largest", *r) for r in base] if largest else base
     scores, by_patient = {}, {}
     for rule in rules:
         pred = apply_mask_rule(rule, images, proba)
         scores[rule] = float(per_slice_dice(masks, pred).mean())
         by_patient[rule] = float(per_patient_dice(masks, pred, patients).mean())
-    best = max(scores, key=scores.get)
-    both = {r: (scores[r] + by_patient[r]) / 2 for r in rules}
-    chosen = {"slice": best, "slice_patient": max(both, key=both.get)}
-    return best, scores, {**chosen, "per_patient": by_patient}
+
+    def pick(among):
+        both = {r: (scores[r] + by_patient[r]) / 2 for r in among}
+        return {"slice": max(among, key=scores.get), "slice_patient": max(both, key=both.get)}
+
+    chosen = pick(rules)
+    if largest:
+        chosen["without_largest"] = pick(base)
+    return chosen["slice"], scores, {**chosen, "per_patient": by_patient}
 
 
 def apply_mask_rule(rule: tuple, images, proba) -> np.ndarray:
     """Binary masks (uint8) of a rule from :func:`choose_mask`."""
+    if rule[0] == "largest":
+        from skhe.preprocessing import largest_region
+
+        return largest_region(apply_mask_rule(rule[1:], images, proba), proba).astype(np.uint8)
     if rule[0] == "threshold":
         return (proba >= rule[1]).astype(np.uint8)
     from skhe.preprocessing import refine_hematoma_mask
@@ -109,3 +121,21 @@ def apply_mask_rule(rule: tuple, images, proba) -> np.ndarray:
             images[sl], proba[sl], proba[sl] >= core, hu_threshold=hu, grow_prob=grow
         )
     return out
+
+
+def mask_rule_threshold(rule: tuple) -> float:
+    """The probability threshold of a rule from :func:`choose_mask` (a refinement's core)."""
+    base = rule[1:] if rule[0] == "largest" else rule
+    return float(base[1] if base[0] == "threshold" else base[2])
+
+
+def describe_mask_rule(rule) -> str:
+    """A rule from :func:`choose_mask` in words."""
+    if rule[0] == "largest":
+        return describe_mask_rule(rule[1:]) + "; each slice's most probable connected region"
+    if rule[0] == "refined":
+        return (
+            f"probability >= {rule[2]} sharpened by density: >= {rule[1]:g} HU where the "
+            f"probability is >= {rule[3]}, connected to it"
+        )
+    return f"mask threshold {rule[1]}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from _ctich_choices import describe_mask_rule
+
 REFERENCES = (
     "References: Dice 0.31 (U-Net from scratch, 5-fold CV; Hssayeni et al. 2020, the dataset's "
     "own paper); the method on its private cohort: slice AUC 0.994, Dice 0.772."
@@ -14,14 +16,7 @@ def _fold_markdown(r: dict) -> str:
     def pct(v, lo_hi):
         return f"{100 * v:.1f}% ({100 * lo_hi[0]:.1f}-{100 * lo_hi[1]:.1f})"
 
-    rule = s.get("mask_rule", ["threshold", s["mask_threshold"]])
-    if rule[0] == "refined":
-        rule_text = (
-            f"probability >= {rule[2]} sharpened by density: >= {rule[1]:g} HU where the "
-            f"probability is >= {rule[3]}, connected to it"
-        )
-    else:
-        rule_text = f"mask threshold {rule[1]}"
+    rule_text = describe_mask_rule(s.get("mask_rule", ["threshold", s["mask_threshold"]]))
     # results written before the rule was stored chose on validation
     fixed = r.get("slice_score_rule", "validation") != "validation"
     mark = " (fixed)" if fixed else " (chosen)"
@@ -65,9 +60,15 @@ specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d
 """
 
 
+_LARGEST = (
+    "; each also offered followed by keeping each slice's most probable connected region, "
+    "`--largest-region`"
+)
+
 _CRITERIA = {
     "slice": "mean Dice per hemorrhage slice",
     "slice_patient": "its mean with Dice per patient",
+    "without_largest": "the run's criterion, without the largest-region rules",
 }
 
 
@@ -328,6 +329,9 @@ effect (`--test-fold k`; what `--cv` runs in one go): {runs}.
     criterion = r["config"].get("mask_criterion", "slice")  # absent before --mask-criterion
     if criterion != "slice":
         cmd += f" --mask-criterion {criterion}"
+    largest = bool(r["config"].get("largest_region"))  # absent before --largest-region
+    if largest:
+        cmd += " --largest-region"
     init = r["config"].get("classifier_init", "random")  # absent before --classifier-init
     init_text = ""
     if init != "random":
@@ -355,7 +359,7 @@ weights (training from scratch). Slices are the brain-window PNGs mapped back to
 windowed to 0-100 HU.
 
 **Nothing is tuned on the test fold**: {split_text}, and the mask rule (a threshold, or one sharpened by
-the CT's density), {score_text} (and early stopping, when configured, watches the validation loss
+the CT's density{_LARGEST if largest else ""}), {score_text} (and early stopping, when configured, watches the validation loss
 on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}{_ENSEMBLE if r.get("ensemble") else ""}{_INNER.format(n=n_inner) if n_inner > 1 else ""}
 
 | model | configuration |

@@ -12,6 +12,7 @@ Usage::
     python benchmarks/ctich.py --inner-folds 2        # two fits, choices on two validation folds
     python benchmarks/ctich.py --slice-score validation  # the slice score chosen per run
     python benchmarks/ctich.py --validation mixed     # validate on a quarter of every fold
+    python benchmarks/ctich.py --largest-region       # also offer one region per slice's mask
     python benchmarks/ctich.py --classifier-init random  # classifier from random weights
     python benchmarks/ctich.py --test-fold 2 --compare-to docs/benchmarks/ctich-fold2-sliceloss.json
     python benchmarks/ctich.py --smoke                # seconds: checks the script end to end
@@ -80,6 +81,7 @@ from _ctich_choices import (
     choose_mask,
     equal_weight_combination,
     fit_combination,
+    mask_rule_threshold,
     per_patient_dice,
 )
 from _ctich_data import load, split, write_packed
@@ -205,10 +207,12 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     # hemorrhage slice, or its mean with Dice per patient), among thresholds and thresholds
     # sharpened by the CT's density; each criterion's rule is reported on the test fold
     t0 = time.time()
-    _, rule_dice, by_criterion = choose_mask(x[val], proba_val, m[val], data.patient[val])
+    _, rule_dice, by_criterion = choose_mask(
+        x[val], proba_val, m[val], data.patient[val], largest=cfg["largest_region"]
+    )
     mask_rule = by_criterion[cfg["mask_criterion"]]
     val_dice = {r[1]: d for r, d in rule_dice.items() if r[0] == "threshold"}
-    mask_t = mask_rule[1] if mask_rule[0] == "threshold" else mask_rule[2]
+    mask_t = mask_rule_threshold(mask_rule)
     for s_net, _ in fits:
         s_net.set_params(threshold=mask_t)
     times["mask_rule_choice"] = time.time() - t0
@@ -319,8 +323,10 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     slice_dice = per_slice_dice(true, pred)
     pat = data.patient[test]
     criteria = {}
-    for name in MASK_CRITERIA:
-        rule_c = by_criterion[name]
+    compared = {name: by_criterion[name] for name in MASK_CRITERIA}
+    if "without_largest" in by_criterion:  # the run's criterion without the largest region
+        compared["without_largest"] = by_criterion["without_largest"][cfg["mask_criterion"]]
+    for name, rule_c in compared.items():
         mask = pred if rule_c == mask_rule else apply_mask_rule(rule_c, x[test], proba_test)
         criteria[name] = {
             "mask_rule": list(rule_c),
@@ -448,7 +454,8 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
                     "slice_score": chosen,
                     "slice_threshold": thr,
                     "mask_threshold": mask_t,
-                    # ["threshold", t] or ["refined", hu, core, grow]: refine_hematoma_mask
+                    # ["threshold", t] or ["refined", hu, core, grow]: refine_hematoma_mask;
+                    # ["largest", *either]: then skhe.preprocessing.largest_region
                     "mask_rule": list(mask_rule),
                     "combination": _combination_json(*fitted_combos["combined"]),
                     # features: skhe.neural.slice_detection_features
@@ -584,6 +591,9 @@ def run(args) -> dict:
     if args.mask_criterion:
         cfg["mask_criterion"] = args.mask_criterion
     cfg.setdefault("mask_criterion", "slice")
+    if args.largest_region is not None:
+        cfg["largest_region"] = args.largest_region
+    cfg.setdefault("largest_region", False)
     if args.inner_folds is None:
         args.inner_folds = int(cfg.get("inner_folds", 1))
     if cfg["validation"] == "mixed" and args.inner_folds > 1:
@@ -747,6 +757,14 @@ def main(argv=None) -> int:
         default=None,
         help="the inner validation patients: the fold after the test fold ('next', the "
         "presets'), or a quarter of each training fold's patients ('mixed'; one inner fit)",
+    )
+    ap.add_argument(
+        "--largest-region",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also offer validation each mask rule followed by keeping each slice's most "
+        "probable connected region (skhe.preprocessing.largest_region); the report gives the "
+        "rule chosen without them on the test fold too (default: the preset's)",
     )
     ap.add_argument(
         "--mask-criterion",

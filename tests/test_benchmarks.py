@@ -32,6 +32,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
         ctich_dir,
         tmp_path,
         *("--save-models", str(models), "--save-scores", str(scores), "--refit", "--ensemble"),
+        "--largest-region",
     )
     for key in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient"):
         assert 0 <= r[key] <= 1
@@ -58,15 +59,22 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     seg = fold["segmentation"]
     by_rule = seg["validation_dice_per_slice_by_rule"]
     assert by_rule[" ".join(str(v) for v in seg["mask_rule"])] == max(by_rule.values())
-    assert len(by_rule) == 6 + 12  # thresholds and density refinements
+    # thresholds and density refinements, each also followed by the largest region
+    assert len(by_rule) == 2 * (6 + 12)
+    # the rule the run's criterion chooses without the largest region, on the test fold too
+    without = seg["by_mask_criterion"]["without_largest"]["mask_rule"]
+    assert without[0] != "largest"
+    others = {k: v for k, v in by_rule.items() if not k.startswith("largest")}
+    assert by_rule[" ".join(str(v) for v in without)] == max(others.values())
     report = (tmp_path / "ctich-smoke.md").read_text()
     assert "Nothing is tuned on the test fold" in report
+    assert "| the run's criterion, without the largest-region rules |" in report
     # each fit alone beside the mean, with the same choices; the run's own command reproduces it
     assert set(fold["by_fit"]) == {"first_fit", "refit"}
     assert f"| mean of both (reported) | {r['slice_auc']:.3f} |" in report
     assert (
-        "`python benchmarks/ctich.py --smoke --seed 0 --slice-score validation --inner-folds 1 "
-        "--refit --ensemble`" in report
+        "`python benchmarks/ctich.py --smoke --seed 0 --slice-score validation --largest-region "
+        "--inner-folds 1 --refit --ensemble`" in report
     )
     # the saved networks load in skhe's safe format, with the chosen mask threshold
     from skhe.neural import HematomaSegmenter, SliceClassifier
@@ -521,6 +529,36 @@ def test_ctich_mask_rules():
     np.testing.assert_array_equal(
         apply_mask_rule(("threshold", 0.5), images, proba), (proba >= 0.5).astype(np.uint8)
     )
+
+
+def test_ctich_largest_region_rules():
+    """Offered the largest-region rules, validation takes one where a stray sure blob sits
+    beside the bleed; the rule chosen without them (reported beside it) keeps the blob, with
+    the Dice worked out by hand."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _ctich_choices import apply_mask_rule, choose_mask, describe_mask_rule, mask_rule_threshold
+
+    yy, xx = np.ogrid[:32, :32]
+    bleed = (yy - 10) ** 2 + (xx - 10) ** 2 <= 16  # 49 px
+    blob = (yy - 24) ** 2 + (xx - 24) ** 2 <= 4  # 13 px, away from it
+    true = bleed.astype(np.uint8)[None].repeat(2, 0)
+    proba = np.where(bleed, 0.9, np.where(blob, 0.8, 0.0))[None].repeat(2, 0)
+    images = np.zeros_like(proba, dtype=np.float32)
+    patients = np.zeros(2, int)
+    kw = dict(thresholds=(0.5,), refinements=())
+    rule, dice, chosen = choose_mask(images, proba, true, patients, largest=True, **kw)
+    assert rule == chosen["slice"] == ("largest", "threshold", 0.5) and dice[rule] == 1.0
+    assert chosen["without_largest"]["slice"] == ("threshold", 0.5)
+    n_bleed, n_blob = int(bleed.sum()), int(blob.sum())
+    assert dice[("threshold", 0.5)] == pytest.approx(2 * n_bleed / (2 * n_bleed + n_blob))
+    np.testing.assert_array_equal(apply_mask_rule(rule, images, proba), true)
+    assert mask_rule_threshold(rule) == 0.5
+    assert mask_rule_threshold(("largest", "refined", 40.0, 0.3, 0.02)) == 0.3
+    assert describe_mask_rule(rule).endswith("most probable connected region")
+    # not offered: the rules and the criteria's choices are the preset's as before
+    rule, dice, chosen = choose_mask(images, proba, true, patients, **kw)
+    assert rule == ("threshold", 0.5) and set(dice) == {rule}
+    assert "without_largest" not in chosen
 
 
 def _smoke(script: str, tmp_path, *extra) -> dict:

@@ -168,3 +168,30 @@ def test_refining_a_coarse_segmentation_with_the_ct_recovers_the_hematoma():
     np.testing.assert_array_equal(dark, core)
     with pytest.raises(ValueError, match="same shape"):
         refine_hematoma_mask(images, prob[None], core[:, :10])
+
+
+def test_largest_region_keeps_the_region_with_the_most_probability():
+    """Per slice, the region with the largest probability mass stays: a small sure region (9 px
+    at 0.9, mass 8.1) loses to a larger fainter one (25 px at 0.4, mass 10) on one slice and
+    wins against a fainter one of the same size (9 px at 0.3) on another; a slice with one
+    region keeps it, an empty slice stays empty, diagonal neighbours are separate regions."""
+    from skhe.preprocessing import largest_region
+
+    masks = np.zeros((4, 12, 12), bool)
+    prob = np.zeros((4, 12, 12))
+    masks[0, 1:4, 1:4], prob[0, 1:4, 1:4] = True, 0.9  # small, sure
+    masks[0, 6:11, 6:11], prob[0, 6:11, 6:11] = True, 0.4  # larger, faint: more mass
+    masks[1, 1:4, 1:4], prob[1, 1:4, 1:4] = True, 0.9
+    masks[1, 6:9, 6:9], prob[1, 6:9, 6:9] = True, 0.3
+    masks[2, 2:5, 2:5] = True
+    masks[3, 0, 0] = masks[3, 1, 1] = True  # touching by a corner only: 4-connected, two
+    prob[3, 1, 1] = 0.5
+    kept = largest_region(masks, prob)
+    assert kept.dtype == bool and kept.shape == masks.shape
+    np.testing.assert_array_equal(kept[0], masks[0] & (prob[0] == 0.4))
+    np.testing.assert_array_equal(kept[1], masks[1] & (prob[1] == 0.9))
+    np.testing.assert_array_equal(kept[2], masks[2])
+    assert kept[3].sum() == 1 and kept[3, 1, 1]
+    assert not largest_region(np.zeros((1, 5, 5)), np.zeros((1, 5, 5))).any()
+    with pytest.raises(ValueError, match="same"):
+        largest_region(masks, prob[:, :10])

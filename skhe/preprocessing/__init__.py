@@ -8,6 +8,7 @@ from skhe.preprocessing._datasets import PatientBagDataset, SliceDataset
 from skhe.preprocessing._descriptors import (
     DESCRIPTORS,
     hematoma_descriptors,
+    largest_region,
     refine_hematoma_mask,
 )
 from skhe.preprocessing._hashing import content_hash
@@ -44,6 +45,7 @@ __all__ = [
     "has_mask",
     "head_boxes",
     "hematoma_descriptors",
+    "largest_region",
     "model_map_to_native",
     "model_to_native",
     "native_to_model",

@@ -1,12 +1,13 @@
 """Hematoma descriptors: density heterogeneity, shape irregularity and size of a segmented hematoma.
 
-Pure array functions (no estimator, no network). The descriptors are the radiological signs of
-expansion written as numbers: a heterogeneous density (swirl, blend and black-hole signs) and an
-irregular margin (island sign, irregular shape), plus the volume. They are measured on a
-patient's hematoma slices: the CT (windowed to [0, 1]) and a hematoma mask on the same pixels,
-typically the hematoma ROIs of :func:`skhe.preprocessing.cut_rois` and a thresholded
-segmentation. :class:`~skhe.neural.NDLScorer` (``score="descriptors"``) combines them in a
-penalized logistic regression.
+Pure array functions (no estimator, no network), with two clean-ups of a segmentation
+(:func:`refine_hematoma_mask`, :func:`largest_region`). The descriptors are the radiological
+signs of expansion written as numbers: a heterogeneous density (swirl, blend and black-hole
+signs) and an irregular margin (island sign, irregular shape), plus the volume. They are
+measured on a patient's hematoma slices: the CT (windowed to [0, 1]) and a hematoma mask on
+the same pixels, typically the hematoma ROIs of :func:`skhe.preprocessing.cut_rois` and a
+thresholded segmentation. :class:`~skhe.neural.NDLScorer` (``score="descriptors"``) combines
+them in a penalized logistic regression.
 
 First-order (density) descriptors use the pixels of the mask eroded by one pixel (the margin
 mixes hematoma and brain); shape descriptors are per slice, weighted by the slice's area.
@@ -145,6 +146,45 @@ def refine_hematoma_mask(
             out[i] = ndimage.binary_fill_holes(np.isin(labels, keep))
         else:
             out[i] = core[i]
+    return out
+
+
+def largest_region(masks: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Keep, on each slice, the one connected region of the mask with the most probability.
+
+    A segmenter trained on few patients marks stray regions (bone edges, calcifications,
+    beam-hardening streaks) beside the hematoma; on CT-ICH such regions outnumbered the
+    hematoma's own pixels on hemorrhage slices (docs/benchmarks/ctich-design.md, section 28).
+    Per slice, the mask's regions (4-connected, as :func:`scipy.ndimage.label`) are weighed by
+    the sum of ``prob`` over their pixels and the heaviest is kept; a slice with an empty mask
+    stays empty. A slice with two separate bleeds keeps only one, which is why
+    ``benchmarks/ctich.py`` offers this rule to the validation fold rather than imposing it.
+
+    Parameters
+    ----------
+    masks : array of shape (n_slices, H, W)
+        Binary masks (nonzero = hematoma).
+    prob : array of shape (n_slices, H, W)
+        The segmenter's probabilities on the same pixels.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_slices, H, W)
+    """
+    masks, prob = np.asarray(masks) > 0, np.asarray(prob, dtype=np.float64)
+    if masks.shape != prob.shape or masks.ndim != 3:
+        raise ValueError(
+            f"largest_region: masks {masks.shape} and prob {prob.shape} must be the same "
+            "(n_slices, H, W)."
+        )
+    out = np.zeros_like(masks)
+    for i in range(len(masks)):
+        labels, n = ndimage.label(masks[i])
+        if n == 1:
+            out[i] = masks[i]
+        elif n > 1:
+            mass = ndimage.sum_labels(prob[i], labels, index=np.arange(1, n + 1))
+            out[i] = labels == 1 + int(np.argmax(mass))
     return out
 
 
