@@ -87,11 +87,23 @@ def choose_mask(images, proba, masks, patients, thresholds=None, refinements=Non
     base = [("threshold", t) for t in thresholds]
     base += [("refined", hu, core, grow) for hu, core, grow in refinements]
     rules = base + [("largest", *r) for r in base] if largest else base
-    scores, by_patient = {}, {}
-    for rule in rules:
+    measured = {}
+
+    def measure(rule, pred):
+        measured[rule] = (
+            float(per_slice_dice(masks, pred).mean()),
+            float(per_patient_dice(masks, pred, patients).mean()),
+        )
+
+    for rule in base:  # each base rule's masks once; its largest region derived from them
         pred = apply_mask_rule(rule, images, proba)
-        scores[rule] = float(per_slice_dice(masks, pred).mean())
-        by_patient[rule] = float(per_patient_dice(masks, pred, patients).mean())
+        measure(rule, pred)
+        if largest:
+            from skhe.preprocessing import largest_region
+
+            measure(("largest", *rule), largest_region(pred, proba).astype(np.uint8))
+    scores = {r: measured[r][0] for r in rules}
+    by_patient = {r: measured[r][1] for r in rules}
 
     def pick(among):
         both = {r: (scores[r] + by_patient[r]) / 2 for r in among}
