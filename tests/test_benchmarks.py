@@ -114,6 +114,26 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert roc_auc_score(
         saved["validation/label"], saved["validation/segmenter_max"]
     ) == pytest.approx(fold["slice_scores"]["segmenter_max"]["validation_auc"])
+    # the region analysis reads the saved networks: the rule it chooses without a filter is
+    # the run's (same probabilities, same rules), and its test-fold Dice the run's
+    out = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "benchmarks" / "ctich_regions.py"), "--smoke"),
+            *("--root", str(ctich_dir), "--models", str(models), "--test-fold", "0"),
+            *("--out", str(tmp_path / "regions")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    regions = json.loads((tmp_path / "regions" / "ctich-fold0-regions.json").read_text())
+    assert regions["validation_fold"] == 1
+    assert "| with the filter |" in (tmp_path / "regions" / "ctich-fold0-regions.md").read_text()
+    without = regions["without_filter"]
+    assert without["cutoff"] == 0.0
+    if without["rule"] == seg["mask_rule"]:  # the smoke offers 3 of the run's 18 rules
+        assert without["test"]["dice_per_slice"] == pytest.approx(r["dice_per_slice"], abs=0.02)
 
 
 def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
@@ -559,6 +579,116 @@ def test_ctich_largest_region_rules():
     rule, dice, chosen = choose_mask(images, proba, true, patients, **kw)
     assert rule == ("threshold", 0.5) and set(dice) == {rule}
     assert "without_largest" not in chosen
+
+
+def test_ctich_region_features_and_filter():
+    """Each region's numbers worked out by hand; the regions touching the bleed found and
+    kept; and a filter learnt out of fold tells bleeds from stray regions against bone, on
+    slices built that way, far better than chance."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _ctich_regions import (
+        REGION_FEATURES,
+        dice_keeping,
+        keep_regions,
+        mask_region_features,
+        out_of_fold_region_proba,
+        region_overlap,
+        regions_kept,
+    )
+    from sklearn.metrics import roc_auc_score
+
+    col = {name: j for j, name in enumerate(REGION_FEATURES)}
+    images = np.full((2, 32, 32), 0.3)  # brain, 30 HU
+    images[:, :, :2] = 1.0  # bone along the left edge
+    images[0, 10:14, 10:14] = 0.7  # the bleed, 70 HU
+    masks = np.zeros((2, 32, 32), bool)
+    masks[0, 10:14, 10:14] = True  # 16 px
+    masks[0, 20:22, 2:4] = True  # 4 px against the bone
+    prob = np.where(masks, 0.8, 0.0)
+    prob[0, 10, 10] = 1.0
+    prob[1] = 0.5 * masks[0]  # the slice above sees the bleed at half the probability
+    nb = np.array([[0, 1], [0, 1]])
+    labels, f, r_slice, r_label = mask_region_features(masks, images, prob, nb)
+    assert f.shape == (2, len(REGION_FEATURES)) and list(r_slice) == [0, 0]
+    bleed, stray = (0, 1) if labels[0, 10, 10] == r_label[0] else (1, 0)
+    assert np.exp(f[bleed, col["log_area"]]) == pytest.approx(16)
+    assert f[bleed, col["max_probability"]] == 1.0
+    assert f[bleed, col["mean_probability"]] == pytest.approx((15 * 0.8 + 1.0) / 16)
+    assert f[bleed, col["mean_density"]] == pytest.approx(0.7)
+    assert f[bleed, col["blood_fraction"]] == 1.0 and f[stray, col["blood_fraction"]] == 0.0
+    assert f[bleed, col["bone_ring_fraction"]] == 0.0
+    assert f[stray, col["bone_ring_fraction"]] > 0.2  # two of its ring's columns are bone
+    # neighbours: slice 0's are itself (below) and slice 1 (above)
+    assert f[bleed, col["neighbour_mean_probability"]] == pytest.approx(
+        ((15 * 0.8 + 1.0) / 16 + 0.5) / 2
+    )
+    mass = (15 * 0.8 + 1.0, 4 * 0.8)
+    assert f[bleed, col["probability_share"]] == pytest.approx(mass[0] / sum(mass))
+    assert f[bleed, col["is_top_region"]] == 1 and f[stray, col["is_top_region"]] == 0
+    true = np.zeros_like(masks)
+    true[0, 11, 11] = True
+    overlap = region_overlap(labels, true, r_slice, r_label)
+    assert overlap[bleed] == 1 and overlap[stray] == 0
+    touches = overlap > 0
+    kept = keep_regions(labels, r_slice, r_label, touches.astype(bool))
+    # the filter keeps regions at or above its cut-off, and each slice's heaviest whatever it is
+    np.testing.assert_array_equal(regions_kept([0.05, 0.05], f, 0.0), [True, True])
+    kept_low = regions_kept([0.05, 0.05], f, 0.1)
+    assert kept_low[bleed] and not kept_low[stray]  # the bleed is the heavier
+    assert regions_kept([0.0, 0.0], f, 0.5)[bleed] and regions_kept([0.6, 0.6], f, 0.5).all()
+    np.testing.assert_array_equal(kept[0], masks[0] & (labels[0] == r_label[bleed]))
+    assert not kept[1].any()
+    with pytest.raises(ValueError, match="same"):
+        mask_region_features(masks[:1], images, prob, nb)
+
+    # Dice from the regions' areas and overlaps equals skhe.metrics' on the masks themselves
+    from _ctich_choices import per_patient_dice
+
+    from skhe.metrics import dice_coefficient, per_slice_dice
+
+    rng = np.random.default_rng(1)
+    masks = rng.random((12, 24, 24)) > 0.93
+    true = (rng.random((12, 24, 24)) > 0.9) & (np.arange(12) % 3 > 0)[:, None, None]
+    patients = np.repeat([7, 8, 9], 4)
+    nb = np.c_[np.arange(12), np.arange(12)]
+    labels, f, r_slice, r_label = mask_region_features(masks, masks * 0.5, masks * 0.9, nb)
+    overlap = region_overlap(labels, true, r_slice, r_label)
+    area = np.rint(np.exp(f[:, 0]))
+    has = true.reshape(12, -1).any(1)
+    for keep in (np.ones(len(area), bool), rng.random(len(area)) > 0.5, overlap > 0):
+        kept = keep_regions(labels, r_slice, r_label, keep)
+        got = dice_keeping(keep, r_slice, area, overlap, true.reshape(12, -1).sum(1), patients)
+        assert got["dice_per_slice"] == pytest.approx(per_slice_dice(true, kept).mean())
+        assert got["dice_pooled"] == pytest.approx(dice_coefficient(true[has], kept[has]))
+        assert got["dice_per_patient"] == pytest.approx(
+            per_patient_dice(true, kept, patients).mean()
+        )
+
+    # twenty patients, each slice with a bleed (brain) and a stray region (against bone),
+    # both as probable: the filter, out of fold, ranks them by their surroundings
+    rng = np.random.default_rng(0)
+    feats, ys, groups = [], [], []
+    for p in range(20):
+        img = np.clip(0.3 + 0.05 * rng.standard_normal((3, 32, 32)), 0, 0.95)
+        img[:, :, :2] = 1.0
+        m = np.zeros((3, 32, 32), bool)
+        t = np.zeros_like(m)
+        for i in range(3):
+            r, c = rng.integers(8, 24, size=2)
+            m[i, r : r + 3, c : c + 3] = t[i, r : r + 3, c : c + 3] = True
+            img[i, r : r + 3, c : c + 3] = 0.65
+            s = rng.integers(4, 28)
+            m[i, s : s + 2, 2:5] = True
+        pr = np.where(m, rng.uniform(0.5, 1.0, m.shape), 0.0)
+        lab, ff, rs, rl = mask_region_features(m, img, pr, np.array([[0, 1], [0, 2], [1, 2]]))
+        feats.append(ff)
+        ys.append((region_overlap(lab, t, rs, rl) > 0).astype(int))
+        groups.append(np.full(len(rs), p))
+    y = np.concatenate(ys)
+    oof = out_of_fold_region_proba(np.vstack(feats), y, np.concatenate(groups))
+    assert y.mean() == pytest.approx(0.5) and roc_auc_score(y, oof) > 0.95
+    with pytest.raises(ValueError, match="two patients"):
+        out_of_fold_region_proba(np.vstack(feats)[:2], y[:2], np.zeros(2))
 
 
 def _smoke(script: str, tmp_path, *extra) -> dict:

@@ -1,0 +1,261 @@
+"""The regions of the segmenter's masks on one CT-ICH test fold, from networks that
+``benchmarks/ctich.py --save-models DIR`` kept: how much Dice per hemorrhage slice the regions
+that do not touch the bleed cost (an oracle that reads the true masks), and a filter of such
+regions learnt on the validation fold (docs/benchmarks/ctich-design.md, section 29).
+
+The validation fold (the fold after the test fold, as ``ctich.py`` chooses) is scored by the
+first fit (``segmenter_first``), the test fold by the mean of both fits' probabilities, as the
+cpu preset does. For each of ``ctich.py``'s mask rules and each cut-off in
+``REGION_CUTOFFS``, the validation fold's Dice per hemorrhage slice is measured with its
+regions filtered by out-of-fold probabilities (patient-grouped; each slice's heaviest region is
+always kept, :func:`_ctich_regions.regions_kept`); the (rule, cut-off) with the
+best one is applied to the test fold with the filter fit on all validation regions. The rule
+chosen without a filter (cut-off 0), which is ``ctich.py``'s choice, is reported beside it.
+
+Usage::
+
+    python benchmarks/ctich.py --test-fold 4 --save-models /tmp/fold4
+    python benchmarks/ctich_regions.py --models /tmp/fold4 --test-fold 4 --out /tmp/regions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine_info
+from _ctich_choices import (
+    MASK_REFINEMENTS,
+    MASK_THRESHOLDS,
+    apply_mask_rule,
+    describe_mask_rule,
+    per_patient_dice,
+)
+from _ctich_data import load, split
+from _ctich_regions import (
+    REGION_CUTOFFS,
+    REGION_FEATURES,
+    dice_keeping,
+    mask_region_features,
+    out_of_fold_region_proba,
+    region_filter_model,
+    region_overlap,
+    regions_kept,
+)
+
+from skhe.metrics import dice_coefficient, per_slice_dice
+
+
+def probabilities(args, x, val, test):
+    """The validation fold's probabilities (first fit) and the test fold's (mean of both
+    fits), from ``--cache`` when it holds them."""
+    cache = Path(args.cache) / f"proba-fold{args.test_fold}.npz" if args.cache else None
+    if cache is not None and cache.exists():
+        z = np.load(cache)
+        return z["validation"].astype(np.float32), z["test"].astype(np.float32)
+    from skhe.neural import HematomaSegmenter
+
+    models = Path(args.models)
+    kw = {"device": args.device} if args.device else {}
+    first = HematomaSegmenter.load(models / "segmenter_first", **kw)
+    refit = HematomaSegmenter.load(models / "segmenter", **kw)
+    if args.threads:
+        first.set_params(n_threads=args.threads)
+        refit.set_params(n_threads=args.threads)
+    p_val = first.predict_proba(x[val])
+    p_test = (first.predict_proba(x[test]) + refit.predict_proba(x[test])) / 2
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, validation=p_val.astype(np.float16), test=p_test.astype(np.float16))
+        # what is measured is what a later run reads back: the half-precision copy
+        p_val, p_test = p_val.astype(np.float16), p_test.astype(np.float16)
+    return p_val.astype(np.float32), p_test.astype(np.float32)
+
+
+def dice_figures(true, pred, patients) -> dict:
+    has = true.reshape(len(true), -1).any(1)
+    return {
+        "dice_per_slice": float(per_slice_dice(true, pred).mean()),
+        "dice_pooled": dice_coefficient(true[has], pred[has]),
+        "dice_per_patient": float(per_patient_dice(true, pred, patients).mean()),
+    }
+
+
+def run(args) -> dict:
+    from skhe.neural import neighbour_index
+    from skhe.preprocessing import window
+
+    t0 = time.time()
+    data = load(args)
+    x = window(data.hu, 0, 100)
+    data.hu = None
+    test, inner = split(data, args.test_fold, [], 1, "next", args.seed)
+    _, val, val_fold = inner[0]
+    p_val, p_test = probabilities(args, x, val, test)
+    t_proba = time.time() - t0
+    groups = {"validation": (val, p_val), "test": (test, p_test)}
+    rules = [("threshold", t) for t in MASK_THRESHOLDS]
+    rules += [("refined", hu, c, g) for hu, c, g in MASK_REFINEMENTS]
+    if args.smoke:
+        rules = rules[:2] + rules[6:7]
+    rows, regions = [], {}
+    pats = {name: data.patient[sel] for name, (sel, _) in groups.items()}
+    true_area = {
+        name: data.masks[sel].reshape(int(sel.sum()), -1).sum(1)
+        for name, (sel, _) in groups.items()
+    }
+    neighbours = {
+        name: neighbour_index(data.patient[sel], data.slice_number[sel])
+        for name, (sel, _) in groups.items()
+    }
+    for rule in rules:
+        r = {}
+        for name, (sel, proba) in groups.items():
+            masks = apply_mask_rule(rule, x[sel], proba)
+            lab, feats, r_slice, r_label = mask_region_features(
+                masks, x[sel], proba, neighbours[name]
+            )
+            overlap = region_overlap(lab, data.masks[sel], r_slice, r_label)
+            area = np.rint(np.exp(feats[:, 0]))
+            r[name] = (feats, r_slice, area, overlap)
+        f_v, s_v, a_v, o_v = r["validation"]
+        f_t, s_t, a_t, o_t = r["test"]
+        y_v, y_t = (o_v > 0).astype(int), (o_t > 0).astype(int)
+        pat_v = pats["validation"]
+        fittable = len(np.unique(y_v)) == 2 and len(np.unique(pat_v[s_v])) >= 2
+        if fittable:
+            oof = out_of_fold_region_proba(f_v, y_v, pat_v[s_v])
+            model = region_filter_model().fit(f_v, y_v)
+            p_t = model.predict_proba(f_t)[:, 1] if len(f_t) else np.zeros(0)
+        else:  # no filter can be learnt (e.g. the smoke run's one validation patient)
+            oof, p_t, model = np.ones(len(y_v)), np.ones(len(y_t)), None
+        for cut in REGION_CUTOFFS:
+            keep_v = regions_kept(oof, f_v, cut)
+            val_dice = dice_keeping(keep_v, s_v, a_v, o_v, true_area["validation"], pat_v)
+            rows.append(
+                {
+                    "rule": list(rule),
+                    "cutoff": cut,
+                    "validation_dice_per_slice": val_dice["dice_per_slice"],
+                    "validation_dice_per_patient": val_dice["dice_per_patient"],
+                    "test": dice_keeping(
+                        regions_kept(p_t, f_t, cut), s_t, a_t, o_t, true_area["test"], pats["test"]
+                    ),
+                }
+            )
+        regions[" ".join(map(str, rule))] = {
+            "validation_regions": len(y_v),
+            "validation_regions_touching_bleed": int(y_v.sum()),
+            "test_regions": len(y_t),
+            "test_regions_touching_bleed": int(y_t.sum()),
+            # the oracle: only the regions that touch the bleed (reads the true masks)
+            "test_oracle": dice_keeping(y_t > 0, s_t, a_t, o_t, true_area["test"], pats["test"]),
+            "filter_coefficients": None
+            if model is None
+            else dict(
+                zip(
+                    ("intercept", *REGION_FEATURES),
+                    [float(model[-1].intercept_[0]), *map(float, model[-1].coef_[0])],
+                    strict=True,
+                )
+            ),
+        }
+        if args.verbose:
+            base = rows[-len(REGION_CUTOFFS)]
+            print(
+                f"{describe_mask_rule(rule)}: {len(y_v)} validation regions "
+                f"({y_v.mean():.0%} touch the bleed); validation Dice per slice "
+                f"{base['validation_dice_per_slice']:.3f} -> best filtered "
+                f"{max(w['validation_dice_per_slice'] for w in rows[-len(REGION_CUTOFFS) :]):.3f}",
+                flush=True,
+            )
+
+    def best(among):
+        return max(among, key=lambda w: w["validation_dice_per_slice"])
+
+    without = best([w for w in rows if w["cutoff"] == 0.0])
+    chosen = best(rows)
+    key = " ".join(map(str, without["rule"]))
+    # the same figures from the masks themselves (skhe.metrics), as ctich.py measures them
+    without["test_from_masks"] = dice_figures(
+        data.masks[test], apply_mask_rule(tuple(without["rule"]), x[test], p_test), pats["test"]
+    )
+    return {
+        "test_fold": args.test_fold,
+        "validation_fold": val_fold,
+        "models": str(args.models),
+        "without_filter": without,
+        "with_filter": chosen,
+        "oracle_under_rule_without_filter": regions[key]["test_oracle"],
+        "rows": rows,
+        "regions": regions,
+        "wall_time_s": {"probabilities": round(t_proba, 1), "total": round(time.time() - t0, 1)},
+        "machine": machine_info(),
+    }
+
+
+def markdown(r: dict) -> str:
+    def line(label, w):
+        t = w["test"]
+        return (
+            f"| {label} | {describe_mask_rule(w['rule'])}, cut-off {w['cutoff']:g} | "
+            f"{w['validation_dice_per_slice']:.3f} / {w['validation_dice_per_patient']:.3f} | "
+            f"{t['dice_per_slice']:.3f} | {t['dice_pooled']:.3f} | {t['dice_per_patient']:.3f} |"
+        )
+
+    o, m = r["oracle_under_rule_without_filter"], r["machine"]
+    return "\n".join(
+        [
+            f"# CT-ICH test fold {r['test_fold']}: a stray-region filter learnt on validation "
+            f"fold {r['validation_fold']}",
+            "",
+            "| test fold | mask rule chosen on validation | validation Dice per slice / per "
+            "patient | Dice per slice | pooled | per patient |",
+            "| --- | --- | --- | --- | --- | --- |",
+            line("without the filter", r["without_filter"]),
+            line("with the filter", r["with_filter"]),
+            f"| oracle: only regions touching the bleed (reads the true masks) | as without | | "
+            f"{o['dice_per_slice']:.3f} | {o['dice_pooled']:.3f} | {o['dice_per_patient']:.3f} |",
+            "",
+            f"Wall time {r['wall_time_s']['total']:.0f} s (probabilities "
+            f"{r['wall_time_s']['probabilities']:.0f} s). Machine: {m['cpu']}, {m['cores']} cores, "
+            f"{m['memory_gib']} GiB, GPU: {m['gpu'] or 'none'}; {m['date']}.",
+            "",
+        ]
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default="../shared/data/ct-ich")
+    ap.add_argument("--packed", help="read CT-ICH from ctich.py --write-packed's file")
+    ap.add_argument("--models", required=True, help="ctich.py --save-models's folder")
+    ap.add_argument("--test-fold", type=int, required=True)
+    ap.add_argument("--cache", help="keep (and re-use) the probabilities here")
+    ap.add_argument("--device")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--smoke", action="store_true", help="a few slices at 64 px, 3 mask rules")
+    ap.add_argument("--verbose", type=int, default=1)
+    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--name")
+    args = ap.parse_args(argv)
+    r = run(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.name or f"ctich-fold{args.test_fold}-regions"
+    (out / f"{name}.json").write_text(json.dumps(r, indent=1))
+    (out / f"{name}.md").write_text(markdown(r))
+    print(markdown(r))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
