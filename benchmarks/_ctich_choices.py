@@ -27,6 +27,16 @@ def per_patient_dice(true: np.ndarray, pred: np.ndarray, patients: np.ndarray) -
     return np.array(out)
 
 
+def dice_figures(true: np.ndarray, pred: np.ndarray, patients: np.ndarray) -> dict:
+    """Dice per hemorrhage slice (mean), pooled over those slices, and per patient (mean)."""
+    has = true.reshape(len(true), -1).any(1)
+    return {
+        "dice_per_slice": float(per_slice_dice(true, pred).mean()),
+        "dice_pooled": dice_coefficient(true[has], pred[has]),
+        "dice_per_patient": float(per_patient_dice(true, pred, patients).mean()),
+    }
+
+
 def fit_combination(features, labels, groups):
     """Logistic regression on the slice features, and its patient-grouped CV AUC."""
     from sklearn.linear_model import LogisticRegression

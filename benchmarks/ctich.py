@@ -79,6 +79,7 @@ from _ctich_choices import (
     MASK_CRITERIA,
     apply_mask_rule,
     choose_mask,
+    dice_figures,
     equal_weight_combination,
     fit_combination,
     mask_rule_threshold,
@@ -330,9 +331,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
         mask = pred if rule_c == mask_rule else apply_mask_rule(rule_c, x[test], proba_test)
         criteria[name] = {
             "mask_rule": list(rule_c),
-            "dice_per_slice": float(per_slice_dice(true, mask).mean()),
-            "dice_pooled": dice_coefficient(true[has], mask[has]),
-            "dice_per_patient": float(per_patient_dice(true, mask, pat).mean()),
+            **dice_figures(true, mask, pat),
         }
 
     # with several fits (--ensemble, --inner-folds): each alone too, with the same choices
@@ -345,9 +344,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             scores_by_fit[name] = test_scores(pr, pc)
             by_fit[name] = {
                 "slice_auc": roc_auc_ci(y[test], scores_by_fit[name][chosen]).auc,
-                "dice_per_slice": float(per_slice_dice(true, mask).mean()),
-                "dice_pooled": dice_coefficient(true[has], mask[has]),
-                "dice_per_patient": float(per_patient_dice(true, mask, pat).mean()),
+                **dice_figures(true, mask, pat),
             }
     del probas
     gated = pred * (scores_test[chosen] >= thr)[:, None, None]

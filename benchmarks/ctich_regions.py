@@ -36,7 +36,7 @@ from _ctich_choices import (
     MASK_THRESHOLDS,
     apply_mask_rule,
     describe_mask_rule,
-    per_patient_dice,
+    dice_figures,
 )
 from _ctich_data import load, split
 from _ctich_regions import (
@@ -49,8 +49,6 @@ from _ctich_regions import (
     region_overlap,
     regions_kept,
 )
-
-from skhe.metrics import dice_coefficient, per_slice_dice
 
 
 def probabilities(args, x, val, test):
@@ -77,15 +75,6 @@ def probabilities(args, x, val, test):
         # what is measured is what a later run reads back: the half-precision copy
         p_val, p_test = p_val.astype(np.float16), p_test.astype(np.float16)
     return p_val.astype(np.float32), p_test.astype(np.float32)
-
-
-def dice_figures(true, pred, patients) -> dict:
-    has = true.reshape(len(true), -1).any(1)
-    return {
-        "dice_per_slice": float(per_slice_dice(true, pred).mean()),
-        "dice_pooled": dice_coefficient(true[has], pred[has]),
-        "dice_per_patient": float(per_patient_dice(true, pred, patients).mean()),
-    }
 
 
 def run(args) -> dict:
