@@ -78,6 +78,15 @@ def equal_weight_combination(features):
     return model
 
 
+def mask_rules(thresholds=None, refinements=None) -> list[tuple]:
+    """The mask rules offered to validation: each probability threshold, then each density
+    refinement (default: :data:`MASK_THRESHOLDS`, :data:`MASK_REFINEMENTS`)."""
+    thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
+    refinements = MASK_REFINEMENTS if refinements is None else refinements
+    rules = [("threshold", t) for t in thresholds]
+    return rules + [("refined", hu, core, grow) for hu, core, grow in refinements]
+
+
 #: What a mask rule is chosen by on the validation slices: "slice", the mean Dice per
 #: hemorrhage slice (blind to pixels marked on slices without hemorrhage); "slice_patient", the
 #: mean of that and the mean 3-D Dice per patient with hemorrhage (which counts them).
@@ -92,10 +101,7 @@ def choose_mask(images, proba, masks, patients, thresholds=None, refinements=Non
     (rule, {rule: Dice per slice}, {criterion: the rule it chooses, for :data:`MASK_CRITERIA`,
     ``"per_patient"``: {rule: mean 3-D Dice per patient of ``patients``} and, with
     ``largest``, ``"without_largest"``: {criterion: the rule it chooses among the others}})."""
-    thresholds = MASK_THRESHOLDS if thresholds is None else thresholds
-    refinements = MASK_REFINEMENTS if refinements is None else refinements
-    base = [("threshold", t) for t in thresholds]
-    base += [("refined", hu, core, grow) for hu, core, grow in refinements]
+    base = mask_rules(thresholds, refinements)
     rules = base + [("largest", *r) for r in base] if largest else base
     measured = {}
 

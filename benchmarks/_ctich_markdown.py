@@ -56,13 +56,23 @@ specificity {pct(d["specificity"], d["specificity_ci"])} ({d["counts"]["tn"]}/{d
 | slices without hemorrhage with any false-positive pixel | {100 * s["negative_slices_with_fp"]:.1f}% |
 | false-positive volume per patient, gated (mL at 0.45 x 0.45 x 5 mm) | {s["fp_ml_per_patient_gated"]:.2f} |
 
-{_criteria_markdown(r)}{_by_fit_markdown(r)}Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_s"].items())}.
+{_region_filter_markdown(r)}{_criteria_markdown(r)}{_by_fit_markdown(r)}Wall time (s): {", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["wall_time_s"].items())}.
 """
 
 
 _LARGEST = (
     "; each also offered followed by keeping each slice's most probable connected region, "
     "`--largest-region`"
+)
+
+_REGIONS = (
+    ", then a filter of stray mask regions fit on that fold's regions and its cut-off "
+    "(`--region-filter`)"
+)
+
+_FROM_MODELS = (
+    "\nThe networks were loaded from an earlier run's `--save-models` folder (`--from-models`), "
+    "so these wall times leave out their training; the command below fits them."
 )
 
 _CRITERIA = {
@@ -72,14 +82,40 @@ _CRITERIA = {
 }
 
 
+def _region_filter_markdown(r: dict) -> str:
+    """The stray-region filter chosen on validation (``--region-filter``), if any."""
+    f = r["segmentation"].get("region_filter")  # absent before --region-filter
+    if not f:
+        return ""
+    w = f["validation_without_filter"]
+    if f["cutoff"] == 0:
+        return f"""Stray-region filter: no cut-off above 0 raised the validation Dice per slice
+({f["validation_dice_per_slice"]:.3f} with {" ".join(str(x) for x in f["mask_rule"])}), so no region is dropped.
+
+"""
+    return f"""Stray-region filter (each mask region scored by a logistic filter of ten label-free
+numbers fit on the validation fold's regions; each slice's heaviest region kept): chosen on
+validation with rule {" ".join(str(x) for x in f["mask_rule"])} and cut-off {f["cutoff"]:g}, validation Dice per slice
+{f["validation_dice_per_slice"]:.3f} and per patient {f["validation_dice_per_patient"]:.3f}
+(without it, rule {" ".join(str(x) for x in w["mask_rule"])}: {w["dice_per_slice"]:.3f} and {w["dice_per_patient"]:.3f}). The
+table below gives the test fold's Dice of the rules chosen without the filter.
+
+"""
+
+
 def _criteria_markdown(r: dict) -> str:
     """The mask rule each criterion chose on validation, measured on the test fold."""
     crit = r["segmentation"].get("by_mask_criterion")
     if not crit:
         return ""
     used = r["segmentation"]["mask_criterion"]
+    this = (
+        " (this run, without the region filter)"
+        if r["segmentation"].get("region_filter")
+        else " (this run)"
+    )
     body = "\n".join(
-        f"| {_CRITERIA.get(k, k)}{' (this run)' if k == used else ''} | "
+        f"| {_CRITERIA.get(k, k)}{this if k == used else ''} | "
         f"{' '.join(str(x) for x in v['mask_rule'])} | {v['dice_per_slice']:.3f} | "
         f"{v['dice_pooled']:.3f} | {v['dice_per_patient']:.3f} |"
         for k, v in crit.items()
@@ -332,6 +368,11 @@ effect (`--test-fold k`; what `--cv` runs in one go): {runs}.
     largest = bool(r["config"].get("largest_region"))  # absent before --largest-region
     if largest:
         cmd += " --largest-region"
+    regions = bool(r["config"].get("region_filter"))  # absent before --region-filter
+    if regions:
+        cmd += " --region-filter"
+    elif r["preset"] == "cpu":  # the cpu preset's default since section 29
+        cmd += " --no-region-filter"
     init = r["config"].get("classifier_init", "random")  # absent before --classifier-init
     init_text = ""
     if init != "random":
@@ -359,7 +400,7 @@ weights (training from scratch). Slices are the brain-window PNGs mapped back to
 windowed to 0-100 HU.
 
 **Nothing is tuned on the test fold**: {split_text}, and the mask rule (a threshold, or one sharpened by
-the CT's density{_LARGEST if largest else ""}), {score_text} (and early stopping, when configured, watches the validation loss
+the CT's density{_LARGEST if largest else ""}){_REGIONS if regions else ""}, {score_text} (and early stopping, when configured, watches the validation loss
 on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") else ""}{_ENSEMBLE if r.get("ensemble") else ""}{_INNER.format(n=n_inner) if n_inner > 1 else ""}
 
 | model | configuration |
@@ -380,7 +421,7 @@ on that fold's hemorrhage slices and as many others).{_REFIT if r.get("refit") e
 
 ## Run
 
-Total wall time {r["wall_time_s"]["total"]} s (loading {r["wall_time_s"]["load"]} s).
+Total wall time {r["wall_time_s"]["total"]} s (loading {r["wall_time_s"]["load"]} s).{_FROM_MODELS if r.get("networks_from_saved_models") else ""}
 Machine: {m["cpu"]}, {m["cores"]} cores, {m["memory_gib"]} GiB, GPU: {m["gpu"] or "none"};
 Python {m["python"]}; {", ".join(f"{k} {v}" for k, v in m["versions"].items())}; {m["date"]}.
 

@@ -1,118 +1,22 @@
-"""The connected regions of a segmentation's masks, for ``benchmarks/ctich_regions.py``: what
-each region looks like (numbers that read no label), whether it touches the true bleed, the
-masks with some regions dropped, and a filter of stray regions learnt on the validation fold
-(docs/benchmarks/ctich-design.md, section 29). Pure array functions."""
+"""The stray-region filter of ``benchmarks/ctich.py`` and ``benchmarks/ctich_regions.py``
+(docs/benchmarks/ctich-design.md, section 29): whether each mask region touches the true bleed,
+the Dice of masks keeping some regions (from region areas and overlaps, no mask rebuilt), the
+filter fit out of fold on the validation fold, and the mask rule and cut-off chosen with it.
+What a region looks like and the stored filter's use are skhe's
+(:func:`skhe.preprocessing.mask_region_features`, :func:`~skhe.preprocessing.drop_stray_regions`).
+Pure array functions."""
 
 from __future__ import annotations
 
-import numpy as np
-from scipy import ndimage
+from typing import NamedTuple
 
-#: The columns of :func:`mask_region_features`.
-REGION_FEATURES = (
-    "log_area",
-    "max_probability",
-    "mean_probability",
-    "mean_density",
-    "blood_fraction",
-    "bone_ring_fraction",
-    "neighbour_mean_probability",
-    "neighbour_max_probability",
-    "probability_share",
-    "is_top_region",
-)
+import numpy as np
+from _ctich_choices import apply_mask_rule
+
+from skhe.preprocessing import REGION_FEATURES, mask_region_features, regions_kept
+
 #: Cut-offs on the filter's probability offered to the validation fold (0: no filter).
 REGION_CUTOFFS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
-
-
-def mask_region_features(masks, images, prob, neighbours, ring: int = 3):
-    """Label each slice's mask (4-connected) and describe every region.
-
-    Parameters
-    ----------
-    masks : array of shape (n, H, W)
-        Binary masks.
-    images : array of shape (n, H, W)
-        The slices windowed to [0, 1] over 0-100 HU.
-    prob : array of shape (n, H, W)
-        The segmenter's probabilities.
-    neighbours : int array of shape (n, 2)
-        Rows of each slice's neighbours below and above (:func:`skhe.neural.neighbour_index`).
-    ring : int, default=3
-        Width in pixels of the ring around a region whose bone share is measured.
-
-    Returns
-    -------
-    labels : int32 array of shape (n, H, W)
-        Each slice's region labels (0: background).
-    features : array of shape (n_regions, len(REGION_FEATURES))
-    region_slice, region_label : int arrays of shape (n_regions,)
-        Region r is ``labels[region_slice[r]] == region_label[r]``.
-    """
-    masks = np.asarray(masks) > 0
-    images, prob = np.asarray(images), np.asarray(prob)
-    neighbours = np.asarray(neighbours)
-    if not masks.shape == images.shape == prob.shape or masks.ndim != 3:
-        raise ValueError(
-            f"mask_region_features: masks {masks.shape}, images {images.shape} and prob "
-            f"{prob.shape} must be the same (n, H, W)."
-        )
-    if neighbours.shape != (len(masks), 2):
-        raise ValueError(f"neighbours must be ({len(masks)}, 2); got {neighbours.shape}.")
-    labels = np.zeros(masks.shape, np.int32)
-    feats, where, which = [], [], []
-    cross = ndimage.generate_binary_structure(2, 1)
-    height, width = masks.shape[1:]
-    for i in range(len(masks)):
-        lab, k = ndimage.label(masks[i])
-        if k == 0:
-            continue
-        labels[i] = lab
-        on = lab > 0  # statistics over the regions' pixels only (cheap on 512 px slices)
-        lab_on, p, im = lab[on], prob[i][on], images[i][on]
-        below, above = prob[neighbours[i, 0]][on], prob[neighbours[i, 1]][on]
-
-        def per_region(values, lab_on=lab_on, k=k):
-            return np.bincount(lab_on, weights=values, minlength=k + 1)[1:]
-
-        def region_max(values, lab_on=lab_on, k=k):
-            out = np.full(k + 1, -np.inf)
-            np.maximum.at(out, lab_on, values)
-            return out[1:]
-
-        area = per_region(np.ones_like(p))
-        mass = per_region(p)
-        blood = ((im >= 0.4) & (im < 0.999)).astype(np.float64)  # 40-100 HU
-        bone = np.zeros(k)
-        for j, box in enumerate(ndimage.find_objects(lab)):
-            r0, r1 = max(box[0].start - ring, 0), min(box[0].stop + ring, height)
-            c0, c1 = max(box[1].start - ring, 0), min(box[1].stop + ring, width)
-            region = lab[r0:r1, c0:c1] == j + 1
-            around = ndimage.binary_dilation(region, cross, iterations=ring) & ~region
-            if around.any():  # >= 100 HU, the window's top: bone, calcification
-                bone[j] = (images[i][r0:r1, c0:c1][around] >= 0.999).mean()
-        top = np.zeros(k)
-        top[int(np.argmax(mass))] = 1.0
-        feats.append(
-            np.c_[
-                np.log(area),
-                region_max(p),
-                mass / area,
-                per_region(im) / area,
-                per_region(blood) / area,
-                bone,
-                per_region((below + above) / 2) / area,
-                region_max(np.maximum(below, above)),
-                mass / max(mass.sum(), np.finfo(float).tiny),
-                top,
-            ]
-        )
-        where.append(np.full(k, i))
-        which.append(np.arange(1, k + 1))
-    if not feats:
-        empty = np.zeros(0, dtype=int)
-        return labels, np.zeros((0, len(REGION_FEATURES))), empty, empty
-    return labels, np.vstack(feats), np.concatenate(where), np.concatenate(which)
 
 
 def region_overlap(labels, true, region_slice, region_label) -> np.ndarray:
@@ -149,29 +53,6 @@ def dice_keeping(keep, region_slice, region_area, region_overlap, true_area, pat
     }
 
 
-def keep_regions(labels, region_slice, region_label, keep) -> np.ndarray:
-    """The masks (bool) holding only the regions where ``keep`` is true."""
-    keep = np.asarray(keep, dtype=bool)
-    out = np.zeros(labels.shape, dtype=bool)
-    for i in np.unique(region_slice):
-        sel = region_slice == i
-        kept = region_label[sel][keep[sel]]
-        if kept.size:
-            out[i] = np.isin(labels[i], kept)
-    return out
-
-
-def regions_kept(region_proba, features, cutoff: float) -> np.ndarray:
-    """The regions the filter keeps at ``cutoff``: those whose probability of touching the
-    bleed is at least ``cutoff``, and each slice's heaviest region whatever its probability
-    (``is_top_region``: a slice the mask rule marks keeps a mask). ``cutoff`` 0 keeps all."""
-    region_proba = np.asarray(region_proba, dtype=float)
-    if cutoff <= 0:
-        return np.ones(len(region_proba), dtype=bool)
-    top = np.asarray(features)[:, REGION_FEATURES.index("is_top_region")] == 1
-    return (region_proba >= cutoff) | top
-
-
 def region_filter_model():
     """The filter: standardized features, logistic regression (C = 1)."""
     from sklearn.linear_model import LogisticRegression
@@ -201,3 +82,86 @@ def out_of_fold_region_proba(features, touches, groups, n_splits: int = 5) -> np
         cv=GroupKFold(k),
         method="predict_proba",
     )[:, 1]
+
+
+def rule_regions(rule: tuple, images, proba, true, neighbours):
+    """One mask rule's regions on these slices: their features, slice, area and overlap with
+    the true masks (:func:`region_overlap`)."""
+    masks = apply_mask_rule(rule, images, proba)
+    labels, features, region_slice, region_label = mask_region_features(
+        masks, images, proba, neighbours
+    )
+    overlap = region_overlap(labels, true, region_slice, region_label)
+    return features, region_slice, np.rint(np.exp(features[:, 0])), overlap
+
+
+def region_filter_json(model, cutoff: float) -> dict:
+    """A fitted :func:`region_filter_model` and its cut-off as plain numbers (the mapping
+    :func:`skhe.preprocessing.drop_stray_regions` applies; ``detector.json``'s
+    ``region_filter``)."""
+    scaler, logistic = model[0], model[-1]
+    return {
+        "features": list(REGION_FEATURES),
+        "mean": [float(v) for v in scaler.mean_],
+        "scale": [float(v) for v in scaler.scale_],
+        "coef": [float(v) for v in logistic.coef_[0]],
+        "intercept": float(logistic.intercept_[0]),
+        "cutoff": float(cutoff),
+        "ring": 3,
+    }
+
+
+class RegionFilterChoice(NamedTuple):
+    """What :func:`choose_region_filter` chose on the validation slices."""
+
+    rule: tuple
+    cutoff: float
+    #: ``region_filter_json`` of the filter fit on all validation regions of ``rule`` (None at
+    #: cut-off 0: no filter)
+    region_filter: dict | None
+    #: {(rule, cutoff): (Dice per hemorrhage slice, Dice per patient)} on validation, the
+    #: filter's probabilities out of fold
+    table: dict
+
+
+def choose_region_filter(
+    images, proba, true, patients, neighbours, rules, cutoffs=REGION_CUTOFFS, criterion="slice"
+) -> RegionFilterChoice:
+    """The mask rule and the filter's cut-off with the best validation Dice, chosen together.
+
+    For each rule, each region's probability of touching the bleed comes from a filter that did
+    not see its patient (:func:`out_of_fold_region_proba`); each cut-off's masks keep the
+    regions at or above it and each slice's heaviest region. ``criterion``: "slice" (mean Dice
+    per hemorrhage slice) or "slice_patient" (its mean with the mean Dice per patient). Ties go
+    to the earlier rule and the lower cut-off, so with no gain from filtering the choice is the
+    rule chosen without it (cut-off 0). A rule whose regions cannot train a filter (one patient,
+    or all regions on one side) is offered at cut-off 0 only.
+    """
+    true_area = np.asarray(true).reshape(len(true), -1).sum(1)
+    patients = np.asarray(patients)
+    table, fittable = {}, {}
+    for rule in rules:
+        f, r_slice, area, overlap = rule_regions(rule, images, proba, true, neighbours)
+        touches = (overlap > 0).astype(int)
+        groups = patients[r_slice]
+        can = len(np.unique(touches)) == 2 and len(np.unique(groups)) >= 2
+        oof = out_of_fold_region_proba(f, touches, groups) if can else None
+        for cut in cutoffs:
+            if cut > 0 and oof is None:
+                continue
+            keep = regions_kept(np.ones(len(f)) if oof is None else oof, f, cut)
+            d = dice_keeping(keep, r_slice, area, overlap, true_area, patients)
+            table[(tuple(rule), float(cut))] = (d["dice_per_slice"], d["dice_per_patient"])
+        if can:
+            fittable[tuple(rule)] = (f, touches)
+    if criterion == "slice":
+        best = max(table, key=lambda k: table[k][0])
+    elif criterion == "slice_patient":
+        best = max(table, key=lambda k: (table[k][0] + table[k][1]) / 2)
+    else:
+        raise ValueError(f"criterion must be 'slice' or 'slice_patient'; got {criterion!r}")
+    rule, cutoff = best
+    region_filter = None
+    if cutoff > 0:
+        region_filter = region_filter_json(region_filter_model().fit(*fittable[rule]), cutoff)
+    return RegionFilterChoice(rule, cutoff, region_filter, table)

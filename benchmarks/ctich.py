@@ -12,7 +12,9 @@ Usage::
     python benchmarks/ctich.py --inner-folds 2        # two fits, choices on two validation folds
     python benchmarks/ctich.py --slice-score validation  # the slice score chosen per run
     python benchmarks/ctich.py --validation mixed     # validate on a quarter of every fold
-    python benchmarks/ctich.py --largest-region       # also offer one region per slice's mask
+    python benchmarks/ctich.py --no-region-filter     # the masks as the mask rule gives them
+    python benchmarks/ctich.py --no-region-filter --largest-region  # offer one region per slice
+    python benchmarks/ctich.py --from-models models/  # the choices again on kept networks
     python benchmarks/ctich.py --classifier-init random  # classifier from random weights
     python benchmarks/ctich.py --test-fold 2 --compare-to docs/benchmarks/ctich-fold2-sliceloss.json
     python benchmarks/ctich.py --smoke                # seconds: checks the script end to end
@@ -31,7 +33,11 @@ by patient-grouped cross-validation for the fitted combinations; or, with ``--sl
 NAME``, one score fixed before the run, its weights or scaler still fit there: the cpu preset's
 ``combined_equal_neighbours`` and the paper preset's ``combined``, decided on runs that never
 tested fold 0, docs/benchmarks/ctich-design.md sections 8, 14 and 15) and its slice threshold
-(Youden). Then (``--refit``, the cpu and paper presets'
+(Youden). With ``--region-filter`` (the cpu preset's default) a logistic filter of ten
+label-free numbers per mask region (``skhe.preprocessing.mask_region_features``) is fit on the
+validation fold's regions and its cut-off chosen there together with the mask rule; on the test
+fold it drops the stray regions it scores below the cut-off, each slice's heaviest region kept
+(``skhe.preprocessing.drop_stray_regions``). Then (``--refit``, the cpu and paper presets'
 default) the networks are fit again with the same settings on the training and validation
 folds together, a third more slices, and those score the test fold with the choices made;
 with ``--ensemble`` (the same presets' default) the mean of both fits' probabilities does.
@@ -49,7 +55,9 @@ slice score), false-positive pixels on slices without hemorrhage, and wall times
 records the cross-validation's mean ± SD in the fold-0 headline's results, which must be one of
 the merged runs. A run on another test fold is set against an earlier run on the same fold
 with ``--compare-to RUN.json`` (its report's "before" and "previous run" columns; the presets'
-own are fold 0's).
+own are fold 0's). ``--from-models DIR`` takes the networks an earlier run of the same settings
+kept with ``--save-models DIR`` instead of fitting them, and makes every choice and test-fold
+figure again (minutes instead of half an hour: for a change to the choices).
 
 ``--packed FILE`` reads a compact copy of the dataset (``--write-packed FILE --size 256``
 makes one: uint8 slices at 256 px, lzma-compressed, ~40 MB) for machines the 110 MB PNG folder
@@ -83,6 +91,7 @@ from _ctich_choices import (
     equal_weight_combination,
     fit_combination,
     mask_rule_threshold,
+    mask_rules,
     per_patient_dice,
 )
 from _ctich_data import load, split, write_packed
@@ -98,6 +107,7 @@ from _ctich_presets import (
     segmenter_input,
     segmenter_params,
 )
+from _ctich_regions import choose_region_filter
 from _ctich_summary import (
     attach_cv_summary,
     compare_to,
@@ -118,9 +128,10 @@ from skhe.neural import (
     HematomaSegmenter,
     SliceClassifier,
     ValidationData,
+    neighbour_index,
     slice_detection_features,
 )
-from skhe.preprocessing import window
+from skhe.preprocessing import drop_stray_regions, window
 
 #: Assumed voxel of a 512 x 512 CT-ICH slice (the PNGs carry no spacing): 0.45 x 0.45 x 5 mm.
 ASSUMED_VOXEL_ML = 0.45 * 0.45 * 5.0 / 1000.0
@@ -162,6 +173,76 @@ def fit_networks(cfg: dict, common: dict, x, y, m, train, val, seed: int, seg_in
     return seg, clf, times
 
 
+#: Settings a saved network may differ in from the run's preset and still be its fit.
+_RUN_ONLY = {"max_epochs", "early_stopping", "verbose", "n_threads", "device", "random_state"}
+_RUN_ONLY |= {"threshold", "pretrained", "validation_data"}
+
+
+def load_networks(cfg: dict, common: dict, folder: Path, suffix: str):
+    """A fit that ``--save-models`` wrote (``segmenter{suffix}``, ``classifier{suffix}``), in
+    place of :func:`fit_networks`: ``(segmenter, classifier or None, {step: seconds})``. The
+    networks must have the run's settings (epochs and early stopping aside)."""
+    t0 = time.time()
+    kw = {"device": common["device"]} if "device" in common else {}
+    expected = {"segmenter": segmenter_params(cfg)}
+    if cfg.get("classifier"):
+        expected["classifier"] = classifier_params(cfg)
+    nets = {}
+    for name, cls in (("segmenter", HematomaSegmenter), ("classifier", SliceClassifier)):
+        path = folder / f"{name}{suffix}"
+        if name not in expected:
+            nets[name] = None
+            continue
+        if not path.exists():
+            raise SystemExit(
+                f"--from-models: {path} not found; the folder must be what ctich.py "
+                "--save-models wrote with the same --refit/--ensemble/--inner-folds"
+            )
+        net = cls.load(path, **kw)
+        params = net.get_params(deep=False)
+        differ = [
+            k
+            for k, v in expected[name].items()
+            if k not in _RUN_ONLY
+            and json.dumps(params.get(k), default=str) != json.dumps(v, default=str)
+        ]
+        if differ:
+            raise SystemExit(
+                f"--from-models: {path} was fit with other settings than this run's "
+                f"({', '.join(f'{k}={params.get(k)!r}, not {expected[name][k]!r}' for k in differ)})"
+            )
+        if common.get("n_threads"):
+            net.set_params(n_threads=common["n_threads"])
+        nets[name] = net
+    return nets["segmenter"], nets["classifier"], {"networks_load": time.time() - t0}
+
+
+def saved_suffixes(args, n_inner: int) -> tuple[list[str], str | None]:
+    """The file suffixes ``--save-models`` gives the inner fits and the refit (None without)."""
+    if args.refit:
+        return (["_first"] if args.ensemble else [None]), ""
+    return ["" if j == 0 else f"_{j + 1}" for j in range(n_inner)], None
+
+
+def check_saved_fits(folder: Path, inner_suffixes: list, refit_suffix: str | None) -> None:
+    """Refuse a ``--save-models`` folder whose fits are not the ones this run would load: its
+    ``detector.json`` lists the fits it saved (``ensemble``) and, since ``--from-models``,
+    whether the unsuffixed one is a refit."""
+    path = folder / "detector.json"
+    if not path.exists():
+        raise SystemExit(f"--from-models: {path} not found; the folder must be --save-models'")
+    saved = json.loads(path.read_text())
+    expected = ([refit_suffix] if refit_suffix is not None else []) + inner_suffixes
+    refit = refit_suffix is not None
+    if sorted(saved["ensemble"]) != sorted(expected) or saved.get("refit", refit) != refit:
+        raise SystemExit(
+            f"--from-models: {folder} holds the fits {saved['ensemble']}"
+            f"{' (a refit)' if saved.get('refit') else ''}, not this run's {expected}"
+            f"{' (a refit)' if refit else ''}; give the run the --refit/--ensemble/"
+            "--inner-folds it was saved with"
+        )
+
+
 def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) -> dict:
     test, inner = split(
         data, test_fold, args.exclude_fold, args.inner_folds, cfg["validation"], args.seed
@@ -186,8 +267,20 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     proba_val = None
     p_val = None
     seg_in = segmenter_input(cfg, x, data.patient, data.slice_number)
-    for train, v, _ in inner:
-        seg, clf, t = fit_networks(cfg, common, x, y, m, train, v, args.seed, seg_in)
+    if args.from_models:  # the networks of an earlier run instead of new fits
+        folder = Path(args.from_models) / (f"fold{test_fold}" if args.cv else "")
+        inner_suffixes, refit_suffix = saved_suffixes(args, len(inner))
+        if None in inner_suffixes:
+            raise SystemExit(
+                "--from-models with --refit --no-ensemble: --save-models kept only the refit, "
+                "and the choices need the first fit's validation scores"
+            )
+        check_saved_fits(folder, inner_suffixes, refit_suffix)
+    for j, (train, v, _) in enumerate(inner):
+        if args.from_models:
+            seg, clf, t = load_networks(cfg, common, folder, inner_suffixes[j])
+        else:
+            seg, clf, t = fit_networks(cfg, common, x, y, m, train, v, args.seed, seg_in)
         add_times(t)
         t0 = time.time()
         pr = seg.predict_proba(seg_in(v))
@@ -213,14 +306,36 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     )
     mask_rule = by_criterion[cfg["mask_criterion"]]
     val_dice = {r[1]: d for r, d in rule_dice.items() if r[0] == "threshold"}
+    times["mask_rule_choice"] = time.time() - t0
+    # the stray-region filter (section 29): a logistic filter of each mask region, fit on the
+    # validation regions, its cut-off chosen together with the mask rule there; each slice's
+    # heaviest region is kept. Cut-off 0 (no gain on validation): the rule chosen above
+    region_choice, region_filter = None, None
+    if cfg["region_filter"]:
+        t0 = time.time()
+        region_choice = choose_region_filter(
+            x[val],
+            proba_val,
+            m[val],
+            data.patient[val],
+            neighbour_index(data.patient[val], data.slice_number[val]),
+            mask_rules(),
+            criterion=cfg["mask_criterion"],
+        )
+        mask_rule, region_filter = region_choice.rule, region_choice.region_filter
+        times["region_filter_choice"] = time.time() - t0
     mask_t = mask_rule_threshold(mask_rule)
     for s_net, _ in fits:
         s_net.set_params(threshold=mask_t)
-    times["mask_rule_choice"] = time.time() - t0
 
     # ---- with --refit (one inner fold): the same networks again on the training and
     # validation folds, the choices above kept (the epochs too, when early stopping chose them)
-    if args.refit:
+    if args.refit and args.from_models:
+        seg, clf, t = load_networks(cfg, common, folder, refit_suffix)
+        seg.set_params(threshold=mask_t)
+        add_times(t)
+        fits = [fits[0], (seg, clf)] if args.ensemble else [(seg, clf)]
+    elif args.refit:
         (seg, clf), (train, v, _) = fits[0], inner[0]
         refit_cfg = {
             **cfg,
@@ -318,7 +433,18 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     perf = diagnostic_performance(y[test], scores_test[chosen], threshold=thr)
 
     # ---- segmentation on the test fold
-    pred = apply_mask_rule(mask_rule, x[test], proba_test)
+    neighbours_test = neighbour_index(pt, st)
+
+    def masks_of(proba):
+        """The test fold's masks: the mask rule, then the region filter when chosen."""
+        masks = apply_mask_rule(mask_rule, x[test], proba)
+        if region_filter is None:
+            return masks
+        return drop_stray_regions(masks, x[test], proba, neighbours_test, region_filter).astype(
+            np.uint8
+        )
+
+    pred = masks_of(proba_test)
     true = m[test]
     has = flat(true).any(1)
     slice_dice = per_slice_dice(true, pred)
@@ -328,7 +454,8 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     if "without_largest" in by_criterion:  # the run's criterion without the largest region
         compared["without_largest"] = by_criterion["without_largest"][cfg["mask_criterion"]]
     for name, rule_c in compared.items():
-        mask = pred if rule_c == mask_rule else apply_mask_rule(rule_c, x[test], proba_test)
+        same = rule_c == mask_rule and region_filter is None
+        mask = pred if same else apply_mask_rule(rule_c, x[test], proba_test)
         criteria[name] = {
             "mask_rule": list(rule_c),
             **dice_figures(true, mask, pat),
@@ -340,7 +467,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
     if len(scorers) > 1:
         names = fit_names(args, inner)
         for name, pr, pc in zip(names, probas, p_tests, strict=True):
-            mask = apply_mask_rule(mask_rule, x[test], pr)
+            mask = masks_of(pr)
             scores_by_fit[name] = test_scores(pr, pc)
             by_fit[name] = {
                 "slice_auc": roc_auc_ci(y[test], scores_by_fit[name][chosen]).auc,
@@ -398,8 +525,12 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
                 " ".join(str(v) for v in r): d for r, d in by_criterion["per_patient"].items()
             },
             "mask_criterion": cfg["mask_criterion"],
-            # the rule each criterion chooses on validation, and its test-fold Dice
+            # the rule each criterion chooses on validation without the region filter, and
+            # its test-fold Dice
             "by_mask_criterion": criteria,
+            "region_filter": None
+            if region_choice is None
+            else region_filter_result(region_choice, cfg["mask_criterion"]),
             "dice_per_slice_sd": float(slice_dice.std(ddof=1)) if slice_dice.size > 1 else 0.0,
             "dice_per_slice_n": int(slice_dice.size),
             "dice_per_patient_sd": float(dice_pat.std(ddof=1)) if dice_pat.size > 1 else 0.0,
@@ -448,12 +579,18 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
                 {
                     # the probabilities to average: segmenter(s) and classifier(s)
                     "ensemble": list(saved),
+                    # whether the unsuffixed networks are a refit on training + validation
+                    "refit": bool(args.refit),
                     "slice_score": chosen,
                     "slice_threshold": thr,
                     "mask_threshold": mask_t,
                     # ["threshold", t] or ["refined", hu, core, grow]: refine_hematoma_mask;
                     # ["largest", *either]: then skhe.preprocessing.largest_region
                     "mask_rule": list(mask_rule),
+                    # then each mask region scored by these numbers, those below the cut-off
+                    # dropped but each slice's heaviest: skhe.preprocessing.drop_stray_regions
+                    # (null: no filter)
+                    "region_filter": region_filter,
                     "combination": _combination_json(*fitted_combos["combined"]),
                     # features: skhe.neural.slice_detection_features
                     "combinations": {k: _combination_json(*v) for k, v in fitted_combos.items()},
@@ -465,6 +602,35 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
             )
         )
     return result
+
+
+def region_filter_result(choice, criterion: str) -> dict:
+    """The region filter's choice as the results file records it: the rule and cut-off, the
+    filter's numbers, and the validation Dice per slice by rule and cut-off."""
+    without = max(
+        (k for k in choice.table if k[1] == 0.0),
+        key=lambda k: (
+            choice.table[k][0]
+            if criterion == "slice"
+            else (choice.table[k][0] + choice.table[k][1]) / 2
+        ),
+    )
+    return {
+        "mask_rule": list(choice.rule),
+        "cutoff": choice.cutoff,
+        "filter": choice.region_filter,
+        "validation_dice_per_slice": choice.table[(choice.rule, choice.cutoff)][0],
+        "validation_dice_per_patient": choice.table[(choice.rule, choice.cutoff)][1],
+        "validation_without_filter": {
+            "mask_rule": list(without[0]),
+            "dice_per_slice": choice.table[without][0],
+            "dice_per_patient": choice.table[without][1],
+        },
+        "validation_dice_by_rule_and_cutoff": {
+            f"{' '.join(map(str, rule))} cutoff {cut:g}": list(d)
+            for (rule, cut), d in choice.table.items()
+        },
+    }
 
 
 def save_slice_scores(path: Path, **groups: dict) -> Path:
@@ -591,6 +757,15 @@ def run(args) -> dict:
     if args.largest_region is not None:
         cfg["largest_region"] = args.largest_region
     cfg.setdefault("largest_region", False)
+    if args.region_filter is not None:
+        cfg["region_filter"] = args.region_filter
+    cfg.setdefault("region_filter", False)
+    if cfg["region_filter"] and cfg["largest_region"]:
+        raise SystemExit(
+            "--largest-region with the region filter: both drop mask regions, the filter "
+            "keeping each slice's heaviest region and more; add --no-region-filter to offer "
+            "the largest-region rules instead"
+        )
     if args.inner_folds is None:
         args.inner_folds = int(cfg.get("inner_folds", 1))
     if cfg["validation"] == "mixed" and args.inner_folds > 1:
@@ -639,6 +814,8 @@ def run(args) -> dict:
         "inner_folds": args.inner_folds,
         "refit": bool(args.refit),
         "ensemble": bool(args.ensemble),
+        # --from-models: the networks an earlier run fit (its wall times hold their training)
+        "networks_from_saved_models": bool(args.from_models),
         # headline keys: the first (default: fold 0) test fold
         "slice_auc": first["slice_auc"],
         "dice_per_slice": first["dice_per_slice"],
@@ -764,6 +941,15 @@ def main(argv=None) -> int:
         "rule chosen without them on the test fold too (default: the preset's)",
     )
     ap.add_argument(
+        "--region-filter",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the mask rule, drop stray mask regions by a logistic filter of ten numbers "
+        "per region fit on the validation fold (each slice's heaviest region kept), its "
+        "cut-off chosen with the mask rule there; the report gives the rule without it on the "
+        "test fold too (default: the preset's; on for cpu)",
+    )
+    ap.add_argument(
         "--mask-criterion",
         choices=list(MASK_CRITERIA),
         default=None,
@@ -780,6 +966,14 @@ def main(argv=None) -> int:
         "on the same test fold (default: the preset's fold-0 figures)",
     )
     ap.add_argument("--save-models", default=None, metavar="DIR")
+    ap.add_argument(
+        "--from-models",
+        default=None,
+        metavar="DIR",
+        help="use the networks an earlier run of the same settings kept with --save-models "
+        "(DIR/fold<k> with --cv) instead of fitting them: every choice on validation and "
+        "every test-fold figure computed again (e.g. after a change to the choices)",
+    )
     ap.add_argument(
         "--save-scores",
         default=None,

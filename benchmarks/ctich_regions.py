@@ -32,23 +32,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_info
 from _ctich_choices import (
-    MASK_REFINEMENTS,
-    MASK_THRESHOLDS,
     apply_mask_rule,
     describe_mask_rule,
     dice_figures,
+    mask_rules,
 )
 from _ctich_data import load, split
 from _ctich_regions import (
     REGION_CUTOFFS,
-    REGION_FEATURES,
     dice_keeping,
-    mask_region_features,
     out_of_fold_region_proba,
     region_filter_model,
-    region_overlap,
-    regions_kept,
+    rule_regions,
 )
+
+from skhe.preprocessing import REGION_FEATURES, regions_kept
 
 
 def probabilities(args, x, val, test):
@@ -90,8 +88,7 @@ def run(args) -> dict:
     p_val, p_test = probabilities(args, x, val, test)
     t_proba = time.time() - t0
     groups = {"validation": (val, p_val), "test": (test, p_test)}
-    rules = [("threshold", t) for t in MASK_THRESHOLDS]
-    rules += [("refined", hu, c, g) for hu, c, g in MASK_REFINEMENTS]
+    rules = mask_rules()
     if args.smoke:
         rules = rules[:2] + rules[6:7]
     rows, regions = [], {}
@@ -107,13 +104,7 @@ def run(args) -> dict:
     for rule in rules:
         r = {}
         for name, (sel, proba) in groups.items():
-            masks = apply_mask_rule(rule, x[sel], proba)
-            lab, feats, r_slice, r_label = mask_region_features(
-                masks, x[sel], proba, neighbours[name]
-            )
-            overlap = region_overlap(lab, data.masks[sel], r_slice, r_label)
-            area = np.rint(np.exp(feats[:, 0]))
-            r[name] = (feats, r_slice, area, overlap)
+            r[name] = rule_regions(rule, x[sel], proba, data.masks[sel], neighbours[name])
         f_v, s_v, a_v, o_v = r["validation"]
         f_t, s_t, a_t, o_t = r["test"]
         y_v, y_t = (o_v > 0).astype(int), (o_t > 0).astype(int)

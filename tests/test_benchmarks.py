@@ -32,7 +32,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
         ctich_dir,
         tmp_path,
         *("--save-models", str(models), "--save-scores", str(scores), "--refit", "--ensemble"),
-        "--largest-region",
+        "--region-filter",
     )
     for key in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient"):
         assert 0 <= r[key] <= 1
@@ -59,21 +59,25 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     seg = fold["segmentation"]
     by_rule = seg["validation_dice_per_slice_by_rule"]
     assert by_rule[" ".join(str(v) for v in seg["mask_rule"])] == max(by_rule.values())
-    # thresholds and density refinements, each also followed by the largest region
-    assert len(by_rule) == 2 * (6 + 12)
-    # the rule the run's criterion chooses without the largest region, on the test fold too
-    without = seg["by_mask_criterion"]["without_largest"]["mask_rule"]
-    assert without[0] != "largest"
-    others = {k: v for k, v in by_rule.items() if not k.startswith("largest")}
-    assert by_rule[" ".join(str(v) for v in without)] == max(others.values())
+    assert len(by_rule) == 6 + 12  # thresholds and density refinements
+    # --region-filter: the rule and cut-off chosen together on validation, the best of the
+    # table; the smoke's one validation patient cannot train a filter (cut-off 0 only), so the
+    # rule is the one chosen without it and no region is dropped
+    rf = seg["region_filter"]
+    table = rf["validation_dice_by_rule_and_cutoff"]
+    assert len(table) == 18 and all(k.endswith("cutoff 0") for k in table)
+    assert rf["validation_dice_per_slice"] == max(d[0] for d in table.values())
+    assert rf["mask_rule"] == seg["mask_rule"] and rf["cutoff"] == 0 and rf["filter"] is None
+    assert rf["validation_without_filter"]["mask_rule"] == seg["mask_rule"]
+    assert seg["by_mask_criterion"]["slice"]["dice_per_slice"] == pytest.approx(r["dice_per_slice"])
     report = (tmp_path / "ctich-smoke.md").read_text()
     assert "Nothing is tuned on the test fold" in report
-    assert "| the run's criterion, without the largest-region rules |" in report
+    assert "Stray-region filter: no cut-off above 0 raised the validation Dice" in report
     # each fit alone beside the mean, with the same choices; the run's own command reproduces it
     assert set(fold["by_fit"]) == {"first_fit", "refit"}
     assert f"| mean of both (reported) | {r['slice_auc']:.3f} |" in report
     assert (
-        "`python benchmarks/ctich.py --smoke --seed 0 --slice-score validation --largest-region "
+        "`python benchmarks/ctich.py --smoke --seed 0 --slice-score validation --region-filter "
         "--inner-folds 1 --refit --ensemble`" in report
     )
     # the saved networks load in skhe's safe format, with the chosen mask threshold
@@ -84,11 +88,12 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert SliceClassifier.load(models / "classifier", device="cpu").tta is True
     detector = json.loads((models / "detector.json").read_text())
     assert detector["slice_score"] == fold["slice_score"]
-    assert detector["ensemble"] == ["", "_first"]
+    assert detector["ensemble"] == ["", "_first"] and detector["refit"] is True
     first = HematomaSegmenter.load(models / "segmenter_first", device="cpu")
     assert first.threshold == seg["mask_threshold"]
     assert SliceClassifier.load(models / "classifier_first", device="cpu").n_epochs_ > 0
     assert detector["mask_rule"] == seg["mask_rule"]
+    assert detector["region_filter"] == rf["filter"]
     ctx = detector["combinations"]["combined_context"]
     assert len(ctx["features"]) == len(ctx["coef"]) == 3 + 3 + 1
     nb = detector["combinations"]["combined_equal_neighbours"]
@@ -134,6 +139,38 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     assert without["cutoff"] == 0.0
     if without["rule"] == seg["mask_rule"]:  # the smoke offers 3 of the run's 18 rules
         assert without["test"]["dice_per_slice"] == pytest.approx(r["dice_per_slice"], abs=0.02)
+    # --from-models: the saved networks instead of new fits give the same figures
+    again = tmp_path / "again"
+    from_models = [*_ctich_args(ctich_dir, again), "--from-models", str(models)]
+    out = subprocess.run(
+        [*from_models, "--region-filter", "--refit", "--ensemble"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rerun = json.loads((again / "ctich-smoke.json").read_text())
+    for key in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient"):
+        assert rerun[key] == r[key]
+    assert (
+        rerun["networks_from_saved_models"]
+        and "segmenter_fit" not in rerun["folds"][0]["wall_time_s"]
+    )
+    assert "leave out their training" in (again / "ctich-smoke.md").read_text()
+    # without --refit the run would take the refit for the first fit: refused, with the reason
+    bad = subprocess.run(
+        [*from_models, "--no-refit"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "give the run the --refit/--ensemble" in bad.stderr
+    # networks fit with other settings than the run's are refused, naming the setting
+    bad = subprocess.run(
+        [*from_models, "--refit", "--ensemble", "--set", "segmenter.lr=0.5"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "other settings than this run's (lr=" in bad.stderr
 
 
 def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
@@ -145,9 +182,19 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
         ctich_dir,
         tmp_path,
         *("--test-fold", "4", "--inner-folds", "2", "--save-models", str(models)),
-        *("--slice-score", "segmenter_context"),
+        *("--slice-score", "segmenter_context", "--largest-region"),
     )
     fold = r["folds"][0]
+    seg = fold["segmentation"]
+    by_rule = seg["validation_dice_per_slice_by_rule"]
+    assert by_rule[" ".join(str(v) for v in seg["mask_rule"])] == max(by_rule.values())
+    # --largest-region: thresholds and density refinements, each also followed by the largest
+    # region; the rule the run's criterion chooses without them, on the test fold too
+    assert len(by_rule) == 2 * (6 + 12)
+    without = seg["by_mask_criterion"]["without_largest"]["mask_rule"]
+    assert without[0] != "largest"
+    others = {k: v for k, v in by_rule.items() if not k.startswith("largest")}
+    assert by_rule[" ".join(str(v) for v in without)] == max(others.values())
     assert r["inner_folds"] == 2 and not r["refit"] and not r["ensemble"]
     # the folds after 4 wrap round: 0 and 1 validate, each fit trains on the other three
     assert fold["validation_folds"] == [0, 1]
@@ -159,9 +206,10 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert "segmenter_refit" not in fold["wall_time_s"]
     report = (tmp_path / "ctich-smoke.md").read_text()
     assert "| fit validated on fold 1 alone |" in report
+    assert "| the run's criterion, without the largest-region rules |" in report
     assert (
         "`python benchmarks/ctich.py --smoke --seed 0 --slice-score segmenter_context "
-        "--test-fold 4 --inner-folds 2`" in report
+        "--largest-region --test-fold 4 --inner-folds 2`" in report
     )
     # --slice-score: the test fold is measured on the score named, whatever validation preferred
     assert fold["slice_score"] == fold["slice_score_rule"] == "segmenter_context"
@@ -581,70 +629,32 @@ def test_ctich_largest_region_rules():
     assert "without_largest" not in chosen
 
 
-def test_ctich_region_features_and_filter():
-    """Each region's numbers worked out by hand; the regions touching the bleed found and
-    kept; and a filter learnt out of fold tells bleeds from stray regions against bone, on
-    slices built that way, far better than chance."""
+def test_ctich_region_dice_and_filter():
+    """Dice from the regions' areas and overlaps equals skhe.metrics' on the masks; a filter
+    learnt out of fold tells bleeds from stray regions against bone, on slices built that way,
+    far better than chance; and chosen with the mask rule on such slices, it drops the stray
+    regions, and its plain numbers score regions as the fitted model does."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    # Dice from the regions' areas and overlaps equals skhe.metrics' on the masks themselves
+    from _ctich_choices import per_patient_dice
     from _ctich_regions import (
-        REGION_FEATURES,
+        REGION_CUTOFFS,
+        choose_region_filter,
         dice_keeping,
-        keep_regions,
-        mask_region_features,
         out_of_fold_region_proba,
+        region_filter_json,
+        region_filter_model,
         region_overlap,
-        regions_kept,
     )
     from sklearn.metrics import roc_auc_score
 
-    col = {name: j for j, name in enumerate(REGION_FEATURES)}
-    images = np.full((2, 32, 32), 0.3)  # brain, 30 HU
-    images[:, :, :2] = 1.0  # bone along the left edge
-    images[0, 10:14, 10:14] = 0.7  # the bleed, 70 HU
-    masks = np.zeros((2, 32, 32), bool)
-    masks[0, 10:14, 10:14] = True  # 16 px
-    masks[0, 20:22, 2:4] = True  # 4 px against the bone
-    prob = np.where(masks, 0.8, 0.0)
-    prob[0, 10, 10] = 1.0
-    prob[1] = 0.5 * masks[0]  # the slice above sees the bleed at half the probability
-    nb = np.array([[0, 1], [0, 1]])
-    labels, f, r_slice, r_label = mask_region_features(masks, images, prob, nb)
-    assert f.shape == (2, len(REGION_FEATURES)) and list(r_slice) == [0, 0]
-    bleed, stray = (0, 1) if labels[0, 10, 10] == r_label[0] else (1, 0)
-    assert np.exp(f[bleed, col["log_area"]]) == pytest.approx(16)
-    assert f[bleed, col["max_probability"]] == 1.0
-    assert f[bleed, col["mean_probability"]] == pytest.approx((15 * 0.8 + 1.0) / 16)
-    assert f[bleed, col["mean_density"]] == pytest.approx(0.7)
-    assert f[bleed, col["blood_fraction"]] == 1.0 and f[stray, col["blood_fraction"]] == 0.0
-    assert f[bleed, col["bone_ring_fraction"]] == 0.0
-    assert f[stray, col["bone_ring_fraction"]] > 0.2  # two of its ring's columns are bone
-    # neighbours: slice 0's are itself (below) and slice 1 (above)
-    assert f[bleed, col["neighbour_mean_probability"]] == pytest.approx(
-        ((15 * 0.8 + 1.0) / 16 + 0.5) / 2
-    )
-    mass = (15 * 0.8 + 1.0, 4 * 0.8)
-    assert f[bleed, col["probability_share"]] == pytest.approx(mass[0] / sum(mass))
-    assert f[bleed, col["is_top_region"]] == 1 and f[stray, col["is_top_region"]] == 0
-    true = np.zeros_like(masks)
-    true[0, 11, 11] = True
-    overlap = region_overlap(labels, true, r_slice, r_label)
-    assert overlap[bleed] == 1 and overlap[stray] == 0
-    touches = overlap > 0
-    kept = keep_regions(labels, r_slice, r_label, touches.astype(bool))
-    # the filter keeps regions at or above its cut-off, and each slice's heaviest whatever it is
-    np.testing.assert_array_equal(regions_kept([0.05, 0.05], f, 0.0), [True, True])
-    kept_low = regions_kept([0.05, 0.05], f, 0.1)
-    assert kept_low[bleed] and not kept_low[stray]  # the bleed is the heavier
-    assert regions_kept([0.0, 0.0], f, 0.5)[bleed] and regions_kept([0.6, 0.6], f, 0.5).all()
-    np.testing.assert_array_equal(kept[0], masks[0] & (labels[0] == r_label[bleed]))
-    assert not kept[1].any()
-    with pytest.raises(ValueError, match="same"):
-        mask_region_features(masks[:1], images, prob, nb)
-
-    # Dice from the regions' areas and overlaps equals skhe.metrics' on the masks themselves
-    from _ctich_choices import per_patient_dice
-
     from skhe.metrics import dice_coefficient, per_slice_dice
+    from skhe.preprocessing import (
+        drop_stray_regions,
+        keep_regions,
+        mask_region_features,
+        region_filter_proba,
+    )
 
     rng = np.random.default_rng(1)
     masks = rng.random((12, 24, 24)) > 0.93
@@ -667,7 +677,7 @@ def test_ctich_region_features_and_filter():
     # twenty patients, each slice with a bleed (brain) and a stray region (against bone),
     # both as probable: the filter, out of fold, ranks them by their surroundings
     rng = np.random.default_rng(0)
-    feats, ys, groups = [], [], []
+    feats, ys, groups, volumes = [], [], [], []
     for p in range(20):
         img = np.clip(0.3 + 0.05 * rng.standard_normal((3, 32, 32)), 0, 0.95)
         img[:, :, :2] = 1.0
@@ -684,11 +694,40 @@ def test_ctich_region_features_and_filter():
         feats.append(ff)
         ys.append((region_overlap(lab, t, rs, rl) > 0).astype(int))
         groups.append(np.full(len(rs), p))
+        volumes.append((img, pr, t))
     y = np.concatenate(ys)
     oof = out_of_fold_region_proba(np.vstack(feats), y, np.concatenate(groups))
     assert y.mean() == pytest.approx(0.5) and roc_auc_score(y, oof) > 0.95
     with pytest.raises(ValueError, match="two patients"):
         out_of_fold_region_proba(np.vstack(feats)[:2], y[:2], np.zeros(2))
+
+    # chosen together with the mask rule: the filter keeps (nearly) only the bleeds, which
+    # a threshold alone cannot (both regions are as probable)
+    img, pr, t = (np.concatenate(v) for v in zip(*volumes, strict=True))
+    patients = np.repeat(np.arange(20), 3)
+    rows = np.arange(60)
+    nb = np.c_[np.maximum(rows - 1, patients * 3), np.minimum(rows + 1, patients * 3 + 2)]
+    rules = [("threshold", 0.5), ("threshold", 0.7)]
+    choice = choose_region_filter(img, pr, t, patients, nb, rules)
+    without = max((d for (_, cut), d in choice.table.items() if cut == 0), key=lambda d: d[0])
+    assert choice.cutoff > 0 and choice.rule == ("threshold", 0.5)
+    assert choice.table[(choice.rule, choice.cutoff)][0] > without[0] + 0.15
+    assert set(choice.table) == {(r, c) for r in rules for c in REGION_CUTOFFS}
+    # the stored numbers score regions as the fitted model does, and the masks they leave
+    labels, f, rs, rl = mask_region_features(pr >= 0.5, img, pr, nb)
+    touches = (region_overlap(labels, t, rs, rl) > 0).astype(int)
+    model = region_filter_model().fit(f, touches)
+    np.testing.assert_allclose(
+        region_filter_proba(f, region_filter_json(model, 0.3)), model.predict_proba(f)[:, 1]
+    )
+    np.testing.assert_allclose(
+        region_filter_proba(f, choice.region_filter),
+        region_filter_model().fit(f, touches).predict_proba(f)[:, 1],
+    )
+    kept = drop_stray_regions(pr >= 0.5, img, pr, nb, choice.region_filter)
+    assert per_slice_dice(t, kept).mean() == pytest.approx(
+        choice.table[(choice.rule, choice.cutoff)][0], abs=0.1
+    )
 
 
 def _smoke(script: str, tmp_path, *extra) -> dict:

@@ -1,5 +1,6 @@
 """Preprocessing: HU windowing, resizing, head-centred crops, hematoma-centred ROIs, hematoma
-descriptors, one patient's network input, caches, augmentation and torch datasets."""
+descriptors, mask regions and a filter of stray ones, one patient's network input, caches,
+augmentation and torch datasets."""
 
 from skhe.preprocessing._arrays import resize, rewindow, window, window_resize
 from skhe.preprocessing._augmentation import SliceAugmenter
@@ -20,6 +21,14 @@ from skhe.preprocessing._patients import (
     preprocess_patient,
     read_patient,
 )
+from skhe.preprocessing._regions import (
+    REGION_FEATURES,
+    drop_stray_regions,
+    keep_regions,
+    mask_region_features,
+    region_filter_proba,
+    regions_kept,
+)
 from skhe.preprocessing._roi import (
     cut_rois,
     model_map_to_native,
@@ -32,6 +41,7 @@ from skhe.preprocessing._roi import (
 
 __all__ = [
     "DESCRIPTORS",
+    "REGION_FEATURES",
     "CacheEntry",
     "PatientBagDataset",
     "PatientSliceCache",
@@ -42,10 +52,13 @@ __all__ = [
     "content_hash",
     "crop_to_boxes",
     "cut_rois",
+    "drop_stray_regions",
     "has_mask",
     "head_boxes",
     "hematoma_descriptors",
+    "keep_regions",
     "largest_region",
+    "mask_region_features",
     "model_map_to_native",
     "model_to_native",
     "native_to_model",
@@ -54,6 +67,8 @@ __all__ = [
     "preprocess_patient",
     "read_patient",
     "refine_hematoma_mask",
+    "region_filter_proba",
+    "regions_kept",
     "resize",
     "rewindow",
     "roi_box",
