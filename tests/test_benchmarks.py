@@ -457,9 +457,11 @@ def test_ctich_report_sets_each_preset_against_its_own_targets():
     assert "--device" not in text and "--packed" not in text
     # the classifier started from the segmenter's encoder: the table and the command say so
     assert "starting from each fit's segmenter encoder |" in text
+    # run before the region filter was the cpu preset's: it reproduces with the filter off
+    assert "region_filter" not in cpu["config"]
     assert (
-        "--slice-score combined_equal_neighbours --classifier-init segmenter --inner-folds 1"
-        in text
+        "--slice-score combined_equal_neighbours --no-region-filter --classifier-init segmenter "
+        "--inner-folds 1" in text
     )
     # written before the targets and the slice-score rule were stored: the cpu targets, and
     # the score marked as chosen on validation
@@ -476,7 +478,26 @@ def test_ctich_report_sets_each_preset_against_its_own_targets():
     text = markdown(mixed)
     assert "a quarter of each other fold's patients" in text
     assert "### Test fold 0 (inner validation: a quarter of each training fold's patients)" in text
-    assert "--validation mixed --classifier-init segmenter --inner-folds 1" in text
+    assert "--validation mixed --no-region-filter --classifier-init segmenter" in text
+    # a run with the stray-region filter: its choice on validation, and the command turns it on
+    filtered = json.loads(json.dumps(cpu))
+    filtered["config"]["region_filter"] = True
+    filtered["folds"][0]["segmentation"]["region_filter"] = {
+        "mask_rule": ["refined", 50.0, 0.5, 0.1],
+        "cutoff": 0.4,
+        "validation_dice_per_slice": 0.551,
+        "validation_dice_per_patient": 0.565,
+        "validation_without_filter": {
+            "mask_rule": ["threshold", 0.4],
+            "dice_per_slice": 0.524,
+            "dice_per_patient": 0.536,
+        },
+    }
+    text = markdown(filtered)
+    assert "--slice-score combined_equal_neighbours --region-filter --classifier-init" in text
+    assert "validation with rule refined 50.0 0.5 0.1 and cut-off 0.4, validation Dice" in text
+    assert "(without it, rule threshold 0.4: 0.524 and 0.536)" in text
+    assert "| mean Dice per hemorrhage slice (this run, without the region filter) |" in text
 
 
 def test_ctich_segmenter_windows(ctich_dir):
