@@ -124,6 +124,16 @@ class RegionFilterChoice(NamedTuple):
     table: dict
 
 
+def criterion_value(dice: tuple[float, float], criterion: str) -> float:
+    """What a mask criterion maximizes, from (Dice per slice, Dice per patient): "slice" the
+    first, "slice_patient" their mean."""
+    if criterion == "slice":
+        return dice[0]
+    if criterion == "slice_patient":
+        return (dice[0] + dice[1]) / 2
+    raise ValueError(f"criterion must be 'slice' or 'slice_patient'; got {criterion!r}")
+
+
 def choose_region_filter(
     images, proba, true, patients, neighbours, rules, cutoffs=REGION_CUTOFFS, criterion="slice"
 ) -> RegionFilterChoice:
@@ -154,13 +164,7 @@ def choose_region_filter(
             table[(tuple(rule), float(cut))] = (d["dice_per_slice"], d["dice_per_patient"])
         if can:
             fittable[tuple(rule)] = (f, touches)
-    if criterion == "slice":
-        best = max(table, key=lambda k: table[k][0])
-    elif criterion == "slice_patient":
-        best = max(table, key=lambda k: (table[k][0] + table[k][1]) / 2)
-    else:
-        raise ValueError(f"criterion must be 'slice' or 'slice_patient'; got {criterion!r}")
-    rule, cutoff = best
+    rule, cutoff = max(table, key=lambda k: criterion_value(table[k], criterion))
     region_filter = None
     if cutoff > 0:
         region_filter = region_filter_json(region_filter_model().fit(*fittable[rule]), cutoff)

@@ -107,7 +107,7 @@ from _ctich_presets import (
     segmenter_input,
     segmenter_params,
 )
-from _ctich_regions import choose_region_filter
+from _ctich_regions import choose_region_filter, criterion_value
 from _ctich_summary import (
     attach_cv_summary,
     compare_to,
@@ -609,11 +609,7 @@ def region_filter_result(choice, criterion: str) -> dict:
     filter's numbers, and the validation Dice per slice by rule and cut-off."""
     without = max(
         (k for k in choice.table if k[1] == 0.0),
-        key=lambda k: (
-            choice.table[k][0]
-            if criterion == "slice"
-            else (choice.table[k][0] + choice.table[k][1]) / 2
-        ),
+        key=lambda k: criterion_value(choice.table[k], criterion),
     )
     return {
         "mask_rule": list(choice.rule),
