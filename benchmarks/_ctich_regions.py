@@ -111,6 +111,19 @@ def region_filter_json(model, cutoff: float) -> dict:
     }
 
 
+class RuleRegions(NamedTuple):
+    """One mask rule's regions on the validation slices (:func:`rule_regions`), whether they
+    touch the bleed, and each one's out-of-fold filter probability (None: no filter can be
+    learnt from them)."""
+
+    features: np.ndarray
+    region_slice: np.ndarray
+    area: np.ndarray
+    overlap: np.ndarray
+    touches: np.ndarray
+    oof: np.ndarray | None
+
+
 class RegionFilterChoice(NamedTuple):
     """What :func:`choose_region_filter` chose on the validation slices."""
 
@@ -122,6 +135,8 @@ class RegionFilterChoice(NamedTuple):
     #: {(rule, cutoff): (Dice per hemorrhage slice, Dice per patient)} on validation, the
     #: filter's probabilities out of fold
     table: dict
+    #: {rule: RuleRegions} on validation, what the table was measured from
+    regions: dict
 
 
 def criterion_value(dice: tuple[float, float], criterion: str) -> float:
@@ -149,7 +164,7 @@ def choose_region_filter(
     """
     true_area = np.asarray(true).reshape(len(true), -1).sum(1)
     patients = np.asarray(patients)
-    table, fittable = {}, {}
+    table, regions = {}, {}
     for rule in rules:
         f, r_slice, area, overlap = rule_regions(rule, images, proba, true, neighbours)
         touches = (overlap > 0).astype(int)
@@ -162,10 +177,11 @@ def choose_region_filter(
             keep = regions_kept(np.ones(len(f)) if oof is None else oof, f, cut)
             d = dice_keeping(keep, r_slice, area, overlap, true_area, patients)
             table[(tuple(rule), float(cut))] = (d["dice_per_slice"], d["dice_per_patient"])
-        if can:
-            fittable[tuple(rule)] = (f, touches)
+        regions[tuple(rule)] = RuleRegions(f, r_slice, area, overlap, touches, oof)
     rule, cutoff = max(table, key=lambda k: criterion_value(table[k], criterion))
     region_filter = None
     if cutoff > 0:
-        region_filter = region_filter_json(region_filter_model().fit(*fittable[rule]), cutoff)
-    return RegionFilterChoice(rule, cutoff, region_filter, table)
+        chosen = regions[rule]
+        model = region_filter_model().fit(chosen.features, chosen.touches)
+        region_filter = region_filter_json(model, cutoff)
+    return RegionFilterChoice(rule, cutoff, region_filter, table, regions)

@@ -5,12 +5,13 @@ regions learnt on the validation fold (docs/benchmarks/ctich-design.md, section 
 
 The validation fold (the fold after the test fold, as ``ctich.py`` chooses) is scored by the
 first fit (``segmenter_first``), the test fold by the mean of both fits' probabilities, as the
-cpu preset does. For each of ``ctich.py``'s mask rules and each cut-off in
-``REGION_CUTOFFS``, the validation fold's Dice per hemorrhage slice is measured with its
-regions filtered by out-of-fold probabilities (patient-grouped; each slice's heaviest region is
-always kept, :func:`_ctich_regions.regions_kept`); the (rule, cut-off) with the
-best one is applied to the test fold with the filter fit on all validation regions. The rule
-chosen without a filter (cut-off 0), which is ``ctich.py``'s choice, is reported beside it.
+cpu preset does. The validation side is ``ctich.py --region-filter``'s own choice
+(:func:`_ctich_regions.choose_region_filter`: for each of its mask rules and each cut-off in
+``REGION_CUTOFFS``, the validation fold's Dice with the regions filtered by out-of-fold,
+patient-grouped probabilities, each slice's heaviest region always kept). This script adds what
+the run does not report: every (rule, cut-off)'s Dice on the test fold, with each rule's filter
+fit on all its validation regions, and the oracle. The rule chosen without a filter (cut-off 0)
+is reported beside the chosen pair.
 
 Usage::
 
@@ -40,8 +41,8 @@ from _ctich_choices import (
 from _ctich_data import load, split
 from _ctich_regions import (
     REGION_CUTOFFS,
+    choose_region_filter,
     dice_keeping,
-    out_of_fold_region_proba,
     region_filter_model,
     rule_regions,
 )
@@ -91,7 +92,6 @@ def run(args) -> dict:
     rules = mask_rules()
     if args.smoke:
         rules = rules[:2] + rules[6:7]
-    rows, regions = [], {}
     pats = {name: data.patient[sel] for name, (sel, _) in groups.items()}
     true_area = {
         name: data.masks[sel].reshape(int(sel.sum()), -1).sum(1)
@@ -101,38 +101,37 @@ def run(args) -> dict:
         name: neighbour_index(data.patient[sel], data.slice_number[sel])
         for name, (sel, _) in groups.items()
     }
-    for rule in rules:
-        r = {}
-        for name, (sel, proba) in groups.items():
-            r[name] = rule_regions(rule, x[sel], proba, data.masks[sel], neighbours[name])
-        f_v, s_v, a_v, o_v = r["validation"]
-        f_t, s_t, a_t, o_t = r["test"]
-        y_v, y_t = (o_v > 0).astype(int), (o_t > 0).astype(int)
-        pat_v = pats["validation"]
-        fittable = len(np.unique(y_v)) == 2 and len(np.unique(pat_v[s_v])) >= 2
-        if fittable:
-            oof = out_of_fold_region_proba(f_v, y_v, pat_v[s_v])
-            model = region_filter_model().fit(f_v, y_v)
-            p_t = model.predict_proba(f_t)[:, 1] if len(f_t) else np.zeros(0)
-        else:  # no filter can be learnt (e.g. the smoke run's one validation patient)
-            oof, p_t, model = np.ones(len(y_v)), np.ones(len(y_t)), None
+    # the validation side is ctich.py's own choice (its table, its out-of-fold probabilities)
+    choice = choose_region_filter(
+        x[val], p_val, data.masks[val], pats["validation"], neighbours["validation"], rules
+    )
+    rows, regions = [], {}
+    for rule, v in choice.regions.items():
+        f_t, s_t, a_t, o_t = rule_regions(
+            rule, x[test], p_test, data.masks[test], neighbours["test"]
+        )
+        y_t = (o_t > 0).astype(int)
+        model = None
+        if v.oof is not None:
+            model = region_filter_model().fit(v.features, v.touches)
+        p_t = model.predict_proba(f_t)[:, 1] if model is not None and len(f_t) else None
         for cut in REGION_CUTOFFS:
-            keep_v = regions_kept(oof, f_v, cut)
-            val_dice = dice_keeping(keep_v, s_v, a_v, o_v, true_area["validation"], pat_v)
+            if (rule, float(cut)) not in choice.table:
+                continue  # no filter can be learnt (e.g. the smoke run's one validation patient)
+            val_slice, val_patient = choice.table[(rule, float(cut))]
+            keep_t = regions_kept(np.ones(len(f_t)) if p_t is None else p_t, f_t, cut)
             rows.append(
                 {
                     "rule": list(rule),
                     "cutoff": cut,
-                    "validation_dice_per_slice": val_dice["dice_per_slice"],
-                    "validation_dice_per_patient": val_dice["dice_per_patient"],
-                    "test": dice_keeping(
-                        regions_kept(p_t, f_t, cut), s_t, a_t, o_t, true_area["test"], pats["test"]
-                    ),
+                    "validation_dice_per_slice": val_slice,
+                    "validation_dice_per_patient": val_patient,
+                    "test": dice_keeping(keep_t, s_t, a_t, o_t, true_area["test"], pats["test"]),
                 }
             )
         regions[" ".join(map(str, rule))] = {
-            "validation_regions": len(y_v),
-            "validation_regions_touching_bleed": int(y_v.sum()),
+            "validation_regions": len(v.touches),
+            "validation_regions_touching_bleed": int(v.touches.sum()),
             "test_regions": len(y_t),
             "test_regions_touching_bleed": int(y_t.sum()),
             # the oracle: only the regions that touch the bleed (reads the true masks)
@@ -148,12 +147,11 @@ def run(args) -> dict:
             ),
         }
         if args.verbose:
-            base = rows[-len(REGION_CUTOFFS)]
+            mine = [w["validation_dice_per_slice"] for w in rows if w["rule"] == list(rule)]
             print(
-                f"{describe_mask_rule(rule)}: {len(y_v)} validation regions "
-                f"({y_v.mean():.0%} touch the bleed); validation Dice per slice "
-                f"{base['validation_dice_per_slice']:.3f} -> best filtered "
-                f"{max(w['validation_dice_per_slice'] for w in rows[-len(REGION_CUTOFFS) :]):.3f}",
+                f"{describe_mask_rule(rule)}: {len(v.touches)} validation regions "
+                f"({v.touches.mean():.0%} touch the bleed); validation Dice per slice "
+                f"{mine[0]:.3f} -> best filtered {max(mine):.3f}",
                 flush=True,
             )
 
@@ -161,7 +159,7 @@ def run(args) -> dict:
         return max(among, key=lambda w: w["validation_dice_per_slice"])
 
     without = best([w for w in rows if w["cutoff"] == 0.0])
-    chosen = best(rows)
+    chosen = next(w for w in rows if (tuple(w["rule"]), w["cutoff"]) == choice[:2])
     key = " ".join(map(str, without["rule"]))
     # the same figures from the masks themselves (skhe.metrics), as ctich.py measures them
     without["test_from_masks"] = dice_figures(

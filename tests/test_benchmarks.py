@@ -675,6 +675,7 @@ def test_ctich_region_dice_and_filter():
         keep_regions,
         mask_region_features,
         region_filter_proba,
+        regions_kept,
     )
 
     rng = np.random.default_rng(1)
@@ -737,6 +738,16 @@ def test_ctich_region_dice_and_filter():
     # the stored numbers score regions as the fitted model does, and the masks they leave
     labels, f, rs, rl = mask_region_features(pr >= 0.5, img, pr, nb)
     touches = (region_overlap(labels, t, rs, rl) > 0).astype(int)
+    # the regions the choice was measured from (ctich_regions.py reads them): the same ones,
+    # and its out-of-fold probabilities give the table's figure at the chosen cut-off
+    kept_by_choice = choice.regions[choice.rule]
+    np.testing.assert_array_equal(kept_by_choice.features, f)
+    np.testing.assert_array_equal(kept_by_choice.touches, touches)
+    assert set(choice.regions) == set(rules)
+    keep = regions_kept(kept_by_choice.oof, f, choice.cutoff)
+    assert dice_keeping(
+        keep, rs, kept_by_choice.area, kept_by_choice.overlap, t.reshape(60, -1).sum(1), patients
+    )["dice_per_slice"] == pytest.approx(choice.table[(choice.rule, choice.cutoff)][0])
     model = region_filter_model().fit(f, touches)
     np.testing.assert_allclose(
         region_filter_proba(f, region_filter_json(model, 0.3)), model.predict_proba(f)[:, 1]
