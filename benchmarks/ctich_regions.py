@@ -168,7 +168,7 @@ def run(args) -> dict:
     return {
         "test_fold": args.test_fold,
         "validation_fold": val_fold,
-        "models": str(args.models),
+        "models": Path(args.models).name,  # the folder, not a local path
         "without_filter": without,
         "with_filter": chosen,
         "oracle_under_rule_without_filter": regions[key]["test_oracle"],
