@@ -149,6 +149,15 @@ def criterion_value(dice: tuple[float, float], criterion: str) -> float:
     raise ValueError(f"criterion must be 'slice' or 'slice_patient'; got {criterion!r}")
 
 
+def best_without_filter(table: dict, criterion: str = "slice") -> tuple:
+    """The (rule, 0.0) key of :attr:`RegionFilterChoice.table` that the criterion ranks first
+    among the rules without the filter: the mask rule a run without ``--region-filter``
+    would choose."""
+    return max(
+        (k for k in table if k[1] == 0.0), key=lambda k: criterion_value(table[k], criterion)
+    )
+
+
 def choose_region_filter(
     images, proba, true, patients, neighbours, rules, cutoffs=REGION_CUTOFFS, criterion="slice"
 ) -> RegionFilterChoice:

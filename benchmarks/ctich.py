@@ -107,7 +107,7 @@ from _ctich_presets import (
     segmenter_input,
     segmenter_params,
 )
-from _ctich_regions import choose_region_filter, criterion_value
+from _ctich_regions import best_without_filter, choose_region_filter
 from _ctich_summary import (
     attach_cv_summary,
     compare_to,
@@ -607,10 +607,7 @@ def run_fold(data: CTICHData, x: np.ndarray, cfg: dict, args, test_fold: int) ->
 def region_filter_result(choice, criterion: str) -> dict:
     """The region filter's choice as the results file records it: the rule and cut-off, the
     filter's numbers, and the validation Dice per slice by rule and cut-off."""
-    without = max(
-        (k for k in choice.table if k[1] == 0.0),
-        key=lambda k: criterion_value(choice.table[k], criterion),
-    )
+    without = best_without_filter(choice.table, criterion)
     return {
         "mask_rule": list(choice.rule),
         "cutoff": choice.cutoff,

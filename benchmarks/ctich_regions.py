@@ -41,6 +41,7 @@ from _ctich_choices import (
 from _ctich_data import load, split
 from _ctich_regions import (
     REGION_CUTOFFS,
+    best_without_filter,
     choose_region_filter,
     dice_keeping,
     region_filter_model,
@@ -93,10 +94,7 @@ def run(args) -> dict:
     if args.smoke:
         rules = rules[:2] + rules[6:7]
     pats = {name: data.patient[sel] for name, (sel, _) in groups.items()}
-    true_area = {
-        name: data.masks[sel].reshape(int(sel.sum()), -1).sum(1)
-        for name, (sel, _) in groups.items()
-    }
+    true_area_test = data.masks[test].reshape(int(test.sum()), -1).sum(1)
     neighbours = {
         name: neighbour_index(data.patient[sel], data.slice_number[sel])
         for name, (sel, _) in groups.items()
@@ -126,7 +124,7 @@ def run(args) -> dict:
                     "cutoff": cut,
                     "validation_dice_per_slice": val_slice,
                     "validation_dice_per_patient": val_patient,
-                    "test": dice_keeping(keep_t, s_t, a_t, o_t, true_area["test"], pats["test"]),
+                    "test": dice_keeping(keep_t, s_t, a_t, o_t, true_area_test, pats["test"]),
                 }
             )
         regions[" ".join(map(str, rule))] = {
@@ -135,7 +133,7 @@ def run(args) -> dict:
             "test_regions": len(y_t),
             "test_regions_touching_bleed": int(y_t.sum()),
             # the oracle: only the regions that touch the bleed (reads the true masks)
-            "test_oracle": dice_keeping(y_t > 0, s_t, a_t, o_t, true_area["test"], pats["test"]),
+            "test_oracle": dice_keeping(y_t > 0, s_t, a_t, o_t, true_area_test, pats["test"]),
             "filter_coefficients": None
             if model is None
             else dict(
@@ -155,11 +153,10 @@ def run(args) -> dict:
                 flush=True,
             )
 
-    def best(among):
-        return max(among, key=lambda w: w["validation_dice_per_slice"])
+    def row(key):
+        return next(w for w in rows if (tuple(w["rule"]), w["cutoff"]) == key)
 
-    without = best([w for w in rows if w["cutoff"] == 0.0])
-    chosen = next(w for w in rows if (tuple(w["rule"]), w["cutoff"]) == choice[:2])
+    without, chosen = row(best_without_filter(choice.table)), row(choice[:2])
     key = " ".join(map(str, without["rule"]))
     # the same figures from the masks themselves (skhe.metrics), as ctich.py measures them
     without["test_from_masks"] = dice_figures(
