@@ -24,7 +24,11 @@ def main(tiny: bool = False) -> GridSearchCV:
         df = make_synthetic_cohort(
             n, Path(tmp) / "cohort", image_size=size, n_slices=(5, 6), random_state=1
         )
-        ndl = make_ndl_scorer(preset, device="cpu", slice_cache=PatientSliceCache())
+        # memory: each network fit is cached, so the grid's points train the segmenter and
+        # the HE network once per fold and only the classifier once per point
+        ndl = make_ndl_scorer(
+            preset, device="cpu", slice_cache=PatientSliceCache(), memory=Path(tmp) / "fits"
+        )
         grid = {"features__image__classifier__max_epochs": [1, 2] if tiny else [4, 8]}
         search = GridSearchCV(
             make_image_to_he(ndl),

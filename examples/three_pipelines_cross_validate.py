@@ -25,8 +25,12 @@ def main(tiny: bool = False) -> dict:
         df = make_synthetic_cohort(
             n, Path(tmp) / "cohort", image_size=size, n_slices=(5, 7), random_state=0
         )
-        # one cache of preprocessed CTs shared by every clone cross_validate makes
-        ndl = make_ndl_scorer(preset, device="cpu", slice_cache=PatientSliceCache())
+        # one cache of preprocessed CTs shared by every clone cross_validate makes, and one
+        # of fitted networks: Integrated-to-HE loads the networks Image-to-HE trained on
+        # the same folds instead of training them again
+        ndl = make_ndl_scorer(
+            preset, device="cpu", slice_cache=PatientSliceCache(), memory=Path(tmp) / "fits"
+        )
         models = {
             "Clinical-to-HE": make_clinical_to_he(),
             "Image-to-HE": make_image_to_he(ndl),

@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end (tiny settings; real data skipped when absent)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,18 +13,56 @@ ROOT = Path(__file__).resolve().parents[1]
 CTICH = str(ROOT / "benchmarks" / "ctich.py")
 
 
+def _benchmark(script: str):
+    """The benchmark script ``script`` imported as a module (once per process)."""
+    name = "benchmark_" + Path(script).stem
+    if name not in sys.modules:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / script)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
 def _ctich_args(ctich_dir, tmp_path) -> list[str]:
-    """The CT-ICH benchmark's smoke command, writing its results under ``tmp_path``."""
-    return [sys.executable, CTICH, "--smoke", "--root", str(ctich_dir), "--out", str(tmp_path)]
+    """The CT-ICH benchmark's smoke arguments, writing its results under ``tmp_path``."""
+    return ["--smoke", "--root", str(ctich_dir), "--out", str(tmp_path)]
 
 
-def _ctich_smoke(ctich_dir, tmp_path, *extra: str) -> dict:
-    """Run the CT-ICH benchmark's smoke preset with ``extra`` arguments; its results."""
-    out = subprocess.run(
-        [*_ctich_args(ctich_dir, tmp_path), *extra], capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+def _ctich_main(*argv) -> int:
+    """The CT-ICH benchmark's ``main`` run in this process on ``argv`` (no interpreter start
+    and imports: seconds each)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ctich import main
+
+    threads = torch.get_num_threads()
+    try:
+        return main([str(a) for a in argv])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _ctich_smoke(ctich_dir, tmp_path, *extra: str, own_process: bool = False) -> dict:
+    """Run the CT-ICH benchmark's smoke preset with ``extra`` arguments; its results.
+    ``own_process``: as a command, ``python benchmarks/ctich.py ...``."""
+    argv = [*_ctich_args(ctich_dir, tmp_path), *extra]
+    if own_process:
+        out = subprocess.run(
+            [sys.executable, CTICH, *argv], capture_output=True, text=True, timeout=600
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+    else:
+        assert _ctich_main(*argv) == 0
     return json.loads((tmp_path / "ctich-smoke.json").read_text())
+
+
+def _ctich_refuses(message: str, *argv) -> None:
+    """The CT-ICH benchmark refuses ``argv`` with an error that contains ``message``."""
+    with pytest.raises(SystemExit) as refused:
+        _ctich_main(*argv)
+    assert message in str(refused.value.code)
 
 
 def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
@@ -33,6 +72,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
         tmp_path,
         *("--save-models", str(models), "--save-scores", str(scores), "--refit", "--ensemble"),
         "--region-filter",
+        own_process=True,  # the command itself, once
     )
     for key in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient"):
         assert 0 <= r[key] <= 1
@@ -121,17 +161,9 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     ) == pytest.approx(fold["slice_scores"]["segmenter_max"]["validation_auc"])
     # the region analysis reads the saved networks: the rule it chooses without a filter is
     # the run's (same probabilities, same rules), and its test-fold Dice the run's
-    out = subprocess.run(
-        [
-            *(sys.executable, str(ROOT / "benchmarks" / "ctich_regions.py"), "--smoke"),
-            *("--root", str(ctich_dir), "--models", str(models), "--test-fold", "0"),
-            *("--out", str(tmp_path / "regions")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    regions_argv = ["--smoke", "--root", ctich_dir, "--models", models, "--test-fold", "0"]
+    regions_argv += ["--out", tmp_path / "regions"]
+    assert _benchmark("ctich_regions.py").main([str(a) for a in regions_argv]) == 0
     regions = json.loads((tmp_path / "regions" / "ctich-fold0-regions.json").read_text())
     assert regions["validation_fold"] == 1
     assert "| with the filter |" in (tmp_path / "regions" / "ctich-fold0-regions.md").read_text()
@@ -142,13 +174,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     # --from-models: the saved networks instead of new fits give the same figures
     again = tmp_path / "again"
     from_models = [*_ctich_args(ctich_dir, again), "--from-models", str(models)]
-    out = subprocess.run(
-        [*from_models, "--region-filter", "--refit", "--ensemble"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    assert _ctich_main(*from_models, "--region-filter", "--refit", "--ensemble") == 0
     rerun = json.loads((again / "ctich-smoke.json").read_text())
     for key in ("slice_auc", "dice_per_slice", "dice_pooled", "dice_per_patient"):
         assert rerun[key] == r[key]
@@ -158,19 +184,13 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     )
     assert "leave out their training" in (again / "ctich-smoke.md").read_text()
     # without --refit the run would take the refit for the first fit: refused, with the reason
-    bad = subprocess.run(
-        [*from_models, "--no-refit"],
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode != 0 and "give the run the --refit/--ensemble" in bad.stderr
+    _ctich_refuses("give the run the --refit/--ensemble", *from_models, "--no-refit")
     # networks fit with other settings than the run's are refused, naming the setting
-    bad = subprocess.run(
-        [*from_models, "--refit", "--ensemble", "--set", "segmenter.lr=0.5"],
-        capture_output=True,
-        text=True,
+    _ctich_refuses(
+        "other settings than this run's (lr=",
+        *from_models,
+        *("--refit", "--ensemble", "--set", "segmenter.lr=0.5"),
     )
-    assert bad.returncode != 0 and "other settings than this run's (lr=" in bad.stderr
 
 
 def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
@@ -219,18 +239,17 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert detector["slice_score"] == "segmenter_context"
     assert detector["ensemble"] == ["", "_2"] and (models / "segmenter_2").exists()
     # a refit on top of several inner fits is refused, with the reason
-    bad = subprocess.run([*args, "--inner-folds", "2", "--refit"], capture_output=True, text=True)
-    assert bad.returncode != 0 and "--refit needs one inner fold" in bad.stderr
-    bad = subprocess.run(
-        [*args, "--inner-folds", "2", "--validation", "mixed"], capture_output=True, text=True
+    _ctich_refuses("--refit needs one inner fold", *args, "--inner-folds", "2", "--refit")
+    _ctich_refuses(
+        "--validation mixed takes one inner fit",
+        *args,
+        *("--inner-folds", "2", "--validation", "mixed"),
     )
-    assert bad.returncode != 0 and "--validation mixed takes one inner fit" in bad.stderr
-    # a slice score that needs the classifier, with the classifier turned off, is refused
+    # a slice score that needs the classifier, with the classifier turned off, is refused, and
+    # the message names every score that runs without it, the equal-weight ones included
     no_cls = ["--set", "classifier.enabled=False", "--slice-score", "combined_context"]
-    bad = subprocess.run([*args, *no_cls], capture_output=True, text=True)
-    assert bad.returncode != 0 and "needs the classifier" in bad.stderr
-    # and the message names every score that runs without it, the equal-weight ones included
-    assert "segmenter_context, combined_equal, combined_equal_neighbours" in bad.stderr
+    _ctich_refuses("needs the classifier", *args, *no_cls)
+    _ctich_refuses("segmenter_context, combined_equal, combined_equal_neighbours", *args, *no_cls)
 
     # --merge: single-fold runs (here the same run relabelled as folds 0-4, each Dice scaled)
     # become one cross-validation, as --cv would have written it
@@ -247,22 +266,9 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     merged_dir = tmp_path / "merged"
 
     def merge(runs, *extra):
-        return subprocess.run(
-            [
-                sys.executable,
-                CTICH,
-                "--merge",
-                *map(str, runs),
-                "--out",
-                str(merged_dir),
-                *map(str, extra),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        return ["--merge", *runs, "--out", merged_dir, *extra]
 
-    ok = merge(paths[::-1])
-    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert _ctich_main(*merge(paths[::-1])) == 0
     cv = json.loads((merged_dir / "ctich-smoke.json").read_text())
     assert [f["test_fold"] for f in cv["folds"]] == [0, 1, 2, 3, 4]
     assert cv["cv"]["dice_per_slice"]["mean"] == pytest.approx(0.3)
@@ -272,13 +278,11 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     # the runs' score was fixed (--slice-score), so the table does not call it validation's choice
     assert "| fixed by `--slice-score` (folds) |" in merged_md
     assert "`--set segmenter.lr=" in merged_md  # fold 3's own way of reaching the settings
-    bad = merge(paths[:4])
-    assert bad.returncode != 0 and "not each of [0, 1, 2, 3, 4] once" in bad.stderr
+    _ctich_refuses("not each of [0, 1, 2, 3, 4] once", *merge(paths[:4]))
     # --summary-into: the 5-fold summary recorded in one merged run's results (the headline),
     # its hand-written notes kept; a run that is not one of the merged ones is refused
     (tmp_path / "fold0.md").write_text("# report\n\n## Notes\n\n- kept by hand\n")
-    ok = merge(paths, "--summary-into", paths[0])
-    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert _ctich_main(*merge(paths, "--summary-into", paths[0])) == 0
     headline = json.loads(paths[0].read_text())
     assert headline["cv_summary"]["dice_per_slice"]["mean"] == pytest.approx(0.3)
     assert headline["cv_summary"]["test_folds"] == [0, 1, 2, 3, 4]
@@ -287,20 +291,19 @@ def test_ctich_benchmark_inner_folds_smoke(ctich_dir, tmp_path):
     assert "| Dice per hemorrhage slice | 0.300 ± 0.158 | 0.100, 0.200, 0.300, 0.400, 0.500 |" in md
     assert "(this run is its test fold 0)" in md and md.endswith("## Notes\n\n- kept by hand\n")
     # merged again, the headline's own summary is not carried into the cross-validation
-    ok = merge(paths)
-    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert _ctich_main(*merge(paths)) == 0
     assert "cv_summary" not in json.loads((merged_dir / "ctich-smoke.json").read_text())
     stranger = json.loads(paths[1].read_text())
     stranger["folds"][0].update(test_fold=0, dice_per_slice=0.9)
     (tmp_path / "stranger.json").write_text(json.dumps(stranger))
-    bad = merge(paths, "--summary-into", tmp_path / "stranger.json")
-    assert bad.returncode != 0 and "is not the run merged for that fold" in bad.stderr
+    into_stranger = merge(paths, "--summary-into", tmp_path / "stranger.json")
+    _ctich_refuses("is not the run merged for that fold", *into_stranger)
     # a run whose settings in effect differ is refused, naming the file and the key
     other = json.loads(paths[3].read_text())
     other["config"]["segmenter"]["lr"] *= 2
     paths[3].write_text(json.dumps(other))
-    bad = merge(paths)
-    assert bad.returncode != 0 and "fold3.json differs" in bad.stderr and "'config'" in bad.stderr
+    _ctich_refuses("fold3.json differs", *merge(paths))
+    _ctich_refuses("'config'", *merge(paths))
 
 
 def test_ctich_split():
@@ -762,21 +765,30 @@ def test_ctich_region_dice_and_filter():
     )
 
 
-def _smoke(script: str, tmp_path, *extra) -> dict:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / script),
-            "--smoke",
-            "--out-dir",
-            str(tmp_path),
-            *(str(a) for a in extra),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-2500:]
+def _smoke(script: str, tmp_path, *extra, own_process: bool = False) -> dict:
+    """Run ``script --smoke`` writing under ``tmp_path``; its results.
+
+    The script's ``main`` runs in this process: starting an interpreter and importing torch,
+    timm and statsmodels costs more than most smoke runs. ``own_process``: a fresh interpreter,
+    for the memory benchmark (it measures its process's peak memory) and runs that start
+    worker processes."""
+    argv = ["--smoke", "--out-dir", str(tmp_path), *(str(a) for a in extra)]
+    if own_process:
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script), *argv],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-2500:]
+    else:
+        import torch
+
+        threads = torch.get_num_threads()
+        try:
+            assert _benchmark(script).main(argv) == 0
+        finally:
+            torch.set_num_threads(threads)
     return json.loads(next(tmp_path.glob("*_smoke.json")).read_text())
 
 
@@ -812,7 +824,10 @@ def test_inference_benchmark_checks_bf16_against_fp32(tmp_path):
     naive loop, and the script fails when they disagree beyond 0.01. The patients are read by
     two worker processes here (--read-jobs), whose start is timed apart from the rates."""
     r = _smoke(
-        "inference.py", tmp_path, "--mixed-precision", "bf16", "--no-read-ahead", "--read-jobs", 2
+        "inference.py",
+        tmp_path,
+        *("--mixed-precision", "bf16", "--no-read-ahead", "--read-jobs", 2),
+        own_process=True,
     )
     (row,) = r["presets"]
     assert row["agreement"]["precision"] == "bfloat16" and row["agreement"]["tolerance"] == 0.01
@@ -831,7 +846,7 @@ def test_training_benchmark_smoke(tmp_path):
 
 
 def test_memory_benchmark_smoke(tmp_path):
-    r = _smoke("memory.py", tmp_path)
+    r = _smoke("memory.py", tmp_path, own_process=True)
     assert r["training"]["slices"] == 6 * 8 and r["training"]["peak_rss_bytes"] > 0
 
 

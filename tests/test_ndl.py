@@ -26,6 +26,10 @@ from skhe.pipelines import (
 )
 from skhe.preprocessing import PatientSliceCache, read_patient
 
+# one xdist worker under `make test`: the module's fixtures are built once
+pytestmark = pytest.mark.xdist_group("ndl")
+
+
 SIZE = 48
 COMMON = dict(image_size=SIZE, batch_size=32, random_state=0, augment=False)
 

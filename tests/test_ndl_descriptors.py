@@ -2,6 +2,7 @@
 network (small synthetic cohort, tiny networks)."""
 
 import copy
+import logging
 
 import numpy as np
 import pytest
@@ -14,6 +15,9 @@ from skhe.explain import descriptor_rois, ndl_grad_cam
 from skhe.neural import MultiTaskHEModel, NDLScorer
 from skhe.pipelines import make_integrated_to_he
 from skhe.preprocessing import DESCRIPTORS, hematoma_descriptors
+
+# one xdist worker under `make test`: the module's fixtures are built once
+pytestmark = pytest.mark.xdist_group("ndl_descriptors")
 
 
 def descriptor_ndl(**kw):
@@ -132,3 +136,36 @@ def test_a_patient_without_selected_slices_is_measured_on_its_largest_and_named(
     assert np.isfinite(s).all()
     view = descriptor_rois(strict, cohort.iloc[[0]])
     assert list(view["slices"]) == [int(table["area_mm2"].to_numpy().argmax())]
+
+
+def test_memory_trains_a_segmenter_shared_by_two_scores_once(
+    fitted, cohort, tmp_path, monkeypatch, caplog
+):
+    """Under ``memory`` each network fit is also cached on its own: after a ``score="dl"``
+    scorer, a descriptor scorer with the same segmenter trains no segmenter, and the fit it
+    loads is the one trained without the cache."""
+    import torch
+
+    from skhe.neural import HematomaSegmenter
+
+    trained = []
+    fit = HematomaSegmenter.fit
+
+    def counted(self, X, *args, **kwargs):
+        trained.append(len(X))
+        return fit(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(HematomaSegmenter, "fit", counted)
+    caplog.set_level(logging.INFO, logger="skhe")  # the progress lines go to skhe's logger
+    cache = tmp_path / "cache"
+    descriptor_ndl(score="dl", cv=2, memory=cache).fit(cohort, cohort["he"])
+    assert len(trained) == 3  # two cross-fitting folds and all training patients
+    cached = descriptor_ndl(cv=2, memory=cache, verbose=1).fit(cohort, cohort["he"])
+    assert len(trained) == 3
+    progress = caplog.text
+    assert progress.count("hematoma segmenter on") == progress.count("from the cache ...") == 3
+    # ``fitted`` trained the same segmenter on the same slices (all patients), uncached
+    weights = fitted.segmenter_.module_.state_dict()
+    assert weights.keys() == cached.segmenter_.module_.state_dict().keys()
+    for name, w in cached.segmenter_.module_.state_dict().items():
+        assert torch.equal(w, weights[name]), name

@@ -16,6 +16,10 @@ from skhe.neural import BalancedSampler, HematomaSegmenter, SliceClassifier
 from skhe.nn import DiceBCELoss, TverskyBCELoss, per_slice_soft_dice
 from skhe.preprocessing import SliceAugmenter, crop_to_boxes, head_boxes, paste_from_boxes
 
+# one xdist worker under `make test`: the module's fixtures are built once
+pytestmark = pytest.mark.xdist_group("real_ct_training")
+
+
 TINY_SEG = dict(
     encoder="tu-test_resnet",
     decoder_channels=(32, 16, 8, 8, 4),

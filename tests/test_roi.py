@@ -17,6 +17,9 @@ from skhe.preprocessing import (
     roi_centres,
 )
 
+# one xdist worker under `make test`: the module's fixtures are built once
+pytestmark = pytest.mark.xdist_group("roi")
+
 
 def disc(shape, centre, radius_px):
     r, c = np.mgrid[: shape[0], : shape[1]]

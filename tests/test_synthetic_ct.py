@@ -12,6 +12,9 @@ from skhe.clinical import he_label
 from skhe.datasets import make_synthetic_cohort
 from skhe.io import load_manifest, read_ct, read_mask
 
+# one xdist worker under `make test`: the module's fixtures are built once
+pytestmark = pytest.mark.xdist_group("synthetic_ct")
+
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):

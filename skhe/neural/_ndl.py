@@ -186,8 +186,11 @@ class NDLScorer(
         Cache of fitted scorers (as ``Pipeline(memory=...)``): a second ``fit`` of an identically
         configured scorer on the same patients and labels loads the fitted networks instead of
         training them again, e.g. when Image- and Integrated-to-HE share one nDL score. The key
-        is the parameters and the ``ct``/``mask`` paths, not the files' contents. The cache holds
-        pickles: point it only at a folder you own.
+        is the parameters and the ``ct``/``mask`` paths, not the files' contents. Each network
+        fit is also cached on its own (key: its settings and the slices it trains on), so
+        scorers that differ in what comes after a network share its fits: ``score="dl"`` and
+        ``"descriptors"``, or a grid over the HE model's settings, train the segmenter once per
+        fold. The cache holds pickles: point it only at a folder you own.
     random_state : int or None
     verbose : int, default=0
         1 shows progress bars.
@@ -352,8 +355,9 @@ selection_intercept_ : ndarray, float
             from sklearn.utils.validation import check_memory
 
             memory = os.fspath(self.memory) if isinstance(self.memory, os.PathLike) else self.memory
-            fitted, out = check_memory(memory).cache(_fit_transform_uncached)(
-                clone(self).set_params(memory=None), X, y01
+            memory = check_memory(memory)
+            fitted, out = memory.cache(_fit_transform_uncached, ignore=["network_memory"])(
+                clone(self).set_params(memory=None), X, y01, network_memory=memory
             )
             self.__dict__.update(
                 {k: v for k, v in fitted.__dict__.items() if k not in self.get_params(deep=False)}
@@ -577,7 +581,15 @@ def _detail_frames(starts, p_cls, score, selected, area, dl) -> list[pd.DataFram
     return frames
 
 
-def _fit_transform_uncached(scorer: NDLScorer, X, y):
-    """``(fitted scorer, fit_transform output)``: the function ``NDLScorer.memory`` caches."""
-    out = scorer.fit_transform(X, y)
+def _fit_transform_uncached(scorer: NDLScorer, X, y, network_memory=None):
+    """``(fitted scorer, fit_transform output)``: the function ``NDLScorer.memory`` caches.
+
+    Inside, each network fit is cached on its own in ``network_memory`` (the same cache):
+    scorers that differ only after the networks (``score``, pooling, the HE head's settings)
+    share the fits they have in common."""
+    scorer._network_memory = network_memory
+    try:
+        out = scorer.fit_transform(X, y)
+    finally:
+        del scorer._network_memory
     return scorer, out

@@ -8,6 +8,7 @@ import logging
 import time
 
 import numpy as np
+import torch
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -27,6 +28,27 @@ def _progress(message: str) -> None:
         _LOG.info(message)
     else:
         print(message, flush=True)
+
+
+class _StateArrays(dict):
+    """A state dict's tensors as numpy arrays, for the cache key: joblib hashes an array by
+    its content, a tensor by what its pickle holds (which changes when it is saved and loaded:
+    a segmenter loaded from the cache would not find the HE model fit on its weights)."""
+
+    @classmethod
+    def of(cls, value):
+        if isinstance(value, dict) and value and all(torch.is_tensor(v) for v in value.values()):
+            return cls({k: v.detach().cpu().numpy() for k, v in value.items()})
+        return value
+
+    def tensors(self) -> dict:
+        return {k: torch.from_numpy(v) for k, v in self.items()}
+
+
+def _fit_network(est, X, *args, **kwargs):
+    """``est`` fit on the slices ``X``: the function ``NDLScorer.memory`` caches per network."""
+    kwargs = {k: v.tensors() if isinstance(v, _StateArrays) else v for k, v in kwargs.items()}
+    return est.fit(X, *args, **kwargs)
 
 
 class NDLTrainingMixin:
@@ -101,9 +123,22 @@ class NDLTrainingMixin:
         _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
 
     def _fit_step(self, stage: str, what: str, est, default, X, *args, **kwargs):
-        """``_fit_or_frozen`` on the slices ``X``, reporting the step and its time when verbose."""
-        with self._reported(stage, what, f"{len(X)} slices"):
-            return self._fit_or_frozen(est, default, X, *args, **kwargs)
+        """``_fit_or_frozen`` on the slices ``X``, reporting the step and its time when verbose.
+
+        Under ``memory`` (see ``_fit_transform_uncached``) a network fit with the same settings
+        on the same slices is loaded from the cache instead of trained again."""
+        memory = getattr(self, "_network_memory", None)
+        if memory is None or isinstance(est, FrozenEstimator):
+            with self._reported(stage, what, f"{len(X)} slices"):
+                return self._fit_or_frozen(est, default, X, *args, **kwargs)
+        est = clone(est if est is not None else default)
+        kwargs = {k: _StateArrays.of(v) for k, v in kwargs.items()}
+        fit = memory.cache(_fit_network)
+        cached = fit.check_call_in_cache(est, X, *args, **kwargs)
+        with self._reported(
+            stage, what, f"{len(X)} slices" + (", from the cache" if cached else "")
+        ):
+            return fit(est, X, *args, **kwargs)
 
     def _fit_networks(self, X, y, stage: str = "fit", selection=None) -> None:
         """Fit the sub-estimators (and the slice selection, see ``_fit_selection``) on the
@@ -205,6 +240,7 @@ class NDLTrainingMixin:
         subs = []
         for i, (tr, te) in enumerate(folds.split(np.zeros(len(X)), y01)):
             sub = clone(self).set_params(cv=None)
+            sub._network_memory = getattr(self, "_network_memory", None)
             stage = f"cross-fitting fold {i + 1}/{k}"
             # "combined": the selection is fit below, on all folds' out-of-fold slice scores
             sub._fit_networks(
