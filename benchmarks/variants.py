@@ -51,7 +51,11 @@ def _summary(name: str, res: dict, metrics) -> dict:
     row = {"model": name, "fit_time_s": float(np.mean(res["fit_time"]))}
     for m in metrics:
         v = np.asarray(res[f"test_{m}"], float)
-        row[m] = (float(np.nanmean(v)), float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0)
+        v = v[~np.isnan(v)]  # folds where the metric is undefined (e.g. constant predictions)
+        if v.size == 0:
+            row[m] = (float("nan"), float("nan"))
+        else:
+            row[m] = (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0)
     return row
 
 

@@ -90,3 +90,22 @@ def test_statistics_accept_predict_proba_output():
     assert net_benefit(y, two).equals(net_benefit(y, p))
     with pytest.raises(ValueError, match=r"one score per sample \(n,\) or predict_proba"):
         calibration(y, np.ones((48, 3)) / 3)
+
+
+def test_slope_of_constant_predictions_is_nan_with_a_warning():
+    """Predictions that rank nobody have no calibration slope: nan and a warning that says
+    why, not the number statsmodels returns for a rank-deficient design."""
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    from skhe.metrics import calibration_slope
+
+    y = np.array([0, 1, 0, 0, 1, 0, 1, 0])
+    with pytest.warns(UndefinedMetricWarning, match="all 8 predicted probabilities are equal"):
+        assert np.isnan(calibration_slope(y, np.full(8, 0.3)))
+    with pytest.warns(UndefinedMetricWarning):
+        c = calibration(y, np.full(8, 0.3))
+    assert np.isnan(c.slope) and c.brier == pytest.approx(np.mean((0.3 - y) ** 2))
+    # two distinct values: a slope exists (the warning is for constant predictions only)
+    p = np.where(np.arange(8) < 4, 0.2, 0.6)
+    ref = LogisticRegression(C=np.inf, tol=1e-10).fit(np.log(p / (1 - p))[:, None], y)
+    assert calibration_slope(y, p) == pytest.approx(ref.coef_[0, 0], rel=1e-4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,11 +60,25 @@ def _bins(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
 
 
 def calibration_slope(y_true, y_prob) -> float:
-    """Calibration slope alone (see :func:`calibration`)."""
+    """Calibration slope alone (see :func:`calibration`).
+
+    NaN, with scikit-learn's ``UndefinedMetricWarning``, when every prediction has the same
+    log-odds (a model that ranks nobody): no slope fits such predictions."""
     y01, _ = binary_target(y_true, name="y_true")
     p = positive_scores(y_prob, y01.shape[0], name="y_prob", probabilities=True)
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
-    res = sm.GLM(y01, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()).fit()
+    design = sm.add_constant(lp, has_constant="add")
+    if np.linalg.matrix_rank(design) < 2:  # statsmodels' own test, which only warns
+        from sklearn.exceptions import UndefinedMetricWarning
+
+        warnings.warn(
+            f"calibration slope is undefined: all {len(p)} predicted probabilities are equal "
+            f"({p[0]:.4g}); returning nan.",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+        return float("nan")
+    res = sm.GLM(y01, design, family=sm.families.Binomial()).fit()
     return float(res.params[1])
 
 
