@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CTICH = str(ROOT / "benchmarks" / "ctich.py")
 
 
 def _benchmark(script: str):
@@ -24,24 +23,38 @@ def _benchmark(script: str):
     return sys.modules[name]
 
 
+def _run_main(script: str, *argv) -> int:
+    """``script``'s ``main(argv)`` run in this process: starting an interpreter and importing
+    torch, timm and statsmodels costs more than most smoke runs. Torch's thread count is put
+    back (a run may change it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        return _benchmark(script).main([str(a) for a in argv])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_command(script: str, *argv) -> None:
+    """``python benchmarks/<script> argv`` in a fresh interpreter; it must succeed."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *(str(a) for a in argv)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-2500:]
+
+
 def _ctich_args(ctich_dir, tmp_path) -> list[str]:
     """The CT-ICH benchmark's smoke arguments, writing its results under ``tmp_path``."""
     return ["--smoke", "--root", str(ctich_dir), "--out", str(tmp_path)]
 
 
 def _ctich_main(*argv) -> int:
-    """The CT-ICH benchmark's ``main`` run in this process on ``argv`` (no interpreter start
-    and imports: seconds each)."""
-    import torch
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from ctich import main
-
-    threads = torch.get_num_threads()
-    try:
-        return main([str(a) for a in argv])
-    finally:
-        torch.set_num_threads(threads)
+    """The CT-ICH benchmark's ``main`` run in this process on ``argv``."""
+    return _run_main("ctich.py", *argv)
 
 
 def _ctich_smoke(ctich_dir, tmp_path, *extra: str, own_process: bool = False) -> dict:
@@ -49,10 +62,7 @@ def _ctich_smoke(ctich_dir, tmp_path, *extra: str, own_process: bool = False) ->
     ``own_process``: as a command, ``python benchmarks/ctich.py ...``."""
     argv = [*_ctich_args(ctich_dir, tmp_path), *extra]
     if own_process:
-        out = subprocess.run(
-            [sys.executable, CTICH, *argv], capture_output=True, text=True, timeout=600
-        )
-        assert out.returncode == 0, out.stderr[-2000:]
+        _run_command("ctich.py", *argv)
     else:
         assert _ctich_main(*argv) == 0
     return json.loads((tmp_path / "ctich-smoke.json").read_text())
@@ -163,7 +173,7 @@ def test_ctich_benchmark_smoke(ctich_dir, tmp_path):
     # the run's (same probabilities, same rules), and its test-fold Dice the run's
     regions_argv = ["--smoke", "--root", ctich_dir, "--models", models, "--test-fold", "0"]
     regions_argv += ["--out", tmp_path / "regions"]
-    assert _benchmark("ctich_regions.py").main([str(a) for a in regions_argv]) == 0
+    assert _run_main("ctich_regions.py", *regions_argv) == 0
     regions = json.loads((tmp_path / "regions" / "ctich-fold0-regions.json").read_text())
     assert regions["validation_fold"] == 1
     assert "| with the filter |" in (tmp_path / "regions" / "ctich-fold0-regions.md").read_text()
@@ -768,27 +778,14 @@ def test_ctich_region_dice_and_filter():
 def _smoke(script: str, tmp_path, *extra, own_process: bool = False) -> dict:
     """Run ``script --smoke`` writing under ``tmp_path``; its results.
 
-    The script's ``main`` runs in this process: starting an interpreter and importing torch,
-    timm and statsmodels costs more than most smoke runs. ``own_process``: a fresh interpreter,
-    for the memory benchmark (it measures its process's peak memory) and runs that start
-    worker processes."""
-    argv = ["--smoke", "--out-dir", str(tmp_path), *(str(a) for a in extra)]
+    In this process (``_run_main``) unless ``own_process``: a fresh interpreter, for the
+    memory benchmark (it measures its process's peak memory) and runs that start worker
+    processes."""
+    argv = ["--smoke", "--out-dir", tmp_path, *extra]
     if own_process:
-        out = subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / script), *argv],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-2500:]
+        _run_command(script, *argv)
     else:
-        import torch
-
-        threads = torch.get_num_threads()
-        try:
-            assert _benchmark(script).main(argv) == 0
-        finally:
-            torch.set_num_threads(threads)
+        assert _run_main(script, *argv) == 0
     return json.loads(next(tmp_path.glob("*_smoke.json")).read_text())
 
 

@@ -104,13 +104,6 @@ class NDLTrainingMixin:
             used.append(self.classifier)
         return all(isinstance(e, FrozenEstimator) for e in used)
 
-    @staticmethod
-    def _fit_or_frozen(est, default, *args, **kwargs):
-        if isinstance(est, FrozenEstimator):
-            check_is_fitted(est.estimator)
-            return est
-        return clone(est if est is not None else default).fit(*args, **kwargs)
-
     @contextlib.contextmanager
     def _reported(self, stage: str, what: str, on: str):
         """Report a training step (``what`` ``on`` what) and its time, when verbose."""
@@ -123,18 +116,24 @@ class NDLTrainingMixin:
         _progress(f"NDLScorer ({stage}): {what} done in {time.perf_counter() - t0:.1f} s")
 
     def _fit_step(self, stage: str, what: str, est, default, X, *args, **kwargs):
-        """``_fit_or_frozen`` on the slices ``X``, reporting the step and its time when verbose.
+        """A clone of ``est`` (``default`` when None) fit on the slices ``X``, or ``est`` itself
+        when frozen; the step and its time reported when verbose.
 
         Under ``memory`` (see ``_fit_transform_uncached``) a network fit with the same settings
         on the same slices is loaded from the cache instead of trained again."""
-        memory = getattr(self, "_network_memory", None)
-        if memory is None or isinstance(est, FrozenEstimator):
+        if isinstance(est, FrozenEstimator):
             with self._reported(stage, what, f"{len(X)} slices"):
-                return self._fit_or_frozen(est, default, X, *args, **kwargs)
+                check_is_fitted(est.estimator)
+            return est
         est = clone(est if est is not None else default)
+        memory = getattr(self, "_network_memory", None)
+        if memory is None:
+            with self._reported(stage, what, f"{len(X)} slices"):
+                return est.fit(X, *args, **kwargs)
         kwargs = {k: _StateArrays.of(v) for k, v in kwargs.items()}
         fit = memory.cache(_fit_network)
-        cached = fit.check_call_in_cache(est, X, *args, **kwargs)
+        # (hashing the slices again only to say so, when verbose)
+        cached = bool(self.verbose) and fit.check_call_in_cache(est, X, *args, **kwargs)
         with self._reported(
             stage, what, f"{len(X)} slices" + (", from the cache" if cached else "")
         ):
