@@ -27,7 +27,7 @@ from skhe.neural._ndl_inputs import NDLInputsMixin, stacked_slices
 from skhe.neural._ndl_roi import NDLRoiMixin
 from skhe.neural._ndl_score import ndl_from_pooled, ndl_normalization, pool_slice_scores
 from skhe.neural._ndl_selection import NDLSelectionMixin
-from skhe.neural._ndl_training import NDLTrainingMixin
+from skhe.neural._ndl_training import NDLTrainingMixin, _fit_transform_uncached
 from skhe.preprocessing import PatientSliceCache
 from skhe.utils import binary_target, unwrap_frozen, user_stacklevel
 from skhe.utils._compat import HasMethods, Interval, StrOptions, validate_params
@@ -579,17 +579,3 @@ def _detail_frames(starts, p_cls, score, selected, area, dl) -> list[pd.DataFram
             )
         )
     return frames
-
-
-def _fit_transform_uncached(scorer: NDLScorer, X, y, network_memory=None):
-    """``(fitted scorer, fit_transform output)``: the function ``NDLScorer.memory`` caches.
-
-    Inside, each network fit is cached on its own in ``network_memory`` (the same cache):
-    scorers that differ only after the networks (``score``, pooling, the HE head's settings)
-    share the fits they have in common."""
-    scorer._network_memory = network_memory
-    try:
-        out = scorer.fit_transform(X, y)
-    finally:
-        del scorer._network_memory
-    return scorer, out

@@ -299,3 +299,18 @@ class NDLTrainingMixin:
         if not hasattr(self, "shared_encoder_"):  # a model saved before the attribute existed
             self._decide_shared_encoder()
         return self.shared_encoder_
+
+
+def _fit_transform_uncached(scorer: NDLTrainingMixin, X, y, network_memory=None):
+    """``(fitted scorer, fit_transform output)``: the function ``NDLScorer.memory`` caches
+    (called by ``NDLScorer.fit_transform``).
+
+    Inside, each network fit is cached on its own in ``network_memory`` (the same cache):
+    scorers that differ only after the networks (``score``, pooling, the HE head's settings)
+    share the fits they have in common."""
+    scorer._network_memory = network_memory
+    try:
+        out = scorer.fit_transform(X, y)
+    finally:
+        del scorer._network_memory
+    return scorer, out
